@@ -1,0 +1,42 @@
+# faultlens developer commands. `make run` and `make test` install what they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DB ?= sqlite:///data/demo.db
+
+.PHONY: install run test lint typecheck check bench demo clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Serves http://127.0.0.1:8000 on its own SQLite file, loaded with the demo data set the first time.
+run: install
+	@test -f data/demo.db || $(BIN)/faultlens demo --db $(DB) --events 200000 --days 30
+	$(BIN)/faultlens serve --db $(DB)
+
+test: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/fingerprint.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""The ASGI application: create_app(services) wires routes, the error handler and the request id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from faultlens import __version__
+from faultlens.api import errors
+from faultlens.api.compat import codebase_embedder, invocations, parallel_ops
+from faultlens.api.deps import _KeysPresent
+from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks
+from faultlens.web import routes as web
+from faultlens import background
+from faultlens.services import Services
+
+
+def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stoppers = background.start_all(services) if services.settings.start_jobs else []
+        try:
+            yield
+        finally:
+            for stop in reversed(stoppers):
+                stop()
+            services.save_fingerprints()
+
+    app = FastAPI(title="faultlens", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    app.state.keys_present = _KeysPresent()
+    errors.install(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request.state.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: answers without touching event data")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    routers = (
+        events.router, stats.router, overview.router, fingerprints.router, rules.router, jobs.router,
+        tasks.router, metrics.router, invocations.router, parallel_ops.router, codebase_embedder.router,
+        web.router,
+    )
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,13 @@
+"""ASGI factory for process managers: `uvicorn --factory faultlens.api.asgi:app` reads FAULTLENS_* settings."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from faultlens.api.app import create_app
+from faultlens.services import build_services
+from faultlens.settings import Settings
+
+
+def app() -> FastAPI:
+    return create_app(build_services(Settings()))

@@ -1,0 +1,28 @@
+"""Stats routes: the failure summary and the error distribution by scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from faultlens.api.deps import Reader, ServicesDep, WindowDep
+from faultlens.model import Scope
+from faultlens.triage import stats
+
+router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+
+
+@router.get("/errors", summary="Failure counts by failure_kind, for one scope")
+def errors(
+    principal: Reader, services: ServicesDep, window: WindowDep, scope: Scope = Scope.SERVICE,
+    source: str | None = None,
+) -> dict[str, Any]:
+    with services.engine.connect() as conn:
+        return stats.error_distribution(conn, tenant=principal.tenant, window=window, scope=scope, source=source)
+
+
+@router.get("/summary", summary="Totals by failure class and the actionable failure rate")
+def summary(principal: Reader, services: ServicesDep, window: WindowDep, source: str | None = None) -> dict[str, Any]:
+    with services.engine.connect() as conn:
+        return stats.summary(conn, tenant=principal.tenant, window=window, source=source)

@@ -1,0 +1,14 @@
+"""Background work started with the server (job runner, task syncs); each starter returns its stop function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from faultlens.services import Services
+
+Stop = Callable[[], None]
+
+
+def start_all(services: Services) -> list[Stop]:
+    """Start every background worker; the server stops them in reverse order at shutdown."""
+    return []

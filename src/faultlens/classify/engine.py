@@ -1,0 +1,595 @@
+"""The classifier: layered rule packs compiled into one prefiltered, cached decision function."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from faultlens.classify.rules import Match, Rule, RulePack
+from faultlens.errors import RulePackError
+from faultlens.model import Category, Classification, FailureClass, Status
+
+__all__ = [
+    "SUCCESS_RULE",
+    "UNCLASSIFIED_RULE",
+    "Classifier",
+    "ExampleFailure",
+    "Problem",
+    "check_pack",
+    "decision_text",
+    "test_pack",
+]
+
+SUCCESS_RULE = "success"
+UNCLASSIFIED_RULE = "unclassified"
+
+_STATUS_VALUES = frozenset(s.value for s in Status)
+_SEP = "\x00"  # joins message and code for the one scan; pack substrings may not contain it
+_DEFAULT_CACHE_SIZE = 65536
+
+
+def _strip_stack(message: str) -> str:
+    """Keep the lines of a stack trace that say what failed, dropping frames."""
+    lines = message.splitlines()
+    if "Traceback (most recent call last)" in message:
+        # A Python traceback ends with the exception that escaped: the last frame's tail decides.
+        last = -1
+        for i, line in enumerate(lines):
+            if line.startswith(("  File ", '\tFile "')):
+                last = i
+        if last >= 0:
+            j = last + 1
+            while j < len(lines) and lines[j].startswith("    "):
+                j += 1
+            tail = [ln for ln in lines[j:] if ln.strip()]
+            if tail:
+                return "\n".join(tail)
+    kept: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            stripped = line.lstrip()
+            if stripped.startswith("at ") or (stripped.startswith("... ") and stripped.endswith(" more")):
+                continue
+        if line.startswith("goroutine ") and line.rstrip().endswith("]:"):
+            break  # Go panics: the goroutine dumps after this are frames only
+        if line.startswith("--- End of "):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def decision_text(message: str | None) -> str:
+    """The lowercased part of a message that rules look at.
+
+    Stack frames are dropped (a frame path like ``timeout_handler.py`` is not evidence), and the
+    ``, client: ..., request: "GET /..."`` tail of an nginx error line is cut so a URL cannot match.
+    """
+    if not message:
+        return ""
+    if "\n" in message:
+        message = _strip_stack(message)
+    cut = message.find(", client: ")
+    if cut > 0 and (", server: " in message or ", request: " in message or ", upstream: " in message):
+        message = message[:cut]
+    return message.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A defect check_pack found in a pack; `severity` is "error" or "warning"."""
+
+    rule: str | None
+    code: str
+    message: str
+    severity: str = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleFailure:
+    """An example that did not classify the way its rule declares."""
+
+    rule: str
+    index: int
+    example: dict[str, Any]
+    expected: dict[str, Any]
+    actual: Classification
+    message: str
+
+
+@dataclass(slots=True)
+class _Compiled:
+    index: int
+    pack_id: str
+    rule: Rule
+    result: Classification
+    msg_subs: tuple[str, ...] | None
+    txt_subs: tuple[str, ...] | None
+    msg_regex: tuple[re.Pattern[str], ...] | None
+    txt_regex: tuple[re.Pattern[str], ...] | None
+    codes: frozenset[str] | None
+    http: tuple[tuple[int, int], ...] | None
+    statuses: frozenset[str] | None
+    sources: frozenset[str] | None
+    operations: frozenset[str] | None
+    anchored: bool = field(default=False)
+
+
+def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
+    m = rule.match
+
+    def rx(patterns: tuple[str, ...] | None) -> tuple[re.Pattern[str], ...] | None:
+        return None if patterns is None else tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+
+    def fs(values: Iterable[str] | None) -> frozenset[str] | None:
+        return None if values is None else frozenset(str(v) for v in values)
+
+    result = Classification(
+        failure_kind=rule.failure_kind,
+        failure_class=rule.failure_class,
+        is_actionable=rule.is_actionable,
+        category=rule.category.value,
+        retryable=rule.retryable,
+        rule_name=rule.name,
+        rule_version=pack_id,
+    )
+    return _Compiled(
+        index=index,
+        pack_id=pack_id,
+        rule=rule,
+        result=result,
+        msg_subs=m.error_message,
+        txt_subs=m.text,
+        msg_regex=rx(m.error_message_regex),
+        txt_regex=rx(m.text_regex),
+        codes=fs(m.error_code),
+        http=m.http_status,
+        statuses=fs(m.status),
+        sources=fs(m.source),
+        operations=fs(m.operation),
+        anchored=m.error_message is not None or m.text is not None,
+    )
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """One alternation shaped as a trie, so the regex engine walks shared prefixes once.
+
+    Optional tails are greedy, so a match at a position is the longest word starting there.
+    """
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = True
+
+    def build(node: dict[str, Any]) -> str:
+        keys = sorted(k for k in node if k)
+        if not keys:
+            return ""
+        alts = [re.escape(k) + build(node[k]) for k in keys]
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:
+            body = "(?:" + body + ")?"
+        return body
+
+    return build(root)
+
+
+class Classifier:
+    """Classifies events against packs tried in order; the first matching rule decides.
+
+    Built-in decisions, outside any pack: a successful event is always ``none``; a failed event no
+    rule matches is ``unclassified``. Those carry the whole stack's `version` as rule_version,
+    since "no rule matched" is a statement about every pack.
+    """
+
+    def __init__(self, packs: Sequence[RulePack], *, cache_size: int = _DEFAULT_CACHE_SIZE) -> None:
+        self._packs: tuple[RulePack, ...] = tuple(packs)
+        ids = [p.id for p in self._packs]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise RulePackError(f"rule pack ids must be unique in a classifier: {dupes}", details={"ids": ids})
+        self._version = "+".join(ids) if ids else "builtin"
+        self._cache_size = max(1, cache_size // 2)
+        self._cache: dict[tuple[Any, ...], Classification] = {}
+        self._old: dict[tuple[Any, ...], Classification] = {}
+
+        rules: list[_Compiled] = []
+        for pack in self._packs:
+            for rule in pack.rules:
+                rules.append(_compile_rule(len(rules), pack.id, rule))
+        self._rules = rules
+
+        self._success = Classification(
+            failure_kind="none",
+            failure_class=FailureClass.NONE,
+            is_actionable=False,
+            category=Category.NONE.value,
+            retryable=False,
+            rule_name=SUCCESS_RULE,
+            rule_version=self._version,
+        )
+        self._unclassified = Classification(
+            failure_kind="unclassified",
+            failure_class=FailureClass.SERVICE_FAILURE,
+            is_actionable=True,
+            category=Category.UNKNOWN.value,
+            retryable=False,
+            rule_name=UNCLASSIFIED_RULE,
+            rule_version=self._version,
+        )
+        self._build_prefilter()
+
+    def _build_prefilter(self) -> None:
+        # Each substring maps to the rules it satisfies; a hit on a longer substring also counts
+        # for every shorter substring that is its prefix, since the scan reports only the longest.
+        msg_of: dict[str, set[int]] = {}
+        txt_of: dict[str, set[int]] = {}
+        for cr in self._rules:
+            for s in cr.msg_subs or ():
+                msg_of.setdefault(s, set()).add(cr.index)
+            for s in cr.txt_subs or ():
+                txt_of.setdefault(s, set()).add(cr.index)
+        words = sorted(set(msg_of) | set(txt_of))
+        table: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
+        for w in words:
+            msg_ids: set[int] = set()
+            txt_ids: set[int] = set()
+            for p in words:
+                if w.startswith(p):
+                    msg_ids |= msg_of.get(p, set())
+                    txt_ids |= txt_of.get(p, set())
+            table[w] = (frozenset(msg_ids), frozenset(txt_ids))
+        self._hit_table = table
+        self._scan_re: re.Pattern[str] | None = re.compile(_trie_regex(words)) if words else None
+
+        # Rules without substrings are indexed by their most selective condition, so an event
+        # only ever checks the few that could apply to it.
+        by_http: dict[int, list[int]] = {}
+        by_code: dict[str, list[int]] = {}
+        by_status: dict[str, list[int]] = {}
+        by_source: dict[str, list[int]] = {}
+        by_op: dict[str, list[int]] = {}
+        always: list[int] = []
+        for cr in self._rules:
+            if cr.anchored:
+                continue
+            if cr.http is not None:
+                for lo, hi in cr.http:
+                    for code in range(lo, hi + 1):
+                        by_http.setdefault(code, []).append(cr.index)
+            elif cr.codes is not None:
+                for c in cr.codes:
+                    by_code.setdefault(c, []).append(cr.index)
+            elif cr.statuses is not None:
+                for s in cr.statuses:
+                    by_status.setdefault(s, []).append(cr.index)
+            elif cr.sources is not None:
+                for s in cr.sources:
+                    by_source.setdefault(s, []).append(cr.index)
+            elif cr.operations is not None:
+                for s in cr.operations:
+                    by_op.setdefault(s, []).append(cr.index)
+            else:
+                always.append(cr.index)
+        self._by_http = {k: frozenset(v) for k, v in by_http.items()}
+        self._by_code = {k: frozenset(v) for k, v in by_code.items()}
+        self._by_status = {k: frozenset(v) for k, v in by_status.items()}
+        self._by_source = {k: frozenset(v) for k, v in by_source.items()}
+        self._by_op = {k: frozenset(v) for k, v in by_op.items()}
+        self._always = frozenset(always)
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def packs(self) -> tuple[RulePack, ...]:
+        return self._packs
+
+    def classify(
+        self,
+        *,
+        status: str,
+        http_status: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        source: str | None = None,
+        operation: str | None = None,
+    ) -> Classification:
+        key = (status, http_status, error_code, error_message, source, operation)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        hit = self._old.get(key)
+        if hit is None:
+            hit = self._classify(status, http_status, error_code, error_message, source, operation)
+        # Two generations approximate LRU without per-hit bookkeeping: entries used since the
+        # last swap survive it, the rest are dropped with the old generation.
+        if len(self._cache) >= self._cache_size:
+            self._old = self._cache
+            self._cache = {}
+        self._cache[key] = hit
+        return hit
+
+    def cache_clear(self) -> None:
+        self._cache = {}
+        self._old = {}
+
+    def _classify(
+        self,
+        status: str,
+        http_status: int | None,
+        error_code: str | None,
+        error_message: str | None,
+        source: str | None,
+        operation: str | None,
+    ) -> Classification:
+        st = str(status).strip().lower()
+        if st == Status.SUCCESS:
+            return self._success
+        cr = self._decide(st, http_status, error_code, error_message, source, operation)
+        return self._unclassified if cr is None else cr.result
+
+    def decide_rule(self, **event: Any) -> tuple[str, str] | None:
+        """(pack id, rule name) of the rule that decides an event, or None for a built-in decision."""
+        st = str(event.get("status", Status.FAILURE)).strip().lower()
+        if st == Status.SUCCESS:
+            return None
+        cr = self._decide(
+            st,
+            event.get("http_status"),
+            event.get("error_code"),
+            event.get("error_message"),
+            event.get("source"),
+            event.get("operation"),
+        )
+        return None if cr is None else (cr.pack_id, cr.rule.name)
+
+    def _decide(
+        self,
+        st: str,
+        http_status: int | None,
+        error_code: str | None,
+        error_message: str | None,
+        source: str | None,
+        operation: str | None,
+    ) -> _Compiled | None:
+        if st not in _STATUS_VALUES:
+            st = Status.FAILURE.value  # an unknown status is still a failed event
+        msg = decision_text(error_message)
+        code = error_code.strip().lower() if error_code else ""
+        src = source.strip().lower() if source else ""
+        op = operation.strip().lower() if operation else ""
+
+        msg_hits: set[int] = set()
+        txt_hits: set[int] = set()
+        scan = self._scan_re
+        if scan is not None and (msg or code):
+            text = msg + _SEP + code if code else msg
+            n = len(msg)
+            table = self._hit_table
+            search = scan.search
+            found = search(text)
+            # Restarting one past each match start (not at its end) keeps overlapping words.
+            while found is not None:
+                start = found.start()
+                mids, tids = table[found.group()]
+                if start < n:
+                    msg_hits |= mids
+                txt_hits |= tids
+                found = search(text, start + 1)
+
+        cands = msg_hits | txt_hits | self._always
+        if http_status is not None:
+            cands |= self._by_http.get(http_status, frozenset())
+        if code:
+            cands |= self._by_code.get(code, frozenset())
+        cands |= self._by_status.get(st, frozenset())
+        if src:
+            cands |= self._by_source.get(src, frozenset())
+        if op:
+            cands |= self._by_op.get(op, frozenset())
+
+        rules = self._rules
+        for i in sorted(cands):
+            cr = rules[i]
+            if cr.msg_subs is not None and i not in msg_hits:
+                continue
+            if cr.txt_subs is not None and i not in txt_hits:
+                continue
+            if cr.statuses is not None and st not in cr.statuses:
+                continue
+            if cr.http is not None:
+                if http_status is None:
+                    continue
+                if not any(lo <= http_status <= hi for lo, hi in cr.http):
+                    continue
+            if cr.codes is not None and code not in cr.codes:
+                continue
+            if cr.sources is not None and src not in cr.sources:
+                continue
+            if cr.operations is not None and op not in cr.operations:
+                continue
+            if cr.msg_regex is not None and not any(r.search(msg) for r in cr.msg_regex):
+                continue
+            if cr.txt_regex is not None and not any(
+                r.search(msg) or (code and r.search(code)) for r in cr.txt_regex
+            ):
+                continue
+            return cr
+        return None
+
+
+def _contains_any(needles: tuple[str, ...], hay: tuple[str, ...] | None) -> bool:
+    """Every string of `hay` contains one of `needles` (so matching hay implies matching needles)."""
+    return hay is not None and all(any(n in h for n in needles) for h in hay)
+
+
+def _subset(a: Iterable[Any] | None, b: Iterable[Any] | None) -> bool:
+    return b is not None and a is not None and set(b) <= set(a)
+
+
+def _subsumes(a: Match, b: Match) -> bool:
+    """Whether every event `b` matches is also matched by `a` (a sound, incomplete test)."""
+    if a.error_message is not None and not _contains_any(a.error_message, b.error_message):
+        return False
+    if a.text is not None and not (
+        _contains_any(a.text, b.text) or _contains_any(a.text, b.error_message)
+    ):
+        return False
+    if a.error_message_regex is not None and not _subset(a.error_message_regex, b.error_message_regex):
+        return False
+    if a.text_regex is not None and not _subset(a.text_regex, b.text_regex):
+        return False
+    if a.error_code is not None and not _subset(a.error_code, b.error_code):
+        return False
+    if a.http_status is not None and (
+        b.http_status is None
+        or not all(any(alo <= blo and bhi <= ahi for alo, ahi in a.http_status) for blo, bhi in b.http_status)
+    ):
+        return False
+    if a.status is not None and not _subset(a.status, b.status):
+        return False
+    if a.source is not None and not _subset(a.source, b.source):
+        return False
+    return a.operation is None or _subset(a.operation, b.operation)
+
+
+def check_pack(pack: RulePack, *, base: Sequence[RulePack] = ()) -> list[Problem]:
+    """Structural defects of a pack: duplicate names, empty matches, unreachable and shadowed rules.
+
+    `base` are the packs this one is layered on; they are tried after it, so they cannot hide its
+    rules, but they must not share its id.
+    """
+    problems: list[Problem] = []
+    for other in base:
+        if other.id == pack.id:
+            problems.append(Problem(None, "duplicate_pack_id", f"pack id {pack.id!r} is also a base pack's id"))
+
+    first_index: dict[str, int] = {}
+    for i, rule in enumerate(pack.rules):
+        if rule.name in first_index:
+            problems.append(
+                Problem(
+                    rule.name,
+                    "duplicate_name",
+                    f"rules[{i}] reuses the name {rule.name!r} of rules[{first_index[rule.name]}]",
+                )
+            )
+        else:
+            first_index[rule.name] = i
+        if rule.match.is_empty():
+            problems.append(
+                Problem(
+                    rule.name,
+                    "empty_match",
+                    f"rule {rule.name!r} has an empty match: it takes every failed event and hides all later rules",
+                )
+            )
+
+    unreachable: set[int] = set()
+    for j, later in enumerate(pack.rules):
+        for i in range(j):
+            earlier = pack.rules[i]
+            if earlier.match.is_empty():
+                continue  # reported as empty_match already
+            if _subsumes(earlier.match, later.match):
+                unreachable.add(j)
+                problems.append(
+                    Problem(
+                        later.name,
+                        "unreachable",
+                        f"rule {later.name!r} can never decide: every event it matches is matched "
+                        f"by earlier rule {earlier.name!r}",
+                    )
+                )
+                break
+
+    solo = Classifier([pack], cache_size=2)
+    own_index = {id(r): i for i, r in enumerate(pack.rules)}
+    for j, rule in enumerate(pack.rules):
+        if j in unreachable:
+            continue
+        if not rule.examples:
+            problems.append(
+                Problem(rule.name, "no_examples", f"rule {rule.name!r} has no examples", severity="warning")
+            )
+            continue
+        deciders: set[str] = set()
+        for ex in rule.examples:
+            cr = solo._decide(
+                str(ex.status),
+                ex.http_status,
+                ex.error_code,
+                ex.error_message,
+                ex.source,
+                ex.operation,
+            )
+            if ex.status == Status.SUCCESS or cr is None or own_index[id(cr.rule)] >= j:
+                break
+            deciders.add(cr.rule.name)
+        else:
+            problems.append(
+                Problem(
+                    rule.name,
+                    "shadowed",
+                    f"rule {rule.name!r} is shadowed: all its examples are decided by earlier rule(s) "
+                    f"{', '.join(sorted(deciders))}",
+                )
+            )
+    return problems
+
+
+def test_pack(pack: RulePack, *, base: Sequence[RulePack] = ()) -> list[ExampleFailure]:
+    """Every example of every rule, classified with `pack` layered on `base`, against its expectation."""
+    clf = Classifier([pack, *base], cache_size=2)
+    failures: list[ExampleFailure] = []
+    for rule in pack.rules:
+        for k, ex in enumerate(rule.examples):
+            expected: dict[str, Any] = {
+                "rule_name": rule.name,
+                "rule_version": pack.id,
+                "failure_kind": rule.failure_kind,
+                "failure_class": rule.failure_class.value,
+            }
+            exp = ex.expect
+            if exp is not None:
+                if exp.rule is not None and exp.rule != rule.name:
+                    # Pointing at another rule: its outputs are checked only where spelled out.
+                    expected = {"rule_name": exp.rule}
+                for name in ("failure_kind", "failure_class", "category", "is_actionable", "retryable"):
+                    value = getattr(exp, name)
+                    if value is not None:
+                        expected[name] = value.value if isinstance(value, FailureClass | Category) else value
+            event = ex.event()
+            got = clf.classify(**event)
+            actual = {
+                "rule_name": got.rule_name,
+                "rule_version": got.rule_version,
+                "failure_kind": got.failure_kind,
+                "failure_class": got.failure_class.value,
+                "category": str(got.category),
+                "is_actionable": got.is_actionable,
+                "retryable": got.retryable,
+            }
+            wrong = {k2: (v, actual[k2]) for k2, v in expected.items() if actual[k2] != v}
+            if wrong:
+                detail = ", ".join(f"{k2}: expected {e!r}, got {a!r}" for k2, (e, a) in wrong.items())
+                failures.append(
+                    ExampleFailure(
+                        rule=rule.name,
+                        index=k,
+                        example={k2: v for k2, v in event.items() if v is not None},
+                        expected=expected,
+                        actual=got,
+                        message=f"rule {rule.name!r} example {k}: {detail}",
+                    )
+                )
+    return failures
+
+
+# Not a pytest test despite its name; test modules import it.
+test_pack.__test__ = False  # type: ignore[attr-defined]

@@ -1,0 +1,293 @@
+"""The ingest pipeline every entry point uses: parse -> validate -> redact -> classify -> fingerprint -> store."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from faultlens.classify.redact import redact
+from faultlens.errors import InvalidRequest, PayloadTooLarge
+from faultlens.model import FAILED_STATUSES, ItemType, Status
+from faultlens.settings import Settings
+from faultlens.store import events as event_store
+from faultlens.timeutil import now_ms, parse_rfc3339_ms
+
+_STATUSES = frozenset(s.value for s in Status)
+_FAILED = frozenset(s.value for s in FAILED_STATUSES)
+_ITEM_TYPES = frozenset(t.value for t in ItemType)
+_SHORT_TEXT = ("source", "operation", "error_code", "trace_id", "span_id", "correlation_id", "request_id",
+               "job_id", "release", "environment")
+_INTS = ("http_status", "attempt", "max_attempts")
+_KNOWN = frozenset(
+    ("id", "item_type", "status", "occurred_at", "started_at", "duration_ms", "error_message", "attributes",
+     *_SHORT_TEXT, *_INTS)
+)
+_MAX_FUTURE_MS = 86_400_000
+_MAX_ID_CHARS = 128
+
+
+class EventRejected(Exception):
+    """One event of a batch is invalid; the rest of the batch goes on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+def parse_body(body: bytes, content_type: str | None, *, max_events: int, max_bytes: int) -> list[Any]:
+    """Decode a JSON array, an {"events": [...]} object or NDJSON into raw event values."""
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {max_bytes}",
+                              details={"limit_bytes": max_bytes})
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+        items = _parse_ndjson(body)
+    else:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+        if isinstance(doc, dict) and isinstance(doc.get("events"), list):
+            items = doc["events"]
+        elif isinstance(doc, list):
+            items = doc
+        else:
+            raise InvalidRequest('body must be a JSON array of events or {"events": [...]}', code="invalid_body")
+    if len(items) > max_events:
+        raise PayloadTooLarge(f"batch holds {len(items)} events; the limit is {max_events}",
+                              details={"limit_events": max_events})
+    return items
+
+
+class _BadLine:
+    """An NDJSON line that does not parse; validation rejects it at its index."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _parse_ndjson(body: bytes) -> list[Any]:
+    items: list[Any] = []
+    bad = 0
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            items.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            bad += 1
+            items.append(_BadLine(str(exc)))
+    if bad and bad == len(items):
+        raise InvalidRequest("body is not valid NDJSON: no line parses as JSON", code="invalid_json")
+    return items
+
+
+def _text(value: Any, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EventRejected("invalid_field", f"{name} must be a string")
+    if "\x00" in value:
+        raise EventRejected("invalid_field", f"{name} must not contain NUL characters")
+    if len(value) > limit:
+        raise EventRejected("field_too_long", f"{name} is {len(value)} characters; the limit is {limit}")
+    return value
+
+
+def _int(value: Any, name: str, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise EventRejected("invalid_field", f"{name} must be an integer")
+    if not low <= value <= high:
+        raise EventRejected("invalid_field", f"{name} must be between {low} and {high}")
+    return value
+
+
+def _time(value: Any, name: str, now: int) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EventRejected("invalid_timestamp", f"{name} must be an RFC 3339 string")
+    try:
+        ms = parse_rfc3339_ms(value)
+    except ValueError as exc:
+        raise EventRejected("invalid_timestamp", f"{name}: {exc}") from exc
+    if ms < 0 or ms > now + _MAX_FUTURE_MS:
+        raise EventRejected("invalid_timestamp", f"{name} is outside the accepted range (1970 to now + 1 day)")
+    return ms
+
+
+class Pipeline:
+    """Turns raw event values into stored, classified, fingerprinted rows for one tenant at a time."""
+
+    def __init__(self, engine: Engine, settings: Settings, classifier: Any, fingerprints: Any) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.classifier = classifier
+        self.fingerprints = fingerprints
+
+    def validate(self, raw: Any, *, tenant: str, now: int) -> dict[str, Any]:
+        """One raw value -> a row for the events table (redacted, not yet classified)."""
+        if isinstance(raw, _BadLine):
+            raise EventRejected("invalid_json", f"line is not valid JSON: {raw.error}")
+        if not isinstance(raw, dict):
+            raise EventRejected("invalid_event", "event must be a JSON object")
+        s = self.settings
+        unknown = raw.keys() - _KNOWN
+        if unknown:
+            raise EventRejected("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
+        row: dict[str, Any] = {"tenant": tenant, "received_at": now}
+        for name in _SHORT_TEXT:
+            row[name] = _text(raw.get(name), name, s.max_field_chars)
+        if not row["source"]:
+            raise EventRejected("missing_field", "source is required")
+        status = raw.get("status")
+        if status is None:
+            raise EventRejected("missing_field", "status is required")
+        if status not in _STATUSES:
+            raise EventRejected("invalid_status", f"status must be one of {', '.join(sorted(_STATUSES))}")
+        row["status"] = status
+        item_type = raw.get("item_type", "request")
+        if item_type not in _ITEM_TYPES:
+            raise EventRejected("invalid_field", f"item_type must be one of {', '.join(sorted(_ITEM_TYPES))}")
+        row["item_type"] = item_type
+        if raw.get("occurred_at") is None:
+            raise EventRejected("missing_field", "occurred_at is required")
+        row["occurred_at"] = _time(raw["occurred_at"], "occurred_at", now)
+        row["started_at"] = _time(raw.get("started_at"), "started_at", now)
+        row["http_status"] = _int(raw.get("http_status"), "http_status", 100, 599)
+        row["attempt"] = _int(raw.get("attempt"), "attempt", 0, 1_000_000)
+        row["max_attempts"] = _int(raw.get("max_attempts"), "max_attempts", 0, 1_000_000)
+        duration = raw.get("duration_ms")
+        if duration is not None:
+            if isinstance(duration, bool) or not isinstance(duration, int | float) or not math.isfinite(duration):
+                raise EventRejected("invalid_field", "duration_ms must be a number")
+            if duration < 0:
+                raise EventRejected("invalid_field", "duration_ms must not be negative")
+            duration = float(duration)
+        row["duration_ms"] = duration
+        message = _text(raw.get("error_message"), "error_message", s.max_message_chars)
+        row["error_message"] = redact(message) if message else message
+        if row["error_code"]:
+            row["error_code"] = redact(row["error_code"])
+        event_id = _text(raw.get("id"), "id", _MAX_ID_CHARS)
+        row["id"] = event_id if event_id else uuid.uuid4().hex
+        row["attributes"] = self._attributes(raw.get("attributes"))
+        return row
+
+    def _attributes(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        s = self.settings
+        if not isinstance(value, dict):
+            raise EventRejected("invalid_field", "attributes must be a flat object")
+        if len(value) > s.max_attributes:
+            raise EventRejected("invalid_field", f"attributes holds {len(value)} keys; the limit is {s.max_attributes}")
+        clean: dict[str, Any] = {}
+        for key, item in value.items():
+            if len(key) > 128 or "\x00" in key:
+                raise EventRejected("invalid_field", "attribute names must be at most 128 characters, without NUL")
+            if isinstance(item, str):
+                if len(item) > s.max_attribute_chars or "\x00" in item:
+                    raise EventRejected(
+                        "invalid_field",
+                        f"attribute {key!r} must be at most {s.max_attribute_chars} characters, without NUL",
+                    )
+                clean[key] = redact(item)
+            elif item is None or isinstance(item, bool | int) or (isinstance(item, float) and math.isfinite(item)):
+                clean[key] = item
+            else:
+                raise EventRejected("invalid_field", f"attribute {key!r} must be a string, number or boolean")
+        return orjson.dumps(clean).decode()
+
+    def classify_row(self, row: dict[str, Any]) -> None:
+        """Set the derived fields of a validated row (used by ingest and by backfill)."""
+        c = self.classifier.classify(
+            status=row["status"],
+            http_status=row["http_status"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            source=row["source"],
+            operation=row["operation"],
+        )
+        row["failure_kind"] = c.failure_kind
+        row["failure_class"] = c.failure_class.value
+        row["is_actionable"] = c.is_actionable
+        row["category"] = c.category
+        row["retryable"] = c.retryable
+        row["rule_name"] = c.rule_name
+        row["rule_version"] = c.rule_version
+
+    def fingerprint_row(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        if row["status"] not in _FAILED:
+            row["fingerprint_id"] = None
+            return None
+        text = row["error_message"] or row["error_code"] or ""
+        if not text:
+            row["fingerprint_id"] = None
+            return None
+        template = self.fingerprints.add(text)
+        row["fingerprint_id"] = template.id
+        return template.id, template.text
+
+    def ingest(self, raw_events: Sequence[Any], *, tenant: str, first_index: int = 0) -> IngestResult:
+        """Validate, derive and store a batch; valid events are stored even when others are rejected."""
+        now = now_ms()
+        result = IngestResult()
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        templates: dict[str, tuple[str, str, int]] = {}
+        for index, raw in enumerate(raw_events):
+            try:
+                row = self.validate(raw, tenant=tenant, now=now)
+            except EventRejected as exc:
+                result.rejected.append({"index": first_index + index, "error": {"code": exc.code, "message": exc.message}})
+                continue
+            if row["id"] in seen:
+                result.duplicates += 1
+                continue
+            seen.add(row["id"])
+            self.classify_row(row)
+            found = self.fingerprint_row(row)
+            if found is not None and found[0] not in templates:
+                templates[found[0]] = (found[1], row["error_message"] or row["error_code"] or "", row["occurred_at"])
+            rows.append(row)
+        if rows:
+            inserted = event_store.insert_events(self.engine, rows, templates=templates, tenant=tenant)
+            result.accepted = inserted
+            result.duplicates += len(rows) - inserted
+        return result
+
+    def ingest_iter(self, raw_events: Iterable[Any], *, tenant: str, batch_size: int = 1000) -> Iterable[IngestResult]:
+        """Ingest a long stream in batches (file import, connectors); yields one result per batch."""
+        batch: list[Any] = []
+        offset = 0
+        for raw in raw_events:
+            batch.append(raw)
+            if len(batch) >= batch_size:
+                yield self.ingest(batch, tenant=tenant, first_index=offset)
+                offset += len(batch)
+                batch = []
+        if batch:
+            yield self.ingest(batch, tenant=tenant, first_index=offset)

@@ -1,0 +1,238 @@
+"""Event rows: insert with de-duplication, filtered cursor listing, lookup, related events, raw counts."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from faultlens.errors import EventNotFound, InvalidRequest
+from faultlens.store.tables import events, fingerprints
+
+EVENT_COLUMNS = [c for c in events.c if c.name != "pk"]
+
+
+def _insert_for(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def insert_events(
+    engine: Engine,
+    rows: Sequence[dict[str, Any]],
+    *,
+    tenant: str,
+    templates: Mapping[str, tuple[str, str, int]] | None = None,
+) -> int:
+    """Insert rows, ignoring ids the tenant already has; returns how many were new.
+
+    `templates` maps fingerprint id -> (template, sample message, first seen) for the batch.
+    """
+    from faultlens.store import rollups  # late import: rollups depends on this module's tables only
+
+    insert = _insert_for(engine.dialect.name)
+    stmt = insert(events).on_conflict_do_nothing(index_elements=["tenant", "id"]).returning(events.c.id)
+    with engine.begin() as conn:
+        new_ids = set(conn.execute(stmt, list(rows)).scalars().all())
+        if len(new_ids) == len(rows):
+            new_rows: Sequence[dict[str, Any]] = rows
+        else:
+            new_rows = [r for r in rows if r["id"] in new_ids]
+        if new_rows:
+            rollups.apply(conn, new_rows)
+        if templates:
+            upsert_fingerprints(conn, tenant=tenant, templates=templates, rows=new_rows)
+    return len(new_ids)
+
+
+def upsert_fingerprints(
+    conn: Connection,
+    *,
+    tenant: str,
+    templates: Mapping[str, tuple[str, str, int]],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    last_seen: dict[str, int] = {}
+    for row in rows:
+        fid = row.get("fingerprint_id")
+        if fid is not None and row["occurred_at"] > last_seen.get(fid, 0):
+            last_seen[fid] = row["occurred_at"]
+    if not last_seen:
+        return
+    insert = _insert_for(conn.dialect.name)
+    values = [
+        {
+            "tenant": tenant,
+            "id": fid,
+            "template": templates[fid][0],
+            "sample_message": templates[fid][1][:2000],
+            "first_seen": templates[fid][2],
+            "last_seen": seen,
+        }
+        for fid, seen in sorted(last_seen.items())
+        if fid in templates
+    ]
+    if not values:
+        return
+    stmt = insert(fingerprints)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant", "id"],
+        set_={
+            "template": stmt.excluded.template,
+            "last_seen": func.max(fingerprints.c.last_seen, stmt.excluded.last_seen)
+            if conn.dialect.name == "sqlite"
+            else func.greatest(fingerprints.c.last_seen, stmt.excluded.last_seen),
+            "first_seen": func.min(fingerprints.c.first_seen, stmt.excluded.first_seen)
+            if conn.dialect.name == "sqlite"
+            else func.least(fingerprints.c.first_seen, stmt.excluded.first_seen),
+        },
+    )
+    conn.execute(stmt, values)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """The filters of the event list; every field is optional and they combine with AND."""
+
+    start_ms: int
+    end_ms: int
+    source: str | None = None
+    operation: str | None = None
+    status: str | None = None
+    failure_class: str | None = None
+    failure_kind: str | None = None
+    category: str | None = None
+    is_actionable: bool | None = None
+    trace_id: str | None = None
+    correlation_id: str | None = None
+    fingerprint_id: str | None = None
+    item_type: str | None = None
+    q: str | None = None
+    failures_only: bool = False
+
+    def clauses(self, tenant: str) -> list[ColumnElement[bool]]:
+        c = events.c
+        where: list[ColumnElement[bool]] = [
+            c.tenant == tenant,
+            c.occurred_at >= self.start_ms,
+            c.occurred_at < self.end_ms,
+        ]
+        for name in ("source", "operation", "status", "failure_class", "failure_kind", "category", "trace_id",
+                     "correlation_id", "fingerprint_id", "item_type"):
+            value = getattr(self, name)
+            if value is not None:
+                where.append(c[name] == value)
+        if self.is_actionable is not None:
+            where.append(c.is_actionable == self.is_actionable)
+        if self.failures_only:
+            where.append(c.failure_class != "none")
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(c.error_message.ilike(pattern, escape="\\"))
+        return where
+
+
+def encode_cursor(occurred_at: int, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{occurred_at}:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        occurred, pk = raw.split(":")
+        return int(occurred), int(pk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("cursor is not one this server issued", details={"param": "cursor"}) from exc
+
+
+def row_to_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row as the API's snake_case event object (times RFC 3339)."""
+    from faultlens.timeutil import ms_to_rfc3339
+
+    out = {col.name: row[col.name] for col in EVENT_COLUMNS if col.name != "tenant"}
+    for name in ("occurred_at", "received_at", "started_at"):
+        out[name] = ms_to_rfc3339(out[name])
+    out["attributes"] = orjson.loads(out["attributes"]) if out["attributes"] else {}
+    out["is_actionable"] = bool(out["is_actionable"])
+    out["retryable"] = bool(out["retryable"])
+    return out
+
+
+def list_events(
+    conn: Connection, *, tenant: str, flt: EventFilter, limit: int, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; the cursor is (occurred_at, pk) of the last item, so pages never skip or repeat."""
+    where = flt.clauses(tenant)
+    if cursor:
+        occurred, pk = decode_cursor(cursor)
+        where.append(
+            or_(events.c.occurred_at < occurred, and_(events.c.occurred_at == occurred, events.c.pk < pk))
+        )
+    stmt = (
+        select(events)
+        .where(*where)
+        .order_by(events.c.occurred_at.desc(), events.c.pk.desc())
+        .limit(limit + 1)
+    )
+    rows = conn.execute(stmt).mappings().all()
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last["occurred_at"], last["pk"])
+        rows = rows[:limit]
+    return [row_to_event(r) for r in rows], next_cursor
+
+
+def get_event(conn: Connection, *, tenant: str, event_id: str) -> dict[str, Any]:
+    row = conn.execute(select(events).where(events.c.tenant == tenant, events.c.id == event_id)).mappings().first()
+    if row is None:
+        raise EventNotFound(f"no event with id {event_id!r}", details={"id": event_id})
+    return row_to_event(row)
+
+
+def list_related(conn: Connection, *, tenant: str, event: Mapping[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+    """Other events sharing the event's trace_id or correlation_id, oldest first."""
+    links: list[ColumnElement[bool]] = []
+    if event.get("trace_id"):
+        links.append(events.c.trace_id == event["trace_id"])
+    if event.get("correlation_id"):
+        links.append(events.c.correlation_id == event["correlation_id"])
+    if not links:
+        return []
+    stmt = (
+        select(events)
+        .where(events.c.tenant == tenant, or_(*links), events.c.id != event["id"])
+        .order_by(events.c.occurred_at, events.c.pk)
+        .limit(limit)
+    )
+    return [row_to_event(r) for r in conn.execute(stmt).mappings()]
+
+
+def count_raw(conn: Connection, *, tenant: str, flt: EventFilter, by: Sequence[str]) -> list[dict[str, Any]]:
+    """GROUP BY over the raw events: the reference that rollups are checked against."""
+    cols = [events.c[name] for name in by]
+    stmt = select(*cols, func.count().label("count")).where(*flt.clauses(tenant)).group_by(*cols)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def find_fingerprint(conn: Connection, *, tenant: str, fingerprint_id: str | None) -> dict[str, Any] | None:
+    if fingerprint_id is None:
+        return None
+    row = conn.execute(
+        select(fingerprints).where(fingerprints.c.tenant == tenant, fingerprints.c.id == fingerprint_id)
+    ).mappings().first()
+    if row is None:
+        return None
+    from faultlens.timeutil import ms_to_rfc3339
+
+    return {
+        "id": row["id"],
+        "template": row["template"],
+        "first_seen": ms_to_rfc3339(row["first_seen"]),
+        "last_seen": ms_to_rfc3339(row["last_seen"]),
+    }

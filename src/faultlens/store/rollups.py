@@ -1,0 +1,194 @@
+"""Rollups: hourly and daily counts kept in step with events, and window queries that read them first."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from faultlens.store.tables import ROLLUP_KEY, events, rollups
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+GRAINS = (HOUR_MS // 1000, DAY_MS // 1000)
+DIMENSIONS = ROLLUP_KEY[3:]  # everything after tenant, grain, bucket
+_CODE_CHARS = 64
+
+RollupKey = tuple[Any, ...]
+
+
+def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["source"],
+        row["operation"] or "",
+        row["item_type"],
+        row["status"],
+        row["failure_class"],
+        row["failure_kind"],
+        row["category"],
+        bool(row["is_actionable"]),
+        (row["error_code"] or "")[:_CODE_CHARS],
+    )
+
+
+def deltas(rows: Iterable[Mapping[str, Any]], sign: int = 1) -> tuple[Counter[RollupKey], Counter[RollupKey]]:
+    """Count rows per (tenant, grain, bucket, dimensions); returns (counts, attempt sums)."""
+    counts: Counter[RollupKey] = Counter()
+    attempts: Counter[RollupKey] = Counter()
+    for row in rows:
+        dims = _key_of(row)
+        at = row["occurred_at"]
+        attempt = row["attempt"] or 0
+        for grain_s in GRAINS:
+            grain_ms = grain_s * 1000
+            key = (row["tenant"], grain_s, at - at % grain_ms, *dims)
+            counts[key] += sign
+            if attempt:
+                attempts[key] += sign * attempt
+    return counts, attempts
+
+
+def apply(conn: Connection, rows: Sequence[Mapping[str, Any]], sign: int = 1) -> None:
+    """Add (sign=1) or remove (sign=-1) rows from the rollups, in the caller's transaction."""
+    counts, attempts = deltas(rows, sign)
+    apply_deltas(conn, counts, attempts)
+
+
+def apply_deltas(conn: Connection, counts: Counter[RollupKey], attempts: Counter[RollupKey]) -> None:
+    values = [
+        {**dict(zip(ROLLUP_KEY, key, strict=True)), "count": n, "attempt_sum": attempts.get(key, 0)}
+        for key, n in counts.items()
+        if n or attempts.get(key, 0)
+    ]
+    if not values:
+        return
+    # Sorted so concurrent writers take row locks in one order and cannot deadlock each other.
+    values.sort(key=lambda v: tuple(str(v[k]) for k in ROLLUP_KEY))
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(rollups)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(ROLLUP_KEY),
+        set_={
+            "count": rollups.c.count + stmt.excluded.count,
+            "attempt_sum": rollups.c.attempt_sum + stmt.excluded.attempt_sum,
+        },
+    )
+    conn.execute(stmt, values)
+
+
+def decompose(start: int, end: int, *, days: bool = True) -> list[tuple[str, int, int]]:
+    """Split [start, end) into ("raw"|"hour"|"day", lo, hi) pieces: days inside, hours beside, raw edges."""
+    pieces: list[tuple[str, int, int]] = []
+    h1 = -(-start // HOUR_MS) * HOUR_MS
+    h2 = end // HOUR_MS * HOUR_MS
+    if h1 >= h2:
+        return [("raw", start, end)]
+    if start < h1:
+        pieces.append(("raw", start, h1))
+    d1 = -(-h1 // DAY_MS) * DAY_MS
+    d2 = h2 // DAY_MS * DAY_MS
+    if days and d1 < d2:
+        if h1 < d1:
+            pieces.append(("hour", h1, d1))
+        pieces.append(("day", d1, d2))
+        if d2 < h2:
+            pieces.append(("hour", d2, h2))
+    else:
+        pieces.append(("hour", h1, h2))
+    if h2 < end:
+        pieces.append(("raw", h2, end))
+    return pieces
+
+
+def aggregate(
+    conn: Connection,
+    *,
+    tenant: str,
+    start: int,
+    end: int,
+    by: Sequence[str],
+    where: Mapping[str, Any] | None = None,
+    bucket_ms: int | None = None,
+) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """Sum (count, attempt_sum) over [start, end) grouped by `by` (rollup dimensions), reading rollups first.
+
+    With `bucket_ms`, the first group element is the bucket start, aligned to the epoch (floor(t / bucket_ms)
+    * bucket_ms). A multiple of an hour lets hourly rollups serve it, of a day daily ones; otherwise raw
+    events answer.
+    """
+    where = dict(where or {})
+    for name in (*by, *where):
+        if name not in DIMENSIONS:
+            raise ValueError(f"{name} is not a rollup dimension")
+    totals: dict[tuple[Any, ...], list[int]] = {}
+
+    def add(key: tuple[Any, ...], n: int, a: int) -> None:
+        slot = totals.setdefault(key, [0, 0])
+        slot[0] += int(n)
+        slot[1] += int(a or 0)
+
+    if bucket_ms and bucket_ms % HOUR_MS:
+        pieces = [("raw", start, end)]
+    else:
+        pieces = decompose(start, end, days=not bucket_ms or bucket_ms % DAY_MS == 0)
+    for kind, lo, hi in pieces:
+        if kind == "raw":
+            _aggregate_raw(conn, tenant, lo, hi, by, where, bucket_ms, add)
+        else:
+            grain = HOUR_MS if kind == "hour" else DAY_MS
+            _aggregate_rollups(conn, tenant, grain, lo, hi, by, where, bucket_ms, add)
+    return {k: (v[0], v[1]) for k, v in totals.items() if v[0]}
+
+
+def _aggregate_rollups(
+    conn: Connection, tenant: str, grain_ms: int, lo: int, hi: int, by: Sequence[str],
+    where: Mapping[str, Any], bucket_ms: int | None, add: Any,
+) -> None:
+    r = rollups.c
+    cols: list[Any] = [r[name] for name in by]
+    if bucket_ms:
+        cols.insert(0, ((r.bucket // bucket_ms) * bucket_ms).label("b"))
+    stmt = (
+        select(*cols, func.sum(r.count), func.sum(r.attempt_sum))
+        .where(r.tenant == tenant, r.grain == grain_ms // 1000, r.bucket >= lo, r.bucket < hi,
+               *(r[k] == v for k, v in where.items()))
+        .group_by(*cols)
+    )
+    for row in conn.execute(stmt):
+        *key, n, a = row
+        if bucket_ms:
+            key[0] = int(key[0])
+        add(tuple(key), n, a)
+
+
+def _aggregate_raw(
+    conn: Connection, tenant: str, lo: int, hi: int, by: Sequence[str],
+    where: Mapping[str, Any], bucket_ms: int | None, add: Any,
+) -> None:
+    e = events.c
+    cols: list[Any] = [func.coalesce(e[name], "") if name in ("operation", "error_code") else e[name] for name in by]
+    if bucket_ms:
+        cols.insert(0, ((e.occurred_at // bucket_ms) * bucket_ms).label("b"))
+    conds = [e.tenant == tenant, e.occurred_at >= lo, e.occurred_at < hi]
+    for k, v in where.items():
+        if k in ("operation", "error_code") and v == "":
+            conds.append(func.coalesce(e[k], "") == "")
+        else:
+            conds.append(e[k] == v)
+    stmt = select(*cols, func.count(), func.sum(func.coalesce(e.attempt, 0))).where(*conds).group_by(*cols)
+    for row in conn.execute(stmt):
+        *key, n, a = row
+        if "is_actionable" in by:
+            idx = list(by).index("is_actionable") + (1 if bucket_ms else 0)
+            key[idx] = bool(key[idx])
+        if bucket_ms:
+            key[0] = int(key[0])
+        if "error_code" in by:
+            idx = list(by).index("error_code") + (1 if bucket_ms else 0)
+            key[idx] = (key[idx] or "")[:_CODE_CHARS]
+        add(tuple(key), n, a)

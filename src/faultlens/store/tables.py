@@ -1,0 +1,145 @@
+"""SQLAlchemy Core tables: the schema every query and migration speaks of."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Times are integer milliseconds since the Unix epoch (UTC): one representation that sorts, ranges and
+# buckets identically on SQLite and PostgreSQL.
+events = Table(
+    "events",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("id", String(128), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("operation", String(256)),
+    Column("item_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger),
+    Column("duration_ms", Float),
+    Column("http_status", Integer),
+    Column("error_code", String(256)),
+    Column("error_message", Text),
+    Column("attempt", Integer),
+    Column("max_attempts", Integer),
+    Column("trace_id", String(128)),
+    Column("span_id", String(128)),
+    Column("correlation_id", String(128)),
+    Column("request_id", String(128)),
+    Column("job_id", String(128)),
+    Column("release", String(128)),
+    Column("environment", String(64)),
+    Column("attributes", Text),
+    # Derived by the classifier; each stamped with the rule pack version that set it.
+    Column("failure_kind", String(64), nullable=False),
+    Column("failure_class", String(32), nullable=False),
+    Column("is_actionable", Boolean, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("retryable", Boolean, nullable=False),
+    Column("rule_name", String(128)),
+    Column("rule_version", String(128), nullable=False),
+    Column("fingerprint_id", String(32)),
+    UniqueConstraint("tenant", "id", name="uq_events_tenant_id"),
+    Index("ix_events_tenant_time", "tenant", "occurred_at"),
+    Index("ix_events_tenant_trace", "tenant", "trace_id"),
+    Index("ix_events_tenant_correlation", "tenant", "correlation_id"),
+    Index("ix_events_tenant_fingerprint", "tenant", "fingerprint_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("scopes", String(128), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(128)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
+
+# Background jobs (backfill, retention, syncs): a row is the spec, the status and the checkpoint.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("tenant", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("rule_version", String(256)),
+    Column("params", Text),
+    Column("done", BigInteger, nullable=False, default=0),
+    Column("total", BigInteger, nullable=False, default=0),
+    Column("checkpoint", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger),
+    Column("finished_at", BigInteger),
+    Column("heartbeat_at", BigInteger),
+    Column("owner", String(64)),
+    Column("error", Text),
+    Index("ix_jobs_kind_state", "kind", "state"),
+)
+
+# Message templates seen per tenant; the id is the fingerprinter's stable template id.
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("template", Text, nullable=False),
+    Column("sample_message", Text),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+)
+
+# Small named documents the service keeps between restarts (fingerprinter state, active rule pack).
+service_state = Table(
+    "service_state",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Pre-aggregated counts per hour and per day, kept in step with events at ingest and backfill, so that
+# window queries cost the number of buckets. Key columns use '' instead of NULL so the unique key matches.
+ROLLUP_KEY = (
+    "tenant", "grain", "bucket", "source", "operation", "item_type", "status", "failure_class",
+    "failure_kind", "category", "is_actionable", "error_code",
+)
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("tenant", String(64), nullable=False),
+    Column("grain", Integer, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("operation", String(256), nullable=False),
+    Column("item_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("failure_class", String(32), nullable=False),
+    Column("failure_kind", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("is_actionable", Boolean, nullable=False),
+    Column("error_code", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("attempt_sum", BigInteger, nullable=False),
+    UniqueConstraint(*ROLLUP_KEY, name="uq_rollups_key"),
+)

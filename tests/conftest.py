@@ -1,0 +1,73 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, services and an ASGI client per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from faultlens.api.app import create_app
+from faultlens.services import Services, build_services
+from faultlens.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def missing_service(reason: str) -> None:
+    """Under CI a missing service fails the test; on a laptop it skips with the reason."""
+    if IN_CI:
+        pytest.fail(f"required service missing under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'faultlens.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    name = f"faultlens_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        missing_service(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
+        raise
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+def make_services(url: str, **settings: object) -> Services:
+    return build_services(Settings(database_url=url, **settings))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def services(db_url: str) -> Iterator[Services]:
+    svc = make_services(db_url)
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services)) as c:
+        yield c

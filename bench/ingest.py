@@ -19,12 +19,11 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, machine  # noqa: E402
-
-from faultlens import demo  # noqa: E402
-from faultlens.services import build_services  # noqa: E402
-from faultlens.settings import Settings  # noqa: E402
-from faultlens.store.tables import events as events_table  # noqa: E402
+from _common import free_port, machine
+from faultlens import demo
+from faultlens.services import build_services
+from faultlens.settings import Settings
+from faultlens.store.tables import events as events_table
 
 
 def run_api(workdir: Path, batches: list[bytes]) -> float:
@@ -32,8 +31,18 @@ def run_api(workdir: Path, batches: list[bytes]) -> float:
     port = free_port()
     env = {**os.environ, "FAULTLENS_DATABASE_URL": f"sqlite:///{db}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "faultlens.api.asgi:app", "--port", str(port),
-         "--log-level", "warning"], env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "faultlens.api.asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
     )
     try:
         base = f"http://127.0.0.1:{port}"

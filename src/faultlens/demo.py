@@ -14,21 +14,30 @@ from faultlens.timeutil import now_ms
 _FAILURES: dict[str, list[tuple[str, int | None, str | None, str, int]]] = {
     "codex-proxy": [
         ("downstream_closed", 499, "downstream_closed", "failure", 30),
-        ("failed_contact_upstream: dial tcp 10.0.3.7:443: connect: connection refused", 502,
-         "failed_contact_upstream", "failure", 8),
+        (
+            "failed_contact_upstream: dial tcp 10.0.3.7:443: connect: connection refused",
+            502,
+            "failed_contact_upstream",
+            "failure",
+            8,
+        ),
         ("upstream_stream_error: stream disconnected before completion", 502, "upstream_stream_error", "failure", 6),
         ("request_body_read_timeout after 30s", 408, "request_body_read_timeout", "failure", 3),
         ("Incorrect API key provided: sk-proj-A1b2C3d4E5f6G7h8I9j0KkLl", 401, "invalid_api_key", "failure", 10),
-        ("Rate limit reached for requests per min (RPM): Limit 500, Used 500", 429, "rate_limit_exceeded",
-         "failure", 6),
+        (
+            "Rate limit reached for requests per min (RPM): Limit 500, Used 500",
+            429,
+            "rate_limit_exceeded",
+            "failure",
+            6,
+        ),
         ("upstream request timeout", 504, None, "failure", 4),
     ],
     "billing-api": [
         ("canceling statement due to statement timeout", 500, "57014", "failure", 5),
         ("deadlock detected", 500, "40P01", "failure", 3),
-        ("QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00", 500, None,
-         "failure", 4),
-        ("duplicate key value violates unique constraint \"invoices_pkey\"", 409, "23505", "failure", 4),
+        ("QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00", 500, None, "failure", 4),
+        ('duplicate key value violates unique constraint "invoices_pkey"', 409, "23505", "failure", 4),
         ("validation error: amount must be a positive number", 422, "validation_error", "failure", 8),
         ("client disconnected before the response was sent", 499, None, "failure", 5),
         ("JWT expired at 2026-11-20T10:00:00Z", 401, "token_expired", "failure", 6),
@@ -38,8 +47,13 @@ _FAILURES: dict[str, list[tuple[str, int | None, str | None, str, int]]] = {
         ("权限不足，无法写入目标对象", None, "permission_denied", "failure", 4),
         ("OSError: [Errno 28] No space left on device", None, None, "dead_letter", 2),
         ("数据格式错误: 字段 title 缺失", None, "bad_data", "failure", 5),
-        ("redis.exceptions.ConnectionError: Error 111 connecting to 10.0.8.2:6379. Connection refused.", None,
-         None, "retry", 4),
+        (
+            "redis.exceptions.ConnectionError: Error 111 connecting to 10.0.8.2:6379. Connection refused.",
+            None,
+            None,
+            "retry",
+            4,
+        ),
     ],
     "workflow_actions": [
         ("celery.exceptions.SoftTimeLimitExceeded: SoftTimeLimitExceeded()", None, None, "failure", 5),
@@ -57,8 +71,13 @@ _FAILURES: dict[str, list[tuple[str, int | None, str | None, str, int]]] = {
     ],
     "checkout-web": [
         ("no healthy upstream", 503, "UH", "failure", 3),
-        ("upstream connect error or disconnect/reset before headers. reset reason: connection failure", 503,
-         "UF", "failure", 3),
+        (
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            503,
+            "UF",
+            "failure",
+            3,
+        ),
         ("client prematurely closed connection while reading response header", 499, None, "failure", 8),
         ("404 Not Found: /api/cart/items/991", 404, None, "failure", 6),
         ("429 Too Many Requests", 429, None, "failure", 3),
@@ -73,10 +92,22 @@ _OPERATIONS = {
     "checkout-web": ["GET /cart", "POST /checkout"],
 }
 _ITEM_TYPE = {"doc_sync": "task", "workflow_actions": "job", "embedder-worker": "task"}
-_FAILURE_RATE = {"codex-proxy": 0.08, "billing-api": 0.04, "doc_sync": 0.10, "workflow_actions": 0.07,
-                 "embedder-worker": 0.12, "checkout-web": 0.05}
-_SOURCE_WEIGHTS = {"codex-proxy": 35, "billing-api": 20, "doc_sync": 12, "workflow_actions": 10,
-                   "embedder-worker": 8, "checkout-web": 15}
+_FAILURE_RATE = {
+    "codex-proxy": 0.08,
+    "billing-api": 0.04,
+    "doc_sync": 0.10,
+    "workflow_actions": 0.07,
+    "embedder-worker": 0.12,
+    "checkout-web": 0.05,
+}
+_SOURCE_WEIGHTS = {
+    "codex-proxy": 35,
+    "billing-api": 20,
+    "doc_sync": 12,
+    "workflow_actions": 10,
+    "embedder-worker": 8,
+    "checkout-web": 15,
+}
 
 
 def _iso(ms: int) -> str:

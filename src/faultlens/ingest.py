@@ -21,12 +21,32 @@ from faultlens.timeutil import now_ms, parse_rfc3339_ms
 _STATUSES = frozenset(s.value for s in Status)
 _FAILED = frozenset(s.value for s in FAILED_STATUSES)
 _ITEM_TYPES = frozenset(t.value for t in ItemType)
-_SHORT_TEXT = ("source", "operation", "error_code", "trace_id", "span_id", "correlation_id", "request_id",
-               "job_id", "release", "environment")
+_SHORT_TEXT = (
+    "source",
+    "operation",
+    "error_code",
+    "trace_id",
+    "span_id",
+    "correlation_id",
+    "request_id",
+    "job_id",
+    "release",
+    "environment",
+)
 _INTS = ("http_status", "attempt", "max_attempts")
 _KNOWN = frozenset(
-    ("id", "item_type", "status", "occurred_at", "started_at", "duration_ms", "error_message", "attributes",
-     *_SHORT_TEXT, *_INTS)
+    (
+        "id",
+        "item_type",
+        "status",
+        "occurred_at",
+        "started_at",
+        "duration_ms",
+        "error_message",
+        "attributes",
+        *_SHORT_TEXT,
+        *_INTS,
+    )
 )
 _MAX_FUTURE_MS = 86_400_000
 _MAX_ID_CHARS = 128
@@ -54,8 +74,9 @@ class IngestResult:
 def parse_body(body: bytes, content_type: str | None, *, max_events: int, max_bytes: int) -> list[Any]:
     """Decode a JSON array, an {"events": [...]} object or NDJSON into raw event values."""
     if len(body) > max_bytes:
-        raise PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {max_bytes}",
-                              details={"limit_bytes": max_bytes})
+        raise PayloadTooLarge(
+            f"request body is {len(body)} bytes; the limit is {max_bytes}", details={"limit_bytes": max_bytes}
+        )
     media = (content_type or "").split(";")[0].strip().lower()
     if media in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
         items = _parse_ndjson(body)
@@ -71,8 +92,9 @@ def parse_body(body: bytes, content_type: str | None, *, max_events: int, max_by
         else:
             raise InvalidRequest('body must be a JSON array of events or {"events": [...]}', code="invalid_body")
     if len(items) > max_events:
-        raise PayloadTooLarge(f"batch holds {len(items)} events; the limit is {max_events}",
-                              details={"limit_events": max_events})
+        raise PayloadTooLarge(
+            f"batch holds {len(items)} events; the limit is {max_events}", details={"limit_events": max_events}
+        )
     return items
 
 
@@ -121,7 +143,7 @@ def _int(value: Any, name: str, low: int, high: int) -> int | None:
             raise EventRejected("invalid_field", f"{name} must be an integer")
     if not low <= value <= high:
         raise EventRejected("invalid_field", f"{name} must be between {low} and {high}")
-    return value
+    return int(value)
 
 
 def _time(value: Any, name: str, now: int) -> int | None:
@@ -262,7 +284,9 @@ class Pipeline:
             try:
                 row = self.validate(raw, tenant=tenant, now=now)
             except EventRejected as exc:
-                result.rejected.append({"index": first_index + index, "error": {"code": exc.code, "message": exc.message}})
+                result.rejected.append(
+                    {"index": first_index + index, "error": {"code": exc.code, "message": exc.message}}
+                )
                 continue
             if row["id"] in seen:
                 result.duplicates += 1

@@ -49,16 +49,26 @@ def test_valid_events_stored_when_others_rejected(client: TestClient) -> None:
     assert result["accepted"] == 2
     codes = {r["index"]: r["error"]["code"] for r in result["rejected"]}  # type: ignore[union-attr]
     assert codes == {
-        1: "invalid_status", 2: "invalid_timestamp", 3: "invalid_timestamp", 4: "missing_field",
-        5: "invalid_field", 6: "invalid_field", 7: "unknown_field", 8: "invalid_event",
+        1: "invalid_status",
+        2: "invalid_timestamp",
+        3: "invalid_timestamp",
+        4: "missing_field",
+        5: "invalid_field",
+        6: "invalid_field",
+        7: "unknown_field",
+        8: "invalid_event",
     }
     for item in result["rejected"]:  # type: ignore[union-attr]
         assert item["error"]["message"]
 
 
 def test_body_that_is_not_json_is_400_and_stores_nothing(client: TestClient) -> None:
-    for body, ctype in [(b"{not json", "application/json"), (b"\xff\xfe\xfa", "application/json"),
-                        (b"garbage\nmore garbage", "application/x-ndjson"), (b'{"x": 1}', "application/json")]:
+    for body, ctype in [
+        (b"{not json", "application/json"),
+        (b"\xff\xfe\xfa", "application/json"),
+        (b"garbage\nmore garbage", "application/x-ndjson"),
+        (b'{"x": 1}', "application/json"),
+    ]:
         r = client.post("/api/v1/events", content=body, headers={"content-type": ctype})
         assert r.status_code == 400, body
         err = r.json()["error"]
@@ -87,8 +97,16 @@ def test_oversize_strings_are_rejected_per_event(client: TestClient) -> None:
 
 def test_secrets_are_masked_before_storage(client: TestClient) -> None:
     secret = "sk-proj-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2"
-    _ingest(client, [event(id="s1", error_message=f"Incorrect API key provided: {secret}",
-                           attributes={"url": "https://bob:hunter22@api.example.com/v1?api_key=abcdef123"})])
+    _ingest(
+        client,
+        [
+            event(
+                id="s1",
+                error_message=f"Incorrect API key provided: {secret}",
+                attributes={"url": "https://bob:hunter22@api.example.com/v1?api_key=abcdef123"},
+            )
+        ],
+    )
     ev = client.get("/api/v1/events/s1").json()
     assert secret not in ev["error_message"] and "[REDACTED]" in ev["error_message"]
     assert "hunter22" not in ev["attributes"]["url"] and "abcdef123" not in ev["attributes"]["url"]

@@ -11,16 +11,36 @@ from faultlens.store.db import create_db_engine, current_revision, head_revision
 
 def _old_event(i: int) -> dict[str, Any]:
     return {
-        "tenant": "default" if i % 2 else "other", "id": f"ev-{i}", "source": "codex-proxy",
-        "operation": "POST /v1/responses", "item_type": "request", "status": "failure" if i % 3 else "success",
-        "occurred_at": 1_763_800_000_000 + i * 1000, "received_at": 1_763_800_000_500 + i * 1000,
-        "started_at": 1_763_799_999_000 + i * 1000, "duration_ms": 12.5 + i, "http_status": 502,
-        "error_code": "failed_contact_upstream", "error_message": f"failed_contact_upstream #{i} 失败",
-        "attempt": 1, "max_attempts": 3, "trace_id": f"t{i}", "span_id": f"s{i}", "correlation_id": f"c{i}",
-        "request_id": f"r{i}", "job_id": None, "release": "1.2.3", "environment": "prod",
-        "attributes": '{"site_id": "s1"}', "failure_kind": "failed_contact_upstream",
-        "failure_class": "service_failure", "is_actionable": True, "category": "dependency_error",
-        "retryable": True, "rule_name": "failed_contact_upstream", "rule_version": "default@2026-11-22",
+        "tenant": "default" if i % 2 else "other",
+        "id": f"ev-{i}",
+        "source": "codex-proxy",
+        "operation": "POST /v1/responses",
+        "item_type": "request",
+        "status": "failure" if i % 3 else "success",
+        "occurred_at": 1_763_800_000_000 + i * 1000,
+        "received_at": 1_763_800_000_500 + i * 1000,
+        "started_at": 1_763_799_999_000 + i * 1000,
+        "duration_ms": 12.5 + i,
+        "http_status": 502,
+        "error_code": "failed_contact_upstream",
+        "error_message": f"failed_contact_upstream #{i} 失败",
+        "attempt": 1,
+        "max_attempts": 3,
+        "trace_id": f"t{i}",
+        "span_id": f"s{i}",
+        "correlation_id": f"c{i}",
+        "request_id": f"r{i}",
+        "job_id": None,
+        "release": "1.2.3",
+        "environment": "prod",
+        "attributes": '{"site_id": "s1"}',
+        "failure_kind": "failed_contact_upstream",
+        "failure_class": "service_failure",
+        "is_actionable": True,
+        "category": "dependency_error",
+        "retryable": True,
+        "rule_name": "failed_contact_upstream",
+        "rule_version": "default@2026-11-22",
     }
 
 
@@ -32,9 +52,20 @@ def test_upgrade_from_first_migration_loses_nothing(db_url: str) -> None:
     rows = [_old_event(i) for i in range(50)]
     with engine.begin() as conn:
         conn.execute(insert(old), rows)
-        conn.execute(insert(Table("api_keys", MetaData(), autoload_with=engine)),
-                     [{"id": "k1", "tenant": "default", "scopes": "read", "key_hash": "h" * 64, "name": None,
-                       "created_at": 1, "revoked_at": None}])
+        conn.execute(
+            insert(Table("api_keys", MetaData(), autoload_with=engine)),
+            [
+                {
+                    "id": "k1",
+                    "tenant": "default",
+                    "scopes": "read",
+                    "key_hash": "h" * 64,
+                    "name": None,
+                    "created_at": 1,
+                    "revoked_at": None,
+                }
+            ],
+        )
     migrate(engine)
     assert current_revision(engine) == head_revision(engine)
     new = Table("events", MetaData(), autoload_with=engine)

@@ -13,13 +13,16 @@ def _load(client: TestClient, events: list[dict[str, object]]) -> None:
 
 
 def test_filters_and_newest_first(client: TestClient) -> None:
-    _load(client, [
-        event(id="old", occurred_at=ago(hours=3), error_message="failed_contact_upstream"),
-        event(id="new", occurred_at=ago(minutes=1), error_message="downstream_closed"),
-        event(id="other", source="billing-api", occurred_at=ago(minutes=30), error_message="deadlock detected"),
-        event(id="ok", status="success", occurred_at=ago(minutes=2)),
-        event(id="ancient", occurred_at=ago(days=3), error_message="downstream_closed"),
-    ])
+    _load(
+        client,
+        [
+            event(id="old", occurred_at=ago(hours=3), error_message="failed_contact_upstream"),
+            event(id="new", occurred_at=ago(minutes=1), error_message="downstream_closed"),
+            event(id="other", source="billing-api", occurred_at=ago(minutes=30), error_message="deadlock detected"),
+            event(id="ok", status="success", occurred_at=ago(minutes=2)),
+            event(id="ancient", occurred_at=ago(days=3), error_message="downstream_closed"),
+        ],
+    )
     ids = [i["id"] for i in client.get("/api/v1/events").json()["items"]]
     assert ids == ["new", "ok", "other", "old"]
     assert [i["id"] for i in client.get("/api/v1/events", params={"window": "7d"}).json()["items"]][-1] == "ancient"
@@ -27,7 +30,9 @@ def test_filters_and_newest_first(client: TestClient) -> None:
     assert [i["id"] for i in get("/api/v1/events", params={"source": "billing-api"}).json()["items"]] == ["other"]
     assert [i["id"] for i in get("/api/v1/events", params={"failure_class": "client_abort"}).json()["items"]] == ["new"]
     assert [i["id"] for i in get("/api/v1/events", params={"is_actionable": "true"}).json()["items"]] == [
-        "other", "old"]
+        "other",
+        "old",
+    ]
     assert [i["id"] for i in get("/api/v1/events", params={"q": "DEADLOCK"}).json()["items"]] == ["other"]
     assert [i["id"] for i in get("/api/v1/events", params={"q": "%"}).json()["items"]] == []
     assert [i["id"] for i in get("/api/v1/events", params={"status": "success"}).json()["items"]] == ["ok"]
@@ -55,12 +60,15 @@ def test_cursor_pagination_visits_every_event_once(client: TestClient) -> None:
 
 
 def test_event_detail_with_related_and_404(client: TestClient) -> None:
-    _load(client, [
-        event(id="root", trace_id="t-1", error_message="upstream_stream_error"),
-        event(id="child", trace_id="t-1", source="billing-api", status="success"),
-        event(id="sibling", correlation_id="c-9", trace_id="t-2"),
-        event(id="unrelated", trace_id="t-3"),
-    ])
+    _load(
+        client,
+        [
+            event(id="root", trace_id="t-1", error_message="upstream_stream_error"),
+            event(id="child", trace_id="t-1", source="billing-api", status="success"),
+            event(id="sibling", correlation_id="c-9", trace_id="t-2"),
+            event(id="unrelated", trace_id="t-3"),
+        ],
+    )
     ev = client.get("/api/v1/events/root").json()
     assert ev["failure_kind"] == "upstream_stream_error" and ev["failure_class"] == "service_failure"
     assert ev["is_actionable"] is True and ev["rule_name"] and ev["rule_version"]
@@ -71,24 +79,29 @@ def test_event_detail_with_related_and_404(client: TestClient) -> None:
 
 
 def test_stats_summary_and_errors_by_scope(client: TestClient) -> None:
-    _load(client, [
-        event(error_message="failed_contact_upstream"),
-        event(error_message="failed_contact_upstream"),
-        event(error_message="request_body_read_timeout"),
-        event(error_message="downstream_closed"),
-        event(error_message="Invalid API key", http_status=401),
-        event(status="success"),
-        event(status="success"),
-        event(status="success"),
-    ])
+    _load(
+        client,
+        [
+            event(error_message="failed_contact_upstream"),
+            event(error_message="failed_contact_upstream"),
+            event(error_message="request_body_read_timeout"),
+            event(error_message="downstream_closed"),
+            event(error_message="Invalid API key", http_status=401),
+            event(status="success"),
+            event(status="success"),
+            event(status="success"),
+        ],
+    )
     s = client.get("/api/v1/stats/summary").json()
     assert s["total"] == 8 and s["success_count"] == 3 and s["failure_count"] == 5
     assert (s["service_failure_count"], s["client_failure_count"], s["client_abort_count"]) == (3, 1, 1)
     assert s["actionable_failure_count"] == 3 and s["actionable_failure_rate"] == 3 / 8
     service = client.get("/api/v1/stats/errors").json()
     assert service["scope"] == "service" and service["window"] == "24h" and service["total"] == 3
-    assert service["items"] == [{"failure_kind": "failed_contact_upstream", "count": 2},
-                                {"failure_kind": "request_body_read_timeout", "count": 1}]
+    assert service["items"] == [
+        {"failure_kind": "failed_contact_upstream", "count": 2},
+        {"failure_kind": "request_body_read_timeout", "count": 1},
+    ]
     kinds = {i["failure_kind"] for i in client.get("/api/v1/stats/errors", params={"scope": "all"}).json()["items"]}
     assert "downstream_closed" in kinds and len(kinds) == 4
     abort = client.get("/api/v1/stats/errors", params={"scope": "abort"}).json()

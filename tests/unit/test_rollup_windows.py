@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from faultlens.store.rollups import DAY_MS, HOUR_MS, decompose
@@ -9,7 +10,7 @@ from faultlens.store.rollups import DAY_MS, HOUR_MS, decompose
 
 def _check_cover(start: int, end: int, pieces: list[tuple[str, int, int]]) -> None:
     assert pieces[0][1] == start and pieces[-1][2] == end
-    for (_, _, hi), (_, lo, _) in zip(pieces, pieces[1:], strict=False):
+    for (_, _, hi), (_, lo, _) in itertools.pairwise(pieces):
         assert hi == lo
     for kind, lo, hi in pieces:
         assert lo < hi

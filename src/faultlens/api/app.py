@@ -8,14 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from faultlens import __version__
+from faultlens import __version__, background
 from faultlens.api import errors
 from faultlens.api.compat import codebase_embedder, invocations, parallel_ops
 from faultlens.api.deps import _KeysPresent
 from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks
-from faultlens.web import routes as web
-from faultlens import background
 from faultlens.services import Services
+from faultlens.web import routes as web
 
 
 def create_app(services: Services) -> FastAPI:
@@ -47,8 +46,17 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     routers = (
-        events.router, stats.router, overview.router, fingerprints.router, rules.router, jobs.router,
-        tasks.router, metrics.router, invocations.router, parallel_ops.router, codebase_embedder.router,
+        events.router,
+        stats.router,
+        overview.router,
+        fingerprints.router,
+        rules.router,
+        jobs.router,
+        tasks.router,
+        metrics.router,
+        invocations.router,
+        parallel_ops.router,
+        codebase_embedder.router,
         web.router,
     )
     for router in routers:

@@ -26,7 +26,6 @@ SUCCESS_RULE = "success"
 UNCLASSIFIED_RULE = "unclassified"
 
 _STATUS_VALUES = frozenset(s.value for s in Status)
-_SEP = "\x00"  # joins message and code for the one scan; pack substrings may not contain it
 _DEFAULT_CACHE_SIZE = 65536
 
 
@@ -152,29 +151,82 @@ def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
     )
 
 
-def _trie_regex(words: Iterable[str]) -> str:
-    """One alternation shaped as a trie, so the regex engine walks shared prefixes once.
+_WORD_RE = re.compile(r"\w+")
+_ID_CHARS = frozenset("0123456789abcdef")
+_TOKEN_CACHE_SIZE = 200_000
 
-    Optional tails are greedy, so a match at a position is the longest word starting there.
+
+class _SubstringIndex:
+    """Which of many substrings occur in a text, in work proportional to the text's words.
+
+    A substring's run of word characters can only occur inside one word of the text, so each
+    substring is filed under one of its runs (its "core", the run fewest substrings share). A text
+    word maps to the substrings whose core it contains; that mapping is computed once per distinct
+    word and cached, and the few candidates are then confirmed with a plain `in`. A regex
+    alternation over all substrings would try every branch at every position instead.
     """
-    root: dict[str, Any] = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = True
 
-    def build(node: dict[str, Any]) -> str:
-        keys = sorted(k for k in node if k)
-        if not keys:
-            return ""
-        alts = [re.escape(k) + build(node[k]) for k in keys]
-        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-        if "" in node:
-            body = "(?:" + body + ")?"
-        return body
+    def __init__(self, patterns: Iterable[str]) -> None:
+        pats = sorted(set(patterns))
+        runs_of = {p: _WORD_RE.findall(p) for p in pats}
+        shared: dict[str, int] = {}
+        for p in pats:
+            for run in set(runs_of[p]):
+                shared[run] = shared.get(run, 0) + 1
+        by_core: dict[str, list[str]] = {}
+        unanchored: list[str] = []
+        for p in pats:
+            runs = runs_of[p]
+            if not runs:
+                unanchored.append(p)  # no word character at all: checked on every text
+                continue
+            core = min(runs, key=lambda r: (shared[r], -len(r), r))
+            by_core.setdefault(core, []).append(p)
+        self._by_core = {c: tuple(ps) for c, ps in by_core.items()}
+        self._unanchored = tuple(unanchored)
+        self._single = frozenset(c for c in by_core if len(c) == 1)
+        bigrams: dict[str, list[str]] = {}
+        for c in by_core:
+            if len(c) >= 2:
+                bigrams.setdefault(c[:2], []).append(c)
+        self._bigrams = {k: tuple(v) for k, v in bigrams.items()}
+        # Ids, numbers and hashes are mostly unique words: they are checked against the few cores
+        # made of the same characters instead of being cached.
+        self._id_cores = tuple(c for c in by_core if set(c) <= _ID_CHARS)
+        self._cache: dict[str, tuple[str, ...]] = {}
 
-    return build(root)
+    def _candidates(self, word: str) -> tuple[str, ...]:
+        if set(word) <= _ID_CHARS:
+            cores = [c for c in self._id_cores if c in word]
+        else:
+            found: set[str] = set()
+            bigrams = self._bigrams
+            for i in range(len(word) - 1):
+                listed = bigrams.get(word[i : i + 2])
+                if listed:
+                    found.update(c for c in listed if word.startswith(c, i))
+            if self._single:
+                found.update(self._single.intersection(word))
+            cores = sorted(found)
+            if len(self._cache) >= _TOKEN_CACHE_SIZE:
+                self._cache.clear()
+            self._cache[word] = tuple(p for c in cores for p in self._by_core[c])
+            return self._cache[word]
+        return tuple(p for c in cores for p in self._by_core[c])
+
+    def find(self, text: str) -> list[str]:
+        """The indexed substrings that occur in `text`."""
+        candidates: set[str] = set()
+        cache = self._cache
+        for word in set(_WORD_RE.findall(text)):
+            listed = cache.get(word)
+            if listed is None:
+                listed = self._candidates(word)
+            if listed:
+                candidates.update(listed)
+        if self._unanchored:
+            candidates.update(self._unanchored)
+        return [p for p in candidates if p in text]
 
 
 class Classifier:
@@ -223,8 +275,6 @@ class Classifier:
         self._build_prefilter()
 
     def _build_prefilter(self) -> None:
-        # Each substring maps to the rules it satisfies; a hit on a longer substring also counts
-        # for every shorter substring that is its prefix, since the scan reports only the longest.
         msg_of: dict[str, set[int]] = {}
         txt_of: dict[str, set[int]] = {}
         for cr in self._rules:
@@ -232,18 +282,10 @@ class Classifier:
                 msg_of.setdefault(s, set()).add(cr.index)
             for s in cr.txt_subs or ():
                 txt_of.setdefault(s, set()).add(cr.index)
-        words = sorted(set(msg_of) | set(txt_of))
-        table: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
-        for w in words:
-            msg_ids: set[int] = set()
-            txt_ids: set[int] = set()
-            for p in words:
-                if w.startswith(p):
-                    msg_ids |= msg_of.get(p, set())
-                    txt_ids |= txt_of.get(p, set())
-            table[w] = (frozenset(msg_ids), frozenset(txt_ids))
-        self._hit_table = table
-        self._scan_re: re.Pattern[str] | None = re.compile(_trie_regex(words)) if words else None
+        self._hit_table = {
+            w: (frozenset(msg_of.get(w, ())), frozenset(txt_of.get(w, ()))) for w in set(msg_of) | set(txt_of)
+        }
+        self._index = _SubstringIndex(self._hit_table)
 
         # Rules without substrings are indexed by their most selective condition, so an event
         # only ever checks the few that could apply to it.
@@ -366,21 +408,15 @@ class Classifier:
 
         msg_hits: set[int] = set()
         txt_hits: set[int] = set()
-        scan = self._scan_re
-        if scan is not None and (msg or code):
-            text = msg + _SEP + code if code else msg
-            n = len(msg)
-            table = self._hit_table
-            search = scan.search
-            found = search(text)
-            # Restarting one past each match start (not at its end) keeps overlapping words.
-            while found is not None:
-                start = found.start()
-                mids, tids = table[found.group()]
-                if start < n:
-                    msg_hits |= mids
+        table = self._hit_table
+        if msg:
+            for w in self._index.find(msg):
+                mids, tids = table[w]
+                msg_hits |= mids
                 txt_hits |= tids
-                found = search(text, start + 1)
+        if code:
+            for w in self._index.find(code):
+                txt_hits |= table[w][1]
 
         cands = msg_hits | txt_hits | self._always
         if http_status is not None:
@@ -415,9 +451,7 @@ class Classifier:
                 continue
             if cr.msg_regex is not None and not any(r.search(msg) for r in cr.msg_regex):
                 continue
-            if cr.txt_regex is not None and not any(
-                r.search(msg) or (code and r.search(code)) for r in cr.txt_regex
-            ):
+            if cr.txt_regex is not None and not any(r.search(msg) or (code and r.search(code)) for r in cr.txt_regex):
                 continue
             return cr
         return None
@@ -436,9 +470,7 @@ def _subsumes(a: Match, b: Match) -> bool:
     """Whether every event `b` matches is also matched by `a` (a sound, incomplete test)."""
     if a.error_message is not None and not _contains_any(a.error_message, b.error_message):
         return False
-    if a.text is not None and not (
-        _contains_any(a.text, b.text) or _contains_any(a.text, b.error_message)
-    ):
+    if a.text is not None and not (_contains_any(a.text, b.text) or _contains_any(a.text, b.error_message)):
         return False
     if a.error_message_regex is not None and not _subset(a.error_message_regex, b.error_message_regex):
         return False
@@ -456,6 +488,51 @@ def _subsumes(a: Match, b: Match) -> bool:
     if a.source is not None and not _subset(a.source, b.source):
         return False
     return a.operation is None or _subset(a.operation, b.operation)
+
+
+def _only_substrings(m: Match) -> bool:
+    return all(getattr(m, name) is None for name in type(m).model_fields if name not in ("error_message", "text"))
+
+
+def _redundant_patterns(pack: RulePack, skip: set[int]) -> list[Problem]:
+    """Substrings that can never be what makes their rule match (warnings: harmless, but dead)."""
+    problems: list[Problem] = []
+    # (rule index, substring, covers the error code too) of rules whose match is substrings alone.
+    takers: list[tuple[int, str, bool]] = []
+    for j, rule in enumerate(pack.rules):
+        m = rule.match
+        if j not in skip:
+            for field_name, maybe in (("error_message", m.error_message), ("text", m.text)):
+                subs = maybe or ()
+                for s in subs:
+                    covers_code = field_name == "text"
+                    # A `text` substring is only dead if an earlier one also looks at the code.
+                    owner = next((i for i, t, code_too in takers if t in s and (code_too or not covers_code)), None)
+                    if owner is not None:
+                        problems.append(
+                            Problem(
+                                rule.name,
+                                "redundant_pattern",
+                                f"{field_name} {s!r} of rule {rule.name!r} is always taken first by rule "
+                                f"{pack.rules[owner].name!r}",
+                                severity="warning",
+                            )
+                        )
+                    elif any(t != s and t in s for t in subs):
+                        problems.append(
+                            Problem(
+                                rule.name,
+                                "redundant_pattern",
+                                f"{field_name} {s!r} of rule {rule.name!r} contains another of its substrings",
+                                severity="warning",
+                            )
+                        )
+        if _only_substrings(m):
+            if m.error_message is not None and m.text is None:
+                takers.extend((j, s, False) for s in m.error_message)
+            elif m.text is not None and m.error_message is None:
+                takers.extend((j, s, True) for s in m.text)
+    return problems
 
 
 def check_pack(pack: RulePack, *, base: Sequence[RulePack] = ()) -> list[Problem]:
@@ -507,6 +584,8 @@ def check_pack(pack: RulePack, *, base: Sequence[RulePack] = ()) -> list[Problem
                     )
                 )
                 break
+
+    problems.extend(_redundant_patterns(pack, unreachable))
 
     solo = Classifier([pack], cache_size=2)
     own_index = {id(r): i for i, r in enumerate(pack.rules)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +29,15 @@ PLACEHOLDERS = ("<URL>", "<EMAIL>", "<UUID>", "<PATH>", "<TS>", "<IP>", "<HOST>"
 MAX_LINE_CHARS = 500
 MAX_TOKENS = 100
 _CACHE_LIMIT = 100_000
+_PY_TRACEBACK = "Traceback (most recent call last)"
 
 # ---------------------------------------------------------------------------------------
 # Masking
 # ---------------------------------------------------------------------------------------
 
 # Applied to one whitespace-free token at a time (results are cached per token, which is what
-# makes masking cheap: most tokens of a log stream repeat). At each position the first
-# alternative that matches wins, so the more specific kinds come first.
+# makes masking cheap: most tokens of a log stream repeat), in a single pass of one alternation:
+# at each position the first alternative that matches wins, so more specific kinds come first.
 _NB = r"(?<![A-Za-z0-9])"  # digits glued to letters ("eth0", "t761") are identifiers, not numbers
 _NA = r"(?![A-Za-z0-9])"
 _NUMBER = r"[-+]?\d+(?:[.,]\d+)*"
@@ -47,31 +48,41 @@ _UNIT_WORDS = (
 )  # fmt: skip
 _UNITS = "(?:" + "|".join(sorted((re.escape(u) for u in _UNIT_WORDS), key=len, reverse=True)) + ")"
 _SOURCE_EXT = r"(?:java|py|pyx|c|cc|cpp|cxx|h|hpp|go|rs|js|ts|rb|kt|scala|cs|php|swift|m|pl|lua|log)"
-_TOKEN_RE = re.compile(
-    "|".join(
-        (
-            r"(?P<URL>[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*[^\s\"'<>.,;:)\]}])",
-            r"(?P<EMAIL>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)",
-            r"(?P<UUID>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)",
-            # Unix paths need two segments (or a ~/ ./ ../ prefix) so "/" or "and/or" stay text.
-            r"(?P<PATH>(?<![\w.:/\\])(?:(?:~|\.{1,2})?/[\w.@%+,#-]+(?:/[\w.@%+,#-]*)+|"
-            r"(?:~|\.{1,2})/[\w.@%+,#-]+|[A-Za-z]:\\[^\s\"'<>|]*))",
-            r"(?P<TS>" + _NB + r"(?:\d{4}-\d{2}-\d{2}(?:[T_-]\d{2}[:.]\d{2}[:.]\d{2}(?:[.,]\d+)?"
-            r"(?:Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?|"
-            r"\d{1,4}/\d{1,2}/\d{2,4})(?![\w:]))",
-            r"(?P<IP>" + _NB + r"(?:\d{1,3}(?:\.\d{1,3}){3}|(?=[0-9a-fA-F:]*[0-9a-fA-F]:)(?=[0-9a-fA-F:]*\d)"
-            r"(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{1,4})(?![\w:]))",
-            # A dotted name followed by a port is a host; "Foo.java:12" is a source location.
-            r"(?P<HOST>\b(?:[A-Za-z0-9-]+\.)+(?!" + _SOURCE_EXT + r":)[A-Za-z][A-Za-z0-9-]*(?=:\d+\b))",
-            r"(?P<HEX>" + _NB + r"(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])"
-            r"[0-9a-fA-F]{6,})" + _NA + ")",
-            r"(?P<NUM>(?:^[<>]=?)?" + _NB + _NUMBER + r"(?:" + _UNITS + r"(?![\w%]))?" + _NA + ")",
-        )
-    )
+# (kind, regex) in priority order.
+_KINDS: tuple[tuple[str, str], ...] = (
+    ("URL", r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*[^\s\"'<>.,;:)\]}]"),
+    ("EMAIL", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
+    ("UUID", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+    # Unix paths need two segments (or a ~/ ./ ../ prefix) so "/" or "and/or" stay text.
+    (
+        "PATH",
+        r"(?<![\w.:/\\])(?:(?:~|\.{1,2})?/[\w.@%+,#-]+(?:/[\w.@%+,#-]*)+|(?:~|\.{1,2})/[\w.@%+,#-]+|"
+        r"[A-Za-z]:\\[^\s\"'<>|]*)",
+    ),
+    (
+        "TS",
+        _NB + r"(?:\d{4}-\d{2}-\d{2}(?:[T_-]\d{2}[:.]\d{2}[:.]\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?|"
+        r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?|\d{1,4}/\d{1,2}/\d{2,4})(?![\w:])",
+    ),
+    # IPv4 (a port after it stays ":<NUM>"), then IPv6, which must not stop at a colon.
+    ("IP", _NB + r"\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\d)"),
+    (
+        "IP",
+        _NB + r"(?=[0-9a-fA-F:]*[0-9a-fA-F]:)(?=[0-9a-fA-F:]*\d)(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{1,4}"
+        r"(?![\w:])",
+    ),
+    # A dotted lower-case name followed by a port is a host; "Foo.java:12" is a source location
+    # and "state.clipTopAmount:180" a field.
+    ("HOST", r"\b(?:[A-Za-z0-9-]+\.)+(?!" + _SOURCE_EXT + r":)[a-z][a-z0-9-]*(?=:\d+\b)"),
+    (
+        "HEX",
+        _NB + r"(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,})" + _NA,
+    ),
+    ("NUM", r"(?:(?:^|(?<=[(\[{=]))[<>]=?)?" + _NB + _NUMBER + r"(?:" + _UNITS + r"(?![\w%]))?" + _NA),
 )
-_REPLACEMENT = {
-    name: f"<{name}>" for name in ("URL", "EMAIL", "UUID", "PATH", "TS", "IP", "HOST", "HEX", "NUM")
-}
+_TOKEN_RE = re.compile("|".join(f"(?P<{kind}{i}>{alt})" for i, (kind, alt) in enumerate(_KINDS)))
+_REPLACEMENT = {f"{kind}{i}": f"<{kind}>" for i, (kind, _) in enumerate(_KINDS)}
+
 
 # Quoted values may hold spaces, so they are masked on the whole line first; the quotes stay
 # so the template still shows where the value was. An opening quote glued to a word is an
@@ -93,47 +104,94 @@ def _replace(match: re.Match[str]) -> str:
 _UNIT_TAILS: dict[str, str] = {
     unit + tail: tail for unit in _UNIT_WORDS for tail in ("", ",", ")", "),", ").", ";", ".", "]", "],")
 }
-_token_cache: dict[str, str] = {}
+_DIGIT_RE = re.compile(r"\d")
+# Every kind needs a digit, a slash, a backslash or an "@"; other tokens skip the big regex.
+_MAY_MASK = re.compile(r"[\d/\\@]").search
+# Where the kinds match depends on digits only through their count and a "0x" prefix, so all
+# tokens of one digit shape ("blk_-1608999687919862906", "blk_-5555912345678901234") share
+# one regex scan: its spans are cached per shape and spliced into each token.
+_DIGIT_SHAPE = str.maketrans("23456789", "11111111")
+
+_Spans = tuple[tuple[int, int, str], ...]
 
 
-def _mask_token(token: str) -> str:
-    if token.isalpha():
-        return token
+class _MaskCache:
+    """Raw token -> masked token, and digit shape -> masked spans; both bounded."""
+
+    __slots__ = ("shapes", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.shapes: dict[str, _Spans] = {}
+
+
+_shared_cache = _MaskCache()  # for the module-level mask(); each Fingerprinter has its own
+
+
+def _mask_token(token: str, cache: _MaskCache) -> str:
     if token.isdigit():
         return "<NUM>"
-    return _TOKEN_RE.sub(_replace, token)
+    if _MAY_MASK(token) is None:
+        return token
+    shape = token.translate(_DIGIT_SHAPE)
+    spans = cache.shapes.get(shape)
+    if spans is None:
+        spans = tuple((m.start(), m.end(), _replace(m)) for m in _TOKEN_RE.finditer(shape))
+        _bounded_put(cache.shapes, shape, spans)
+    if not spans:
+        return token
+    parts: list[str] = []
+    pos = 0
+    for start, end, placeholder in spans:
+        parts.append(token[pos:start])
+        parts.append(placeholder)
+        pos = end
+    parts.append(token[pos:])
+    return "".join(parts)
 
 
 def normalize(message: str) -> str:
     """Reduce a (possibly multi-line) message to the single bounded line that is fingerprinted.
 
-    A multi-line message keeps its first and last non-blank lines: for a traceback that is the
-    header (or, Java-style, the exception line) and the final exception line, which identify the
-    failure; the frames in between vary with call paths and line numbers. Each kept line is cut
-    to MAX_LINE_CHARS and runs of whitespace become one space.
+    A multi-line message keeps its first and last non-blank lines: the first says what failed
+    (a log line, or a Java-style exception line) and the last is the final exception of a
+    traceback, while the frames in between vary with call paths and line numbers. A Python
+    "Traceback (most recent call last):" header is boilerplate, so such a text keeps only its last
+    line. Each kept line is cut to MAX_LINE_CHARS and runs of whitespace become one space, so a
+    huge message costs bounded time.
     """
     if "\n" in message or "\r" in message:
         lines = [ln for ln in message.splitlines() if ln and not ln.isspace()]
         if len(lines) > 1:
-            return " ".join(
-                (lines[0].strip()[:MAX_LINE_CHARS] + " " + lines[-1].strip()[:MAX_LINE_CHARS]).split()
-            )
-        message = lines[0] if lines else ""
-    return " ".join(message[: 2 * MAX_LINE_CHARS].split())
+            first = _cut(lines[0].strip(), MAX_LINE_CHARS)
+            last = _cut(lines[-1].strip(), MAX_LINE_CHARS)
+            message = last if first.startswith(_PY_TRACEBACK) else first + " " + last
+        else:
+            message = lines[0] if lines else ""
+    return " ".join(_cut(message, 2 * MAX_LINE_CHARS).split())
 
 
-def _mask_tokens(text: str, cache: dict[str, str]) -> list[str]:
-    """Masked tokens of an already normalised line; `cache` maps raw tokens to masked ones."""
+def _cut(text: str, limit: int) -> str:
+    # Cut at a space when there is one, so no half token (a clipped id, half a word) is left
+    # to tell two cuts of one event apart.
+    if len(text) <= limit:
+        return text
+    text = text[: limit + 1]
+    space = text.rfind(" ", limit // 2)
+    return text[:space] if space > 0 else text[:limit]
+
+
+def _mask_tokens(text: str, cache: _MaskCache) -> list[str]:
+    """Masked tokens of an already normalised line."""
     if '"' in text or "'" in text:
         text = _QUOTED_RE.sub(_quoted, text)
+    known = cache.tokens
     out: list[str] = []
     for tok in text.split(" ", MAX_TOKENS)[:MAX_TOKENS]:
-        masked = cache.get(tok)
+        masked = known.get(tok)
         if masked is None:
-            masked = _mask_token(tok)
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()  # a crude bound; the hot tokens come back within a few messages
-            cache[tok] = masked
+            masked = _mask_token(tok, cache)
+            _bounded_put(known, tok, masked)
         if out:
             tail = _UNIT_TAILS.get(tok)
             if tail is not None and out[-1].endswith("<NUM>"):
@@ -154,9 +212,9 @@ def mask(message: str) -> str:
     glued to letters as in "eth0" or "t761" are kept), and quoted values become "<STR>" or
     '<STR>' keeping their quotes. The input is first reduced by `normalize`.
 
-    Thread-safe: the only shared state is a token cache whose single reads and writes are atomic.
+    Thread-safe: the only shared state is a cache whose single reads and writes are atomic.
     """
-    return " ".join(_mask_tokens(normalize(message), _token_cache))
+    return " ".join(_mask_tokens(normalize(message), _shared_cache))
 
 
 # ---------------------------------------------------------------------------------------
@@ -165,7 +223,7 @@ def mask(message: str) -> str:
 
 _PLACEHOLDER_RE = re.compile(r"<(?:URL|EMAIL|UUID|PATH|TS|IP|HOST|HEX|NUM|STR|\*)>")
 _ALNUM_RE = re.compile(r"[A-Za-z0-9]")
-_DIGIT_RE = re.compile(r"\d")
+_DIGIT_RUN_RE = re.compile(r"\d+")
 # Characters that make a word look like an identifier or a value (dotted names, paths, refs).
 _IDENT_CHARS = frozenset("./\\@$#|")
 _CONST = 0  # a word: part of the event unless proven otherwise
@@ -174,9 +232,10 @@ _VAR = 2  # nothing but placeholders and punctuation ("(<NUM>)", "<IP>:<NUM>,"):
 
 
 def _classify(token: str) -> int:
-    stripped = _PLACEHOLDER_RE.sub("", token)
-    if len(stripped) != len(token):
-        return _VAR if _ALNUM_RE.search(stripped) is None else _VALUE
+    if "<" in token:
+        stripped = _PLACEHOLDER_RE.sub("", token)
+        if len(stripped) != len(token):
+            return _VAR if _ALNUM_RE.search(stripped) is None else _VALUE
     if _DIGIT_RE.search(token) is not None:
         return _VALUE
     core = token.rstrip(".,;:!?)]}'\"")
@@ -186,31 +245,49 @@ def _classify(token: str) -> int:
 class _Shape:
     """A masked message as the grouping sees it: tokens, their classes and the group key.
 
-    A run of variable-slot tokens is one token ("<NUM> <NUM> <NUM>"): a variable may span any
-    number of tokens. The key is the first word token; a message rarely starts with a variable
-    word, and "KeyError: x" must never join "ValueError: x".
+    A run of variable-slot tokens is one token ("<NUM> <NUM> <NUM>"), and so is a list of like
+    value tokens ("blk_<NUM> blk_<NUM> ...", "an14 an15 an16" become "blk_<NUM> ...", "an14 ..."):
+    a variable may span any number of tokens. The key is the first word token; a message rarely
+    starts with a variable word, and "KeyError: x" must never join "ValueError: x".
     """
 
     __slots__ = ("classes", "key", "tokens")
 
-    def __init__(self, masked: list[str], classes_cache: dict[str, int]) -> None:
+    def __init__(self, masked: list[str], classes_cache: dict[str, tuple[int, str]]) -> None:
         tokens: list[str] = []
         classes: list[int] = []
+        prev_item = ""  # digit-blind form of the last value token, to spot lists
         for tok in masked:
             if not tok:
                 continue
-            cls = classes_cache.get(tok)
-            if cls is None:
+            known = classes_cache.get(tok)
+            if known is None:
                 cls = _classify(tok)
-                _bounded_put(classes_cache, tok, cls)
+                known = (cls, _DIGIT_RUN_RE.sub("0", tok) if cls == _VALUE else "")
+                _bounded_put(classes_cache, tok, known)
+            cls, item = known
             if cls == _VAR and classes and classes[-1] == _VAR:
                 tokens[-1] = tokens[-1] + " " + tok
                 continue
+            if item and item == prev_item:
+                if not tokens[-1].endswith(" ..."):
+                    tokens[-1] += " ..."
+                continue
+            prev_item = item
             tokens.append(tok)
             classes.append(cls)
+        _name_first(tokens, classes)
         self.tokens = tokens
         self.classes = classes
         self.key = _key(tokens, classes)
+
+
+def _name_first(tokens: list[str], classes: list[int]) -> None:
+    # A dotted name leading a message is nearly always what the message is about (an exception
+    # class, a logger, a config key), not a value: "a.b.TimeoutError: x" must not join
+    # "a.b.ConnectionError: x". Digits or placeholders still make it a value.
+    if classes and classes[0] == _VALUE and "<" not in tokens[0] and _DIGIT_RE.search(tokens[0]) is None:
+        classes[0] = _CONST
 
 
 def _key(tokens: list[str], classes: list[int]) -> str:
@@ -218,6 +295,13 @@ def _key(tokens: list[str], classes: list[int]) -> str:
         if cls == _CONST:
             return tok
     return ""
+
+
+def _covers(general: list[str], specific: list[str]) -> bool:
+    """True when every message of `specific` also fits `general` token for token."""
+    if len(general) != len(specific):
+        return False
+    return all(g in (t, WILDCARD) for g, t in zip(general, specific, strict=True))
 
 
 def _bounded_put(cache: dict[str, Any], key: str, value: Any) -> None:
@@ -244,8 +328,9 @@ class Template:
 # variable slots, SOFT_COST when both sides look like values, HARD_COST when a word is involved;
 # a variable slot present on one side only is skipped for SKIP_COST (variables may be absent
 # or span several tokens). A message joins the cheapest group of its key whose cost is at most
-# MAX_COST_RATIO x its token count (longer messages tolerate more variable words), provided at
-# least one non-variable token agrees.
+# MAX_COST_RATIO x the number of its non-variable tokens (a longer message tolerates more
+# differing words; variable slots carry no evidence either way), provided at least one
+# non-variable token agrees exactly.
 HARD_COST = 1.0
 SOFT_COST = 0.6
 WILDCARD_COST = 0.1
@@ -273,7 +358,7 @@ class _Group:
         self.seq = seq
         self.tokens = tokens
         self.classes = classes
-        self.count = 1
+        self.count = 0
         self.first_text = " ".join(tokens)
         self.key = _key(tokens, classes)
         self.merged_into: _Group | None = None
@@ -283,14 +368,15 @@ class _Group:
         self.template = Template(self.id, " ".join(self.tokens))
 
 
-def _template_id(text: str, taken: Mapping[str, object]) -> str:
+def _template_id(text: str, taken: Callable[[str], bool]) -> str:
     # Hash of the group's first text, so a fresh process fed the same first message derives the
-    # same id. A clash (same first text in a separate group) gets a deterministic suffix.
+    # same id. A clash (same first text in a separate group, or the id of a merged-away group)
+    # gets a deterministic suffix.
     salt = 0
     while True:
         seed = text if salt == 0 else f"{text}\x00{salt}"
         tid = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
-        if tid not in taken:
+        if not taken(tid):
             return tid
         salt += 1
 
@@ -371,14 +457,16 @@ class Fingerprinter:
     small edit alignment in which only variable slots may be skipped) and joins the cheapest one
     within the length-adaptive cost bound, generalising disagreeing positions to <*>; otherwise
     it founds a new group. A group's id is a 16-hex hash of its first text and never changes.
-    When two templates converge to the same text the younger group is merged into the older;
-    `resolve` maps its id to the survivor.
+    When a template generalises so far that it covers another group's template, the two merge
+    under the older id; `resolve` maps the other id to the survivor.
 
     Exact repeats of a raw or masked message are answered from caches without re-aligning.
 
-    Thread-safety: every public method takes an internal lock, so an instance may be shared by
-    threads (calls are serialised). Not safe across processes: give each its own instance and
-    share state through export_state/from_state.
+    Thread-safety: an instance may be shared by threads. Learning and lookups run under an
+    internal lock; only an exact repeat of an already seen message is answered without it, so
+    under concurrent use a member count (export_state's "count") may miss an increment. Not
+    shared across processes: give each its own instance and move state with
+    export_state/from_state.
     """
 
     def __init__(self) -> None:
@@ -389,27 +477,31 @@ class Fingerprinter:
         self._seq = 0
         self._raw_cache: dict[str, _Group] = {}
         self._masked_cache: dict[str, _Group] = {}
-        self._token_cache: dict[str, str] = {}
-        self._class_cache: dict[str, int] = {}
+        self._mask_cache = _MaskCache()
+        self._class_cache: dict[str, tuple[int, str]] = {}
 
     # -- public API --------------------------------------------------------------------
 
     def add(self, message: str) -> Template:
         """Learn from `message` and return the template it now belongs to."""
+        # An exact repeat changes no template, so it is answered without the lock: a dict read
+        # is atomic, and the only shared write is the (informational) member count.
+        group = self._raw_cache.get(message)
+        if group is not None:
+            while group.merged_into is not None:
+                group = group.merged_into
+            group.count += 1
+            return group.template
         with self._lock:
             group = self._raw_cache.get(message)
             if group is None:
-                masked = _mask_tokens(normalize(message), self._token_cache)
+                masked = _mask_tokens(normalize(message), self._mask_cache)
                 text = " ".join(masked)
                 group = self._masked_cache.get(text)
                 if group is None:
                     shape = _Shape(masked, self._class_cache)
                     group, ops = self._best(shape)
-                    if group is None:
-                        group = self._create(shape)
-                        group.count = 0
-                    else:
-                        group = self._absorb(group, shape, ops)
+                    group = self._create(shape) if group is None else self._absorb(group, shape, ops)
                     _bounded_put(self._masked_cache, text, group)
                 _bounded_put(self._raw_cache, message, group)
             while group.merged_into is not None:
@@ -422,7 +514,7 @@ class Fingerprinter:
         with self._lock:
             group = self._raw_cache.get(message)
             if group is None:
-                masked = _mask_tokens(normalize(message), self._token_cache)
+                masked = _mask_tokens(normalize(message), self._mask_cache)
                 group = self._masked_cache.get(" ".join(masked))
                 if group is None:
                     group, _ = self._best(_Shape(masked, self._class_cache))
@@ -468,7 +560,9 @@ class Fingerprinter:
         fp = cls()
         for raw in state["groups"]:
             tokens = [str(t) for t in raw["tokens"]]
-            group = _Group(str(raw["id"]), int(raw["seq"]), tokens, [_classify(t) for t in tokens])
+            classes = [_classify(t) for t in tokens]
+            _name_first(tokens, classes)
+            group = _Group(str(raw["id"]), int(raw["seq"]), tokens, classes)
             group.count = int(raw["count"])
             group.first_text = str(raw["first_text"])
             fp._groups[group.id] = group
@@ -486,7 +580,7 @@ class Fingerprinter:
     def _create(self, shape: _Shape) -> _Group:
         self._seq += 1
         group = _Group("", self._seq, list(shape.tokens), list(shape.classes))
-        group.id = _template_id(group.first_text, self._groups)
+        group.id = _template_id(group.first_text, lambda tid: tid in self._groups or tid in self._aliases)
         group.refresh()
         self._groups[group.id] = group
         self._index.setdefault(group.key, []).append(group)
@@ -497,7 +591,7 @@ class Fingerprinter:
         if not candidates:
             return None, []
         n = len(shape.tokens)
-        limit = MAX_COST_RATIO * n
+        limit = MAX_COST_RATIO * (n - shape.classes.count(_VAR))
         has_var = _VAR in shape.classes
         best: _Group | None = None
         best_ops: list[int] = []
@@ -557,13 +651,20 @@ class Fingerprinter:
         return self._merge_converged(group)
 
     def _merge_converged(self, group: _Group) -> _Group:
-        """Fold groups whose templates became identical into the oldest of them."""
+        """Fold the groups `group` now covers (templates converged) into the oldest of them.
+
+        The survivor keeps the oldest id and takes the generalised template; the other ids stay
+        resolvable through `resolve`.
+        """
         pool = self._index[group.key]
-        same = [g for g in pool if g is not group and g.tokens == group.tokens]
+        same = [g for g in pool if g is not group and _covers(group.tokens, g.tokens)]
         if not same:
             return group
         ordered = sorted([group, *same], key=lambda g: g.seq)
         keep = ordered[0]
+        if keep is not group:
+            keep.tokens, keep.classes = group.tokens, group.classes
+            keep.refresh()
         for other in ordered[1:]:
             keep.count += other.count
             pool.remove(other)

@@ -366,7 +366,7 @@ def _decode(text: str, suffix: str, origin: str) -> Any:
         if suffix == ".json":
             return json.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise RulePackError(f"rule pack {origin} is not valid {suffix[1:]}: {exc}", details={"path": origin})
+        raise RulePackError(f"rule pack {origin} is not valid {suffix[1:]}: {exc}", details={"path": origin}) from None
     raise RulePackError(
         f"rule pack {origin} must end in .yaml, .yml or .json", details={"path": origin, "suffix": suffix}
     )

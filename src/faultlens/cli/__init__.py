@@ -65,8 +65,10 @@ def serve(
     with services.engine.connect() as conn:
         has_keys = keys.any_keys(conn)
     if not has_keys and not _is_loopback(settings.host):
-        err.print(f"[red]refusing to bind {settings.host}: no API key exists, so the API would be open.[/red]\n"
-                  "Create one with: faultlens keys create --tenant T --scope admin")
+        err.print(
+            f"[red]refusing to bind {settings.host}: no API key exists, so the API would be open.[/red]\n"
+            "Create one with: faultlens keys create --tenant T --scope admin"
+        )
         raise typer.Exit(2)
     uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="info")
 
@@ -74,7 +76,8 @@ def serve(
 @app.command()
 def migrate(db: DbOption = None) -> None:
     """Bring the database schema to the latest migration."""
-    from faultlens.store.db import create_db_engine, current_revision, migrate as run
+    from faultlens.store.db import create_db_engine, current_revision
+    from faultlens.store.db import migrate as run
 
     engine = create_db_engine(_settings(db).database_url)
     run(engine)
@@ -82,8 +85,14 @@ def migrate(db: DbOption = None) -> None:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, disable=not sys.stderr.isatty())
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not sys.stderr.isatty(),
+    )
 
 
 @app.command()
@@ -102,8 +111,9 @@ def demo(
     accepted = duplicates = 0
     with _progress() as progress:
         task = progress.add_task("demo events", total=events)
-        for result in services.pipeline.ingest_iter(demo_data.generate(events, days=days, seed=seed),
-                                                    tenant=tenant, batch_size=5000):
+        for result in services.pipeline.ingest_iter(
+            demo_data.generate(events, days=days, seed=seed), tenant=tenant, batch_size=5000
+        ):
             accepted += result.accepted
             duplicates += result.duplicates
             progress.advance(task, result.accepted + result.duplicates + len(result.rejected))
@@ -168,8 +178,9 @@ def classify(
     from faultlens.services import load_packs
 
     classifier = Classifier(load_packs(_settings(rules_file=rules)))
-    result = classifier.classify(status=status, http_status=http_status, error_code=error_code,
-                                 error_message=redact(message))
+    result = classifier.classify(
+        status=status, http_status=http_status, error_code=error_code, error_message=redact(message)
+    )
     typer.echo(json.dumps(asdict(result), ensure_ascii=False))
 
 
@@ -182,7 +193,8 @@ def keys_create(
 ) -> None:
     """Create an API key; the secret is printed once."""
     from faultlens.store import keys
-    from faultlens.store.db import create_db_engine, migrate as run
+    from faultlens.store.db import create_db_engine
+    from faultlens.store.db import migrate as run
 
     engine = create_db_engine(_settings(db).database_url)
     run(engine)
@@ -195,7 +207,8 @@ def keys_create(
 def keys_list(db: DbOption = None) -> None:
     """List API keys (never their secrets)."""
     from faultlens.store import keys
-    from faultlens.store.db import create_db_engine, migrate as run
+    from faultlens.store.db import create_db_engine
+    from faultlens.store.db import migrate as run
 
     engine = create_db_engine(_settings(db).database_url)
     run(engine)

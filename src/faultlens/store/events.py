@@ -122,8 +122,18 @@ class EventFilter:
             c.occurred_at >= self.start_ms,
             c.occurred_at < self.end_ms,
         ]
-        for name in ("source", "operation", "status", "failure_class", "failure_kind", "category", "trace_id",
-                     "correlation_id", "fingerprint_id", "item_type"):
+        for name in (
+            "source",
+            "operation",
+            "status",
+            "failure_class",
+            "failure_kind",
+            "category",
+            "trace_id",
+            "correlation_id",
+            "fingerprint_id",
+            "item_type",
+        ):
             value = getattr(self, name)
             if value is not None:
                 where.append(c[name] == value)
@@ -150,7 +160,7 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
         raise InvalidRequest("cursor is not one this server issued", details={"param": "cursor"}) from exc
 
 
-def row_to_event(row: Mapping[str, Any]) -> dict[str, Any]:
+def row_to_event(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A stored row as the API's snake_case event object (times RFC 3339)."""
     from faultlens.timeutil import ms_to_rfc3339
 
@@ -170,15 +180,8 @@ def list_events(
     where = flt.clauses(tenant)
     if cursor:
         occurred, pk = decode_cursor(cursor)
-        where.append(
-            or_(events.c.occurred_at < occurred, and_(events.c.occurred_at == occurred, events.c.pk < pk))
-        )
-    stmt = (
-        select(events)
-        .where(*where)
-        .order_by(events.c.occurred_at.desc(), events.c.pk.desc())
-        .limit(limit + 1)
-    )
+        where.append(or_(events.c.occurred_at < occurred, and_(events.c.occurred_at == occurred, events.c.pk < pk)))
+    stmt = select(events).where(*where).order_by(events.c.occurred_at.desc(), events.c.pk.desc()).limit(limit + 1)
     rows = conn.execute(stmt).mappings().all()
     next_cursor = None
     if len(rows) > limit:
@@ -223,9 +226,11 @@ def count_raw(conn: Connection, *, tenant: str, flt: EventFilter, by: Sequence[s
 def find_fingerprint(conn: Connection, *, tenant: str, fingerprint_id: str | None) -> dict[str, Any] | None:
     if fingerprint_id is None:
         return None
-    row = conn.execute(
-        select(fingerprints).where(fingerprints.c.tenant == tenant, fingerprints.c.id == fingerprint_id)
-    ).mappings().first()
+    row = (
+        conn.execute(select(fingerprints).where(fingerprints.c.tenant == tenant, fingerprints.c.id == fingerprint_id))
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     from faultlens.timeutil import ms_to_rfc3339

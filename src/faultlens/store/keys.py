@@ -39,7 +39,11 @@ def create_key(conn: Connection, *, tenant: str, scopes: list[str], name: str | 
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
     conn.execute(
         api_keys.insert().values(
-            id=key_id, tenant=tenant, scopes=",".join(sorted(set(scopes))), key_hash=_hash(secret), name=name,
+            id=key_id,
+            tenant=tenant,
+            scopes=",".join(sorted(set(scopes))),
+            key_hash=_hash(secret),
+            name=name,
             created_at=now_ms(),
         )
     )
@@ -47,9 +51,11 @@ def create_key(conn: Connection, *, tenant: str, scopes: list[str], name: str | 
 
 
 def find_key(conn: Connection, *, secret: str) -> ApiKey | None:
-    row = conn.execute(
-        select(api_keys).where(api_keys.c.key_hash == _hash(secret), api_keys.c.revoked_at.is_(None))
-    ).mappings().first()
+    row = (
+        conn.execute(select(api_keys).where(api_keys.c.key_hash == _hash(secret), api_keys.c.revoked_at.is_(None)))
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     return ApiKey(row["id"], row["tenant"], frozenset(row["scopes"].split(",")), row["name"])

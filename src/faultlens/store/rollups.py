@@ -146,8 +146,15 @@ def aggregate(
 
 
 def _aggregate_rollups(
-    conn: Connection, tenant: str, grain_ms: int, lo: int, hi: int, by: Sequence[str],
-    where: Mapping[str, Any], bucket_ms: int | None, add: Any,
+    conn: Connection,
+    tenant: str,
+    grain_ms: int,
+    lo: int,
+    hi: int,
+    by: Sequence[str],
+    where: Mapping[str, Any],
+    bucket_ms: int | None,
+    add: Any,
 ) -> None:
     r = rollups.c
     cols: list[Any] = [r[name] for name in by]
@@ -155,8 +162,13 @@ def _aggregate_rollups(
         cols.insert(0, ((r.bucket // bucket_ms) * bucket_ms).label("b"))
     stmt = (
         select(*cols, func.sum(r.count), func.sum(r.attempt_sum))
-        .where(r.tenant == tenant, r.grain == grain_ms // 1000, r.bucket >= lo, r.bucket < hi,
-               *(r[k] == v for k, v in where.items()))
+        .where(
+            r.tenant == tenant,
+            r.grain == grain_ms // 1000,
+            r.bucket >= lo,
+            r.bucket < hi,
+            *(r[k] == v for k, v in where.items()),
+        )
         .group_by(*cols)
     )
     for row in conn.execute(stmt):
@@ -167,8 +179,14 @@ def _aggregate_rollups(
 
 
 def _aggregate_raw(
-    conn: Connection, tenant: str, lo: int, hi: int, by: Sequence[str],
-    where: Mapping[str, Any], bucket_ms: int | None, add: Any,
+    conn: Connection,
+    tenant: str,
+    lo: int,
+    hi: int,
+    by: Sequence[str],
+    where: Mapping[str, Any],
+    bucket_ms: int | None,
+    add: Any,
 ) -> None:
     e = events.c
     cols: list[Any] = [func.coalesce(e[name], "") if name in ("operation", "error_code") else e[name] for name in by]

@@ -121,8 +121,18 @@ service_state = Table(
 # Pre-aggregated counts per hour and per day, kept in step with events at ingest and backfill, so that
 # window queries cost the number of buckets. Key columns use '' instead of NULL so the unique key matches.
 ROLLUP_KEY = (
-    "tenant", "grain", "bucket", "source", "operation", "item_type", "status", "failure_class",
-    "failure_kind", "category", "is_actionable", "error_code",
+    "tenant",
+    "grain",
+    "bucket",
+    "source",
+    "operation",
+    "item_type",
+    "status",
+    "failure_class",
+    "failure_kind",
+    "category",
+    "is_actionable",
+    "error_code",
 )
 rollups = Table(
     "rollups",

@@ -23,8 +23,12 @@ class Window:
 def summary(conn: Connection, *, tenant: str, window: Window, source: str | None = None) -> dict[str, Any]:
     where = {"source": source} if source else None
     rows = rollups.aggregate(
-        conn, tenant=tenant, start=window.start_ms, end=window.end_ms,
-        by=("status", "failure_class", "is_actionable"), where=where,
+        conn,
+        tenant=tenant,
+        start=window.start_ms,
+        end=window.end_ms,
+        by=("status", "failure_class", "is_actionable"),
+        where=where,
     )
     total = success = failures = actionable = 0
     by_class = {c: 0 for c in FailureClass}
@@ -56,8 +60,12 @@ def error_distribution(
 ) -> dict[str, Any]:
     where = {"source": source} if source else None
     rows = rollups.aggregate(
-        conn, tenant=tenant, start=window.start_ms, end=window.end_ms,
-        by=("failure_class", "failure_kind"), where=where,
+        conn,
+        tenant=tenant,
+        start=window.start_ms,
+        end=window.end_ms,
+        by=("failure_class", "failure_kind"),
+        where=where,
     )
     wanted = {c.value for c in SCOPE_CLASSES[scope]}
     counts: dict[str, int] = {}

@@ -1,7 +1,124 @@
-"""Routes of routes (being built)."""
+"""The dashboard: HTML shells for `/` and `/events/{id}`, their static files, and the source list they offer."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
 
-router = APIRouter()
+import jinja2
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from faultlens import __version__
+from faultlens.api.deps import Reader, ServicesDep, WindowDep
+from faultlens.errors import NotFound
+from faultlens.store import rollups
+
+router = APIRouter(include_in_schema=False)
+
+_HERE = Path(__file__).resolve().parent
+_STATIC = _HERE / "static"
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+# Only flat, plainly named files: the name never reaches the file system unless it matches.
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.(?:js|css|svg)$")
+
+# Every event string is untrusted, so pages run only our own files: no inline script or style, no
+# plugins, no framing, and fetches go back to this origin only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(_HERE / "templates"),
+    autoescape=True,  # every template is HTML; data never reaches them unescaped
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class _StaticFile:
+    __slots__ = ("body", "etag", "media_type")
+
+    def __init__(self, body: bytes, media_type: str) -> None:
+        self.body = body
+        self.media_type = media_type
+        self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+_static_cache: dict[str, tuple[float, _StaticFile]] = {}
+
+
+def _static_file(name: str) -> _StaticFile | None:
+    if not _STATIC_NAME.match(name):
+        return None
+    path = _STATIC / name
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    cached = _static_cache.get(name)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    item = _StaticFile(path.read_bytes(), _TYPES[path.suffix])
+    _static_cache[name] = (mtime, item)
+    return item
+
+
+def _asset_version() -> str:
+    """A short hash over the static files, so a new release never runs against a cached old module graph."""
+    digest = hashlib.sha256()
+    for path in sorted(_STATIC.iterdir()):
+        item = _static_file(path.name)
+        if item is not None:
+            digest.update(item.etag.encode())
+    return digest.hexdigest()[:12]
+
+
+def _page(template: str, **context: Any) -> HTMLResponse:
+    html = _env.get_template(template).render(version=__version__, asset_version=_asset_version(), **context)
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard() -> HTMLResponse:
+    return _page("dashboard.html", page="dashboard", event_id="")
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+def event_page(event_id: str) -> HTMLResponse:
+    # The shell only: the page fetches the event itself, so a missing id and a missing key are
+    # reported by the API the same way as everywhere else.
+    return _page("event.html", page="event", event_id=event_id)
+
+
+@router.get("/static/{name}")
+def static(name: str, request: Request) -> Response:
+    item = _static_file(name)
+    if item is None:
+        raise NotFound(f"no static file {name!r}", details={"name": name})
+    headers = {"ETag": item.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == item.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(item.body, media_type=item.media_type, headers=headers)
+
+
+@router.get("/ui/sources")
+def sources(principal: Reader, services: ServicesDep, window: WindowDep) -> dict[str, Any]:
+    """Sources with events in the window, busiest first: the dashboard's source filter choices."""
+    with services.engine.connect() as conn:
+        rows = rollups.aggregate(conn, tenant=principal.tenant, start=window.start_ms, end=window.end_ms,
+                                 by=("source",))
+    items = [{"source": key[0], "count": n} for key, (n, _attempts) in rows.items()]
+    items.sort(key=lambda item: (-item["count"], item["source"]))
+    return {"window": window.label, "items": items}

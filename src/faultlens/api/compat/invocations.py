@@ -27,8 +27,7 @@ def invocations(
 ) -> dict[str, Any]:
     flt = event_store.EventFilter(start_ms=window.start_ms, end_ms=window.end_ms, source=source)
     with services.engine.connect() as conn:
-        items, next_cursor = event_store.list_events(conn, tenant=principal.tenant, flt=flt, limit=limit,
-                                                     cursor=cursor)
+        items, next_cursor = event_store.list_events(conn, tenant=principal.tenant, flt=flt, limit=limit, cursor=cursor)
     for item in items:
         for native, camel in _CAMEL.items():
             item[camel] = item[native]

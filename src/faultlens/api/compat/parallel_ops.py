@@ -1,7 +1,301 @@
-"""Routes of parallel_ops (being built)."""
+"""The parallel-ops contract (seed document 002): /api/v1/parallel-ops/*, shaped from the native overview services.
+
+Partitions doc_sync and workflow_actions are the events of the sources of those names. Parameters arrive as
+text and are checked here, so every bad one (unknown value, not an integer, out of range) answers 400 in the
+one error body with the contract's code `parallel_ops_invalid_request` and the parameter's name.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import dataclasses
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Response
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Connection
+
+from faultlens.api.deps import Reader, ServicesDep
+from faultlens.errors import InvalidRequest
+from faultlens.store.rollups import DAY_MS
+from faultlens.timeutil import ms_to_rfc3339, now_ms
+from faultlens.triage import export, overview, raw, slo, trends
+from faultlens.triage.raw import FailureQuery
+from faultlens.triage.stats import Window
+
+router = APIRouter(prefix="/api/v1/parallel-ops", tags=["compat: parallel-ops"])
+
+CODE = "parallel_ops_invalid_request"
+# Contract partition -> faultlens source, and the prefix its hint codes carry in the contract.
+PARTITIONS = {"doc_sync": "doc_sync", "workflow_actions": "workflow_actions"}
+_HINT_PREFIX = {"doc_sync": "doc_sync", "workflow_actions": "workflow_action"}
+BUCKET_DAYS = (1, 7, 14, 30)
+LEVELS = ("warn", "critical", "info")
+MAX_PAGE_SIZE = 500
+_INT = re.compile(r"^[0-9]{1,9}$")
+_MAX_ATTR_CHARS = 1024
+
+
+def _invalid(param: str, value: Any, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{param} {message}", code=CODE, details={"param": param, "value": value})
+
+
+def _integer(param: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not _INT.match(value):
+        raise _invalid(param, value, "must be an integer")
+    return int(value)
+
+
+def _choice(param: str, value: str | None, default: int, allowed: Sequence[int]) -> int:
+    number = _integer(param, value, default)
+    if number not in allowed:
+        raise _invalid(param, value, f"must be one of {', '.join(map(str, allowed))}")
+    return number
+
+
+@contextmanager
+def _contract() -> Iterator[None]:
+    """A native InvalidRequest that gets past the checks here still answers with the contract's code."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.message, code=CODE, details=exc.details) from exc
+
+
+@dataclass(frozen=True)
+class Common:
+    window_days: int
+    attrs: dict[str, str]
+
+    def filters(self) -> dict[str, str | None]:
+        return {k: self.attrs.get(k) for k in raw.ATTRIBUTE_FILTERS}
+
+
+def common_params(
+    window_days: str | None = None, site_id: str | None = None, target_object: str | None = None,
+    template_key: str | None = None,
+) -> Common:
+    days = _choice("window_days", window_days, overview.DEFAULT_WINDOW_DAYS, overview.WINDOW_DAYS)
+    attrs: dict[str, str] = {}
+    for name, value in (("site_id", site_id), ("target_object", target_object), ("template_key", template_key)):
+        if value is not None and len(value) > _MAX_ATTR_CHARS:
+            raise _invalid(name, value[:64] + "...", f"must be at most {_MAX_ATTR_CHARS} characters")
+        if value:  # an empty filter means no filter, as in the original service
+            attrs[name] = value
+    return Common(days, attrs)
+
+
+CommonDep = Annotated[Common, Depends(common_params)]
+
+
+def _shape_partition(part: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "total": part["total"],
+        "by_status": part["status_counts"],
+        "success_total": part["success_count"],
+        "success_rate": part["success_rate"],
+        "failed_total": part["failure_count"],
+        "failed_rate": part["failure_rate"],
+        "actionable_failed_total": part["actionable_failure_count"],
+        "actionable_failed_rate": part["actionable_failure_rate"],
+        "dead_letter_total": part["dead_letter_count"],
+        "dead_letter_rate": part["dead_letter_ratio"],
+        "retry_total": part["retry_count"],
+        "avg_attempts": part["avg_attempts"],
+        "by_result_code": {i["error_code"]: i["count"] for i in part["top_error_codes"]},
+        "by_failure_kind": {i["failure_kind"]: i["count"] for i in part["top_failure_kinds"]},
+    }
+
+
+def _rename(hint: slo.Hint) -> slo.Hint:
+    """The hint under the contract's code (workflow_actions failure_rate_high: workflow_action_failed_rate_high)."""
+    code = f"{_HINT_PREFIX[hint.source]}_{hint.code.replace('failure_rate', 'failed_rate')}"
+    return dataclasses.replace(hint, code=code)
+
+
+def _window_fields(window: Window, common: Common, *, now: int) -> dict[str, Any]:
+    return {"generated_at": ms_to_rfc3339(now), "window_days": common.window_days,
+            "window_since": ms_to_rfc3339(window.start_ms), "window_until": ms_to_rfc3339(window.end_ms),
+            "filters": common.filters()}
+
+
+def _summary(conn: Connection, *, tenant: str, common: Common, config: slo.SloConfig,
+             now: int) -> tuple[dict[str, Any], list[slo.Hint]]:
+    with _contract():
+        ov = overview.build_overview(conn, tenant=tenant, days=common.window_days, config=config,
+                                     sources=list(PARTITIONS.values()), attrs=common.attrs, now=now)
+    parts = {p["source"]: p for p in ov.as_dict()["sources"]}
+    hints = [_rename(h) for h in ov.hints]
+    body = {**_window_fields(ov.window, common, now=now),
+            **{name: _shape_partition(parts[source]) for name, source in PARTITIONS.items()},
+            "slo_hints": [h.as_dict() for h in hints]}
+    return body, hints
+
+
+@router.get("/summary", summary="doc_sync and workflow_actions partitions with SLO hints")
+def summary(principal: Reader, services: ServicesDep, common: CommonDep) -> dict[str, Any]:
+    with services.engine.connect() as conn:
+        body, _hints = _summary(conn, tenant=principal.tenant, common=common,
+                                config=slo.load_config(services.settings.slo_file), now=now_ms())
+    return body
+
+
+def _trend_partition(point: Mapping[str, Any]) -> dict[str, Any]:
+    total = point["total"]
+    return {"total": total, "failed_total": point["failures"], "dead_letter_total": point["dead_letters"],
+            "success_rate": slo.ratio(point["success"], total), "failed_rate": point["failure_rate"],
+            "dead_letter_rate": slo.ratio(point["dead_letters"], total)}
+
+
+@router.get("/trends", summary="Per-bucket doc_sync and workflow_actions counts and rates")
+def trends_view(
+    principal: Reader, services: ServicesDep, common: CommonDep, bucket_days: str | None = None
+) -> dict[str, Any]:
+    days = _choice("bucket_days", bucket_days, 1, BUCKET_DAYS)
+    if days > common.window_days:
+        raise _invalid("bucket_days", bucket_days, f"must not be greater than window_days ({common.window_days})")
+    now = now_ms()
+    window = overview.window_of(common.window_days, now=now)
+    with services.engine.connect() as conn, _contract():
+        native = {name: trends.build_trends(conn, tenant=principal.tenant, window=window, bucket_ms=days * DAY_MS,
+                                            source=source, attrs=common.attrs)
+                  for name, source in PARTITIONS.items()}
+    first = next(iter(native.values()))
+    points = [
+        {"bucket_start": bucket["start"], "bucket_end": bucket["end"],
+         **{name: _trend_partition(native[name]["buckets"][i]) for name in PARTITIONS}}
+        for i, bucket in enumerate(first["buckets"])
+    ]
+    return {**_window_fields(window, common, now=now), "bucket_days": days, "points": points,
+            "totals": {name: _trend_partition(native[name]["totals"]) for name in PARTITIONS}}
+
+
+@router.get("/alerts", summary="The summary's SLO hints as alerts, filtered by level")
+def alerts(
+    principal: Reader, services: ServicesDep, common: CommonDep, level: str | None = None
+) -> dict[str, Any]:
+    if level is not None and level not in LEVELS:
+        raise _invalid("level", level, f"must be one of {', '.join(LEVELS)}")
+    with services.engine.connect() as conn:
+        body, hints = _summary(conn, tenant=principal.tenant, common=common,
+                               config=slo.load_config(services.settings.slo_file), now=now_ms())
+    return {**{k: body[k] for k in ("generated_at", "window_days", "window_since", "window_until")},
+            "filters": {**common.filters(), "level": level}, **slo.summarize(hints, level=level)}
+
+
+_EXPORT_COLUMNS = ("partition", "total", "success_rate", "failed_total", "failed_rate", "actionable_failed_rate",
+                   "dead_letter_total", "dead_letter_rate", "retry_total", "avg_attempts", "by_status",
+                   "by_result_code")
+
+
+def _pairs(counts: Mapping[str, int]) -> str:
+    return "; ".join(f"{k}: {n}" for k, n in counts.items())
+
+
+@router.get("/summary/export", summary="The summary as a JSON, CSV or Markdown download")
+def summary_export(
+    principal: Reader, services: ServicesDep, common: CommonDep, export_format: str | None = None
+) -> Response:
+    fmt = export_format if export_format is not None else "json"
+    if fmt not in export.MEDIA_TYPES:
+        raise _invalid("export_format", export_format, f"must be one of {', '.join(export.MEDIA_TYPES)}")
+    now = now_ms()
+    with services.engine.connect() as conn:
+        body, _hints = _summary(conn, tenant=principal.tenant, common=common,
+                                config=slo.load_config(services.settings.slo_file), now=now)
+    rows = [{**body[name], "partition": name, "by_status": _pairs(body[name]["by_status"]),
+             "by_result_code": _pairs(body[name]["by_result_code"])} for name in PARTITIONS]
+    out = export.render(
+        body, fmt=fmt, rows=rows, columns=_EXPORT_COLUMNS, hints=body["slo_hints"],
+        title=f"parallel ops summary: last {common.window_days} days ({body['window_since']} to "
+              f"{body['window_until']})",
+        name=export.file_stem("parallel-ops-summary", days=common.window_days, generated_at=now),
+    )
+    return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": out.content_disposition})
+
+
+def _failures(services: ServicesDep, tenant: str, common: Common, source: str, page: str | None,
+              page_size: str | None) -> dict[str, Any]:
+    page_no = _integer("page", page, 1)
+    if page_no < 1:
+        raise _invalid("page", page, "must be at least 1")
+    size = _integer("page_size", page_size, 20)
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise _invalid("page_size", page_size, f"must be between 1 and {MAX_PAGE_SIZE}")
+    now = now_ms()
+    window = overview.window_of(common.window_days, now=now)
+    query = FailureQuery(start_ms=window.start_ms, end_ms=window.end_ms, source=source, attrs=common.attrs)
+    with services.engine.connect() as conn:
+        items, pagination = raw.list_failures(conn, tenant=tenant, query=query, page=page_no, page_size=size)
+    return {**_window_fields(window, common, now=now), "total": pagination["total"], "pagination": pagination,
+            "items": items}
+
+
+@router.get("/doc-sync/failures", summary="doc_sync failures, newest first, page by page")
+def doc_sync_failures(
+    principal: Reader, services: ServicesDep, common: CommonDep, page: str | None = None,
+    page_size: str | None = None,
+) -> dict[str, Any]:
+    return _failures(services, principal.tenant, common, PARTITIONS["doc_sync"], page, page_size)
+
+
+@router.get("/workflow/failures", summary="workflow_actions failures, newest first, page by page")
+def workflow_failures(
+    principal: Reader, services: ServicesDep, common: CommonDep, page: str | None = None,
+    page_size: str | None = None,
+) -> dict[str, Any]:
+    return _failures(services, principal.tenant, common, PARTITIONS["workflow_actions"], page, page_size)
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
+    window = f"{body['window_days']}d"
+    events = GaugeMetricFamily("faultlens_parallel_ops_events", "Events in the window by partition and status.",
+                               labels=["window", "partition", "status"])
+    codes = GaugeMetricFamily("faultlens_parallel_ops_result_code_events",
+                              "Failures in the window by partition and result code (top codes).",
+                              labels=["window", "partition", "result_code"])
+    ratios = {
+        key: GaugeMetricFamily(f"faultlens_parallel_ops_{name}_ratio", f"{text} in the window, by partition.",
+                               labels=["window", "partition"])
+        for key, name, text in (("success_rate", "success", "Successful events / events"),
+                                ("failed_rate", "failure", "Failed events / events"),
+                                ("dead_letter_rate", "dead_letter", "Dead-lettered events / events"))
+    }
+    for name in PARTITIONS:
+        part = body[name]
+        for status, n in part["by_status"].items():
+            events.add_metric([window, name, status], n)
+        for code, n in part["by_result_code"].items():
+            codes.add_metric([window, name, code], n)
+        for key, family in ratios.items():
+            family.add_metric([window, name], part[key])
+    hints = GaugeMetricFamily("faultlens_parallel_ops_slo_hints", "Active SLO hints by level.",
+                              labels=["window", "level"])
+    for level in slo.LEVELS:
+        hints.add_metric([window, level], sum(1 for h in body["slo_hints"] if h["level"] == level))
+    return [events, codes, *ratios.values(), hints]
+
+
+@router.get("/metrics", summary="The summary in Prometheus text format 0.0.4")
+def metrics(principal: Reader, services: ServicesDep, common: CommonDep) -> Response:
+    with services.engine.connect() as conn:
+        body, _hints = _summary(conn, tenant=principal.tenant, common=common,
+                                config=slo.load_config(services.settings.slo_file), now=now_ms())
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(_summary_families(body)))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -38,8 +38,12 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
 async def ingest_events(request: Request, principal: Ingester, services: ServicesDep) -> dict[str, Any]:
     settings = services.settings
     body = await read_body_limited(request, settings.max_body_bytes)
-    raw = parse_body(body, request.headers.get("content-type"), max_events=settings.max_batch_events,
-                     max_bytes=settings.max_body_bytes)
+    raw = parse_body(
+        body,
+        request.headers.get("content-type"),
+        max_events=settings.max_batch_events,
+        max_bytes=settings.max_body_bytes,
+    )
     started = time.perf_counter()
     result = await run_in_threadpool(services.pipeline.ingest, raw, tenant=principal.tenant)
     services.after_ingest(result, time.perf_counter() - started)
@@ -67,13 +71,23 @@ def list_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     flt = event_store.EventFilter(
-        start_ms=window.start_ms, end_ms=window.end_ms, source=source, operation=operation, status=status,
-        failure_class=failure_class, failure_kind=failure_kind, category=category, is_actionable=is_actionable,
-        trace_id=trace_id, correlation_id=correlation_id, fingerprint_id=fingerprint_id, item_type=item_type, q=q,
+        start_ms=window.start_ms,
+        end_ms=window.end_ms,
+        source=source,
+        operation=operation,
+        status=status,
+        failure_class=failure_class,
+        failure_kind=failure_kind,
+        category=category,
+        is_actionable=is_actionable,
+        trace_id=trace_id,
+        correlation_id=correlation_id,
+        fingerprint_id=fingerprint_id,
+        item_type=item_type,
+        q=q,
     )
     with services.engine.connect() as conn:
-        items, next_cursor = event_store.list_events(conn, tenant=principal.tenant, flt=flt, limit=limit,
-                                                     cursor=cursor)
+        items, next_cursor = event_store.list_events(conn, tenant=principal.tenant, flt=flt, limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -82,6 +96,7 @@ def get_event(event_id: str, principal: Reader, services: ServicesDep) -> dict[s
     with services.engine.connect() as conn:
         event = event_store.get_event(conn, tenant=principal.tenant, event_id=event_id)
         event["related"] = event_store.list_related(conn, tenant=principal.tenant, event=event)
-        event["fingerprint"] = event_store.find_fingerprint(conn, tenant=principal.tenant,
-                                                            fingerprint_id=event["fingerprint_id"])
+        event["fingerprint"] = event_store.find_fingerprint(
+            conn, tenant=principal.tenant, fingerprint_id=event["fingerprint_id"]
+        )
     return event

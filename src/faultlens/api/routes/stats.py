@@ -15,7 +15,10 @@ router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
 @router.get("/errors", summary="Failure counts by failure_kind, for one scope")
 def errors(
-    principal: Reader, services: ServicesDep, window: WindowDep, scope: Scope = Scope.SERVICE,
+    principal: Reader,
+    services: ServicesDep,
+    window: WindowDep,
+    scope: Scope = Scope.SERVICE,
     source: str | None = None,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:

@@ -13,8 +13,18 @@ branch_labels = None
 depends_on = None
 
 KEY = (
-    "tenant", "grain", "bucket", "source", "operation", "item_type", "status", "failure_class",
-    "failure_kind", "category", "is_actionable", "error_code",
+    "tenant",
+    "grain",
+    "bucket",
+    "source",
+    "operation",
+    "item_type",
+    "status",
+    "failure_class",
+    "failure_kind",
+    "category",
+    "is_actionable",
+    "error_code",
 )
 
 
@@ -38,9 +48,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(*KEY, name="uq_rollups_key"),
     )
     # Existing events are folded in by the rollup rebuild job, never here: start-up must not scan data.
-    op.execute(
-        "INSERT INTO service_state (key, value, updated_at) VALUES ('rollups_rebuild_needed', 'true', 0)"
-    )
+    op.execute("INSERT INTO service_state (key, value, updated_at) VALUES ('rollups_rebuild_needed', 'true', 0)")
 
 
 def downgrade() -> None:

@@ -1,0 +1,74 @@
+"""`faultlens rules diff`: preview what a candidate pack would reclassify in stored events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from faultlens.errors import FaultlensError
+
+err = Console(stderr=True)
+
+
+def diff(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The candidate pack (.yaml/.json).")],
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: FAULTLENS_DATABASE_URL).")] = None,
+    window: Annotated[str, typer.Option("--window", help="1h|6h|24h|7d|14d|30d|90d")] = "7d",
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant whose events are examined.")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the preview as JSON.")] = False,
+) -> None:
+    """Show which stored events the pack (layered before the default) would move; writes nothing."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from faultlens.classify.rules import load_pack
+    from faultlens.jobs.activation import candidate_classifier
+    from faultlens.settings import Settings
+    from faultlens.store.db import create_db_engine
+    from faultlens.timeutil import resolve_window
+    from faultlens.triage.preview import preview
+    from faultlens.triage.stats import Window
+
+    try:
+        candidate = candidate_classifier(load_pack(file))
+        label, start, end = resolve_window(window, None, None)
+    except FaultlensError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    engine = create_db_engine(db or Settings().database_url)
+    try:
+        with engine.connect() as conn:
+            result = preview(conn, tenant=tenant, window=Window(label, start, end), candidate=candidate)
+    except SQLAlchemyError as exc:
+        err.print(f"[red]cannot read events: {exc.__class__.__name__}: {exc}[/red] (is the schema migrated?)")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    _print(result)
+
+
+def _print(result: dict[str, Any]) -> None:
+    out = Console()
+    table = Table(title=f"{result['candidate_version']} over the last {result['window']}")
+    for name, justify in (("from", "left"), ("to", "left"), ("events", "right"), ("sample ids", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for move in result["moves"]:
+        src, dst = move["from"], move["to"]
+        table.add_row(
+            f"{src['failure_class']} / {src['failure_kind']}", f"{dst['failure_class']} / {dst['failure_kind']}",
+            f"{move['count']:,}", ", ".join(move["sample_ids"]),
+        )
+    out.print(table)
+    out.print(f"{result['total_changed']:,} of {result['total_examined']:,} events would change")
+
+
+def register(rules_app: typer.Typer) -> None:
+    """Add `diff` to the `faultlens rules` group."""
+    rules_app.command("diff")(diff)

@@ -1,0 +1,338 @@
+"""The job runner: claims jobs under a cross-process lock and works them in checkpointed batches."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy.exc import OperationalError
+
+from faultlens.jobs import backfill, rollup_rebuild
+from faultlens.jobs.queue import ACTIVE_STATES, Handler, Job, JobKind, JobState, find_job, get_job
+from faultlens.jobs.state import write_lock
+from faultlens.store.tables import jobs
+from faultlens.timeutil import now_ms
+
+if TYPE_CHECKING:
+    from faultlens.services import Services
+
+log = logging.getLogger("faultlens.jobs")
+
+Progress = Callable[[Job], None]
+
+DEFAULT_STALE_S = 30.0
+DEFAULT_POLL_S = 1.0
+_RETRIES = 5
+
+HANDLERS: dict[str, Handler] = {
+    JobKind.BACKFILL.value: backfill.BackfillHandler(),
+    JobKind.ROLLUP_REBUILD.value: rollup_rebuild.RollupRebuildHandler(),
+}
+# Both kinds rewrite rollups relative to what events hold; run together, one would count the other's
+# half-done work twice, so at most one of them runs at a time (in any process).
+_EXCLUSIVE = (JobKind.BACKFILL.value, JobKind.ROLLUP_REBUILD.value)
+_HOST = socket.gethostname()[:40]
+
+
+class JobLost(Exception):
+    """Another runner took the job over (this one was presumed dead) or it was superseded."""
+
+
+def make_owner() -> str:
+    """host/pid/token: unique per runner, and enough to tell a dead owner on this host."""
+    return f"{_HOST}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
+def owner_dead(owner: str | None) -> bool:
+    """True only when the owner certainly died: a process of this host that no longer exists."""
+    if not owner:
+        return True
+    parts = owner.split("/")
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claimable(job: Job, *, now: int, stale_ms: int) -> bool:
+    if job.state == JobState.PENDING:
+        return True
+    if job.state != JobState.RUNNING:
+        return False
+    return job.heartbeat_at is None or job.heartbeat_at < now - stale_ms or owner_dead(job.owner)
+
+
+def _others_running(conn: Connection, job: Job, *, now: int, stale_ms: int) -> bool:
+    rows = conn.execute(
+        select(jobs).where(jobs.c.kind.in_(_EXCLUSIVE), jobs.c.state == JobState.RUNNING.value, jobs.c.id != job.id)
+    ).mappings()
+    return any(not claimable(Job.from_row(r), now=now, stale_ms=stale_ms) for r in rows)
+
+
+def claim(services: Services, job: Job, owner: str, *, stale_s: float = DEFAULT_STALE_S) -> Job | None:
+    """Take `job` for `owner` if it is pending or its owner is gone; None when someone else has it.
+
+    Claims are serialised by a database lock (advisory on PostgreSQL, the write lock on SQLite), and the
+    UPDATE compares the row with what was read, so exactly one runner wins. On a first claim the handler
+    prepares the job (total, limits) in the same transaction.
+    """
+    handler = HANDLERS[job.kind]
+    stale_ms = int(stale_s * 1000)
+    now = now_ms()
+    with services.engine.begin() as conn:
+        write_lock(conn)
+        current = find_job(conn, job.id)
+        if current is None or not claimable(current, now=now, stale_ms=stale_ms):
+            return None
+        if current.kind in _EXCLUSIVE and _others_running(conn, current, now=now, stale_ms=stale_ms):
+            return None
+        same_owner = jobs.c.owner.is_(None) if current.owner is None else jobs.c.owner == current.owner
+        beat = jobs.c.heartbeat_at
+        same_beat = beat.is_(None) if current.heartbeat_at is None else beat == current.heartbeat_at
+        won = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == current.id, jobs.c.state == current.state, same_owner, same_beat)
+            .values(state=JobState.RUNNING.value, owner=owner, heartbeat_at=now, error=None,
+                    started_at=func.coalesce(jobs.c.started_at, now))
+        ).rowcount
+        if won != 1:
+            return None
+        claimed = get_job(conn, current.id)
+        values = handler.prepare(conn, claimed, services)
+        if values:
+            if "params" in values:
+                values["params"] = orjson.dumps(values["params"]).decode()
+            conn.execute(update(jobs).where(jobs.c.id == claimed.id).values(**values))
+            claimed = get_job(conn, claimed.id)
+    log.info("job %s (%s) claimed by %s at checkpoint %d", claimed.id, claimed.kind, owner, claimed.checkpoint)
+    return claimed
+
+
+def release(engine: Engine, job_id: str, owner: str) -> None:
+    """Hand a running job back to the queue (graceful stop): the next runner resumes at its checkpoint."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == JobState.RUNNING.value)
+            .values(state=JobState.PENDING.value, owner=None)
+        )
+
+
+def fail(engine: Engine, job_id: str, owner: str | None, message: str) -> None:
+    cond = jobs.c.id == job_id
+    if owner is not None:
+        cond = and_(cond, jobs.c.owner == owner)
+    with engine.begin() as conn:
+        conn.execute(
+            update(jobs).where(cond, jobs.c.state.in_(ACTIVE_STATES))
+            .values(state=JobState.FAILED.value, error=message[:2000], finished_at=now_ms())
+        )
+
+
+def _batch(services: Services, handler: Handler, job_id: str, owner: str, batch_size: int) -> Job:
+    now = now_ms()
+    with services.engine.begin() as conn:
+        # The fence: a runner presumed dead (or a superseded job) finds the row changed and stops here, so
+        # two runners never both apply a batch. On PostgreSQL it also locks the row until commit.
+        fenced = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == JobState.RUNNING.value)
+            .values(heartbeat_at=now)
+        ).rowcount
+        if fenced != 1:
+            raise JobLost(job_id)
+        job = get_job(conn, job_id)
+        step = handler.step(conn, job, services, batch_size)
+        if step.finished:
+            handler.finish(conn, job, services)
+            values: dict[str, object] = {"state": JobState.DONE.value, "finished_at": now, "total": job.done,
+                                         "owner": None}
+        else:
+            params = {**job.params, "changed": int(job.params.get("changed", 0)) + step.changed}
+            values = {"checkpoint": step.checkpoint, "done": job.done + step.examined,
+                      "params": orjson.dumps(params).decode()}
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+        return get_job(conn, job_id)
+
+
+def default_pause(engine: Engine) -> float:
+    # SQLite has one writer: a pause after each batch lets ingest, waiting on busy_timeout, take the lock.
+    return 0.02 if engine.dialect.name == "sqlite" else 0.0
+
+
+def run_job(
+    services: Services,
+    job: Job,
+    owner: str,
+    *,
+    stop: threading.Event | None = None,
+    pause_s: float | None = None,
+    batch_size: int | None = None,
+    on_progress: Progress | None = None,
+) -> Job:
+    """Work a job this owner has claimed until it is done, failed, lost, blocked or `stop` is set."""
+    handler = HANDLERS[job.kind]
+    stop = stop or threading.Event()
+    size = max(1, batch_size or services.settings.backfill_batch_size)
+    pause = default_pause(services.engine) if pause_s is None else pause_s
+    retries = 0
+    while True:
+        if stop.is_set():
+            release(services.engine, job.id, owner)
+            break
+        reason = handler.blocked(job, services)
+        if reason is not None:
+            log.info("job %s released: %s", job.id, reason)
+            release(services.engine, job.id, owner)
+            break
+        try:
+            job = _batch(services, handler, job.id, owner, size)
+            retries = 0
+        except JobLost:
+            log.warning("job %s was taken over or superseded; this runner stops working it", job.id)
+            break
+        except OperationalError as exc:
+            # Busy, deadlock or a dropped connection: the batch rolled back; try again, then give up for now.
+            retries += 1
+            if retries > _RETRIES:
+                # If even that fails, the heartbeat goes stale and another runner resumes the job.
+                with contextlib.suppress(OperationalError):
+                    release(services.engine, job.id, owner)
+                raise
+            log.warning("job %s: batch failed (%s); retry %d", job.id, exc.orig, retries)
+            stop.wait(0.1 * 2**retries)
+            continue
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            fail(services.engine, job.id, owner, f"{type(exc).__name__}: {exc}")
+            break
+        if on_progress is not None:
+            on_progress(job)
+        if job.state != JobState.RUNNING:
+            return job
+        if pause:
+            stop.wait(pause)
+        else:
+            time.sleep(0)  # let other threads (the API) run between batches
+    with services.engine.connect() as conn:
+        return find_job(conn, job.id) or job
+
+
+def _candidates(services: Services) -> list[Job]:
+    with services.engine.connect() as conn:
+        rows = conn.execute(
+            select(jobs).where(jobs.c.state.in_(ACTIVE_STATES), jobs.c.kind.in_(list(HANDLERS)))
+            .order_by(jobs.c.created_at, jobs.c.id).limit(100)
+        ).mappings()
+        found = [Job.from_row(r) for r in rows]
+    # A rollup rebuild goes first: until it is done, stats read incomplete rollups.
+    return sorted(found, key=lambda j: j.kind != JobKind.ROLLUP_REBUILD)
+
+
+def run_pending(
+    services: Services,
+    owner: str,
+    *,
+    stop: threading.Event | None = None,
+    stale_s: float = DEFAULT_STALE_S,
+    pause_s: float | None = None,
+    batch_size: int | None = None,
+) -> Job | None:
+    """Claim and work the first job this process can take; returns it (in its final state) or None."""
+    now = now_ms()
+    for job in _candidates(services):
+        if not claimable(job, now=now, stale_ms=int(stale_s * 1000)):
+            continue
+        if HANDLERS[job.kind].blocked(job, services) is not None:
+            continue
+        claimed = claim(services, job, owner, stale_s=stale_s)
+        if claimed is not None:
+            return run_job(services, claimed, owner, stop=stop, pause_s=pause_s, batch_size=batch_size)
+    return None
+
+
+def run_until_idle(
+    services: Services, *, owner: str | None = None, stale_s: float = DEFAULT_STALE_S, pause_s: float | None = None,
+    batch_size: int | None = None,
+) -> list[Job]:
+    """Work every job this process can take, in the foreground (CLI, tests); returns them as they ended."""
+    owner = owner or make_owner()
+    ended: list[Job] = []
+    rollup_rebuild.ensure_rollup_rebuild(services.engine)
+    while True:
+        job = run_pending(services, owner, stale_s=stale_s, pause_s=pause_s, batch_size=batch_size)
+        if job is None:
+            return ended
+        ended.append(job)
+        if job.state not in (JobState.DONE, JobState.FAILED):
+            return ended  # lost or handed back: another runner has it
+
+
+def _loop(services: Services, owner: str, stop: threading.Event, poll_s: float, stale_s: float) -> None:
+    from faultlens.jobs.activation import sync_rule_version
+
+    synced = False
+    while not stop.is_set():
+        job: Job | None = None
+        try:
+            if not synced:
+                sync_rule_version(services.engine, services.pipeline.classifier.version)
+                synced = True
+            rollup_rebuild.ensure_rollup_rebuild(services.engine)
+            job = run_pending(services, owner, stop=stop, stale_s=stale_s)
+        except Exception:
+            log.exception("job runner pass failed; retrying in %.1fs", poll_s)
+        if job is None or job.state != JobState.DONE:
+            stop.wait(poll_s)
+
+
+def start_runner(
+    services: Services, *, poll_interval_s: float = DEFAULT_POLL_S, stale_after_s: float = DEFAULT_STALE_S
+) -> Callable[[], None]:
+    """Start the job runner in a daemon thread (start-up never waits for it); returns its stop function."""
+    from faultlens.jobs.metrics import register_metrics
+
+    register_metrics(services)
+    stop = threading.Event()
+    owner = make_owner()
+    thread = threading.Thread(
+        target=_loop, args=(services, owner, stop, poll_interval_s, stale_after_s), name="faultlens-jobs", daemon=True
+    )
+    thread.start()
+
+    def stop_runner() -> None:
+        stop.set()
+        thread.join(timeout=30)
+        if thread.is_alive():
+            log.warning("job runner did not stop within 30s; its job resumes from the checkpoint next time")
+
+    return stop_runner
+
+
+def wait_for(services: Services, job_id: str, *, timeout_s: float, poll_s: float = 0.05) -> Job:
+    """Poll until the job leaves pending/running or the deadline passes (returns it either way)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with services.engine.connect() as conn:
+            job = get_job(conn, job_id)
+        if not job.active or time.monotonic() >= deadline:
+            return job
+        time.sleep(poll_s)
+

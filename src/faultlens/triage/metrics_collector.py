@@ -1,0 +1,142 @@
+"""The scrape-time Prometheus collector: windowed event counts, actionable failure ratios and SLO hint states.
+
+Counts over a sliding window go up and down, so they are gauges, never counters. The tenant is the one of
+the API key that scrapes (open mode: the default tenant); the route sets it in SCRAPE_TENANT.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from faultlens.settings import Settings
+from faultlens.store import rollups
+from faultlens.timeutil import now_ms
+from faultlens.triage import overview, slo
+
+log = logging.getLogger("faultlens.metrics")
+
+SCRAPE_TENANT: ContextVar[str | None] = ContextVar("faultlens_scrape_tenant", default=None)
+WINDOWS_MS = {"1h": rollups.HOUR_MS, "24h": rollups.DAY_MS}
+HINT_WINDOW_DAYS = overview.DEFAULT_WINDOW_DAYS
+# Sources come from whoever sends events, kinds from the rule packs: cap the label sets either way.
+MAX_SOURCES = 50
+MAX_FAILURE_SETS = 50
+OTHER = "_other"
+_BY = ("source", "status", "failure_class", "is_actionable", "failure_kind", "category")
+
+
+class OverviewCollector(Collector):
+    def __init__(self, engine: Engine, *, default_tenant: str, config: Callable[[], slo.SloConfig],
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.engine = engine
+        self.default_tenant = default_tenant
+        self.config = config
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("faultlens_overview_up",
+                               "1 when the scrape-time overview queries succeeded, 0 when they failed.")
+        try:
+            families = self._families(SCRAPE_TENANT.get() or self.default_tenant)
+        except Exception:
+            # A scrape must still answer (with up=0) so the outage itself is visible to Prometheus.
+            log.exception("overview metrics could not be read")
+            up.add_metric([], 0)
+            yield up
+            return
+        yield from families
+        up.add_metric([], 1)
+        yield up
+
+    def _families(self, tenant: str) -> list[Metric]:
+        now = self.clock()
+        config = self.config()
+        with self.engine.connect() as conn:
+            windows = {label: rollups.aggregate(conn, tenant=tenant, start=now + 1 - width, end=now + 1, by=_BY)
+                       for label, width in WINDOWS_MS.items()}
+            ov = overview.build_overview(conn, tenant=tenant, days=HINT_WINDOW_DAYS, config=config, now=now)
+        volume: Counter[str] = Counter()
+        for key, (n, _a) in windows["24h"].items():
+            volume[key[0]] += n
+        kept = {s for s, _n in volume.most_common(MAX_SOURCES)}
+
+        def source_label(source: str) -> str:
+            return source if source in kept else OTHER
+
+        events = GaugeMetricFamily("faultlens_overview_events",
+                                   "Events that occurred in the trailing window, by source and status.",
+                                   labels=["window", "source", "status"])
+        failures = GaugeMetricFamily(
+            "faultlens_overview_failures",
+            f"Failures in the trailing window by source, class, kind and category (top {MAX_FAILURE_SETS} label "
+            f"sets; the rest under {OTHER}).",
+            labels=["window", "source", "failure_class", "failure_kind", "category"])
+        actionable = GaugeMetricFamily("faultlens_overview_actionable_failures",
+                                       "Actionable failures in the trailing window, by source.",
+                                       labels=["window", "source"])
+        ratio = GaugeMetricFamily("faultlens_overview_actionable_failure_ratio",
+                                  "Actionable failures / events in the trailing window, by source.",
+                                  labels=["window", "source"])
+        for label, rows in windows.items():
+            by_status: Counter[tuple[str, str]] = Counter()
+            by_failure: Counter[tuple[str, str, str, str]] = Counter()
+            totals: Counter[str] = Counter()
+            act: Counter[str] = Counter()
+            for (source, status, failure_class, is_actionable, kind, category), (n, _a) in rows.items():
+                src = source_label(source)
+                by_status[(src, status)] += n
+                totals[src] += n
+                if failure_class != "none":
+                    by_failure[(src, failure_class, kind, category)] += n
+                    if is_actionable:
+                        act[src] += n
+            for (src, status), n in sorted(by_status.items()):
+                events.add_metric([label, src, status], n)
+            ranked = by_failure.most_common()
+            other = sum(n for _k, n in ranked[MAX_FAILURE_SETS:])
+            for (src, failure_class, kind, category), n in sorted(ranked[:MAX_FAILURE_SETS]):
+                failures.add_metric([label, src, failure_class, kind, category], n)
+            if other:
+                failures.add_metric([label, OTHER, OTHER, OTHER, OTHER], other)
+            for src in sorted(totals):
+                actionable.add_metric([label, src], act[src])
+                ratio.add_metric([label, src], slo.ratio(act[src], totals[src]))
+        hints = GaugeMetricFamily(
+            "faultlens_slo_hint_active",
+            f"1 for each SLO hint active over the last {HINT_WINDOW_DAYS} days (see /api/v1/alerts).",
+            labels=["source", "code", "level"])
+        hinted: list[str] = []
+        for hint in ov.hints:
+            if hint.source not in hinted:
+                if len(hinted) == MAX_SOURCES:
+                    continue
+                hinted.append(hint.source)
+            hints.add_metric([hint.source, hint.code, hint.level], 1)
+        return [events, failures, actionable, ratio, hints]
+
+
+_installed: weakref.WeakKeyDictionary[CollectorRegistry, OverviewCollector] = weakref.WeakKeyDictionary()
+_install_lock = threading.Lock()
+
+
+def install(registry: CollectorRegistry, *, engine: Engine, settings: Settings, **kwargs: Any) -> OverviewCollector:
+    """Register the collector on `registry` once (idempotent), reading `engine` with `settings`' objectives."""
+    with _install_lock:
+        found = _installed.get(registry)
+        if found is None:
+            found = OverviewCollector(engine, default_tenant=settings.default_tenant,
+                                      config=lambda: slo.load_config(settings.slo_file), **kwargs)
+            registry.register(found)
+            _installed[registry] = found
+        return found

@@ -1,0 +1,344 @@
+"""SLO hints: per-source objectives (Settings.slo_file), multi-window burn rates, threshold hints and alert views."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import Connection
+
+from faultlens.errors import FaultlensError
+from faultlens.store.rollups import DAY_MS, HOUR_MS
+from faultlens.triage import raw
+
+MINUTE_MS = 60_000
+LEVELS = ("info", "warn", "critical")
+LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
+SPIKE_WINDOW = "15m"
+# Windows counted back from now: the burn-rate pairs below and the failure-spike window.
+RECENT_WINDOWS_MS: dict[str, int] = {
+    "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS, "30m": 30 * MINUTE_MS, "1h": HOUR_MS, "2h": 2 * HOUR_MS,
+    "6h": 6 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS,
+}
+_FINE_MS = 5 * MINUTE_MS
+
+
+class SloConfigError(FaultlensError):
+    """The SLO file does not load; a server configuration problem, not the caller's."""
+
+    code = "invalid_slo_file"
+    http_status = 500
+
+
+class Objective(BaseModel):
+    """What one source promises; a hint fires when the observed value breaks it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Share of events that must not be actionable failures; the error budget is 1 - target.
+    actionable_target: float = Field(0.99, gt=0, lt=1)
+    success_rate_min: float = Field(0.90, ge=0, le=1)
+    failure_rate_max: float = Field(0.20, ge=0, le=1)
+    dead_letter_rate_max: float = Field(0.05, ge=0, le=1)
+    retry_rate_max: float = Field(0.20, ge=0, le=1)
+    category_share_max: float = Field(0.60, gt=0, le=1)
+    category_min_failures: int = Field(50, ge=1)
+    spike_factor: float = Field(3.0, gt=1)
+    spike_min_failures: int = Field(10, ge=1)
+    # Below this many events in a window nothing is judged, so one failure among three events does not page.
+    min_events: int = Field(20, ge=1)
+
+    @property
+    def budget(self) -> float:
+        return 1.0 - self.actionable_target
+
+
+class SloConfig(BaseModel):
+    """A default objective and per-source overrides (each override is merged onto the default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: Objective = Objective()
+    sources: dict[str, Objective] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_overrides(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        default = data.get("default") or {}
+        sources = data.get("sources") or {}
+        if isinstance(default, dict) and isinstance(sources, dict):
+            merged = {name: {**default, **o} if isinstance(o, dict) else o for name, o in sources.items()}
+            data = {**data, "sources": merged}
+        return data
+
+    def for_source(self, source: str) -> Objective:
+        return self.sources.get(source, self.default)
+
+
+def parse_config(data: Any, *, origin: str) -> SloConfig:
+    if data is None:
+        data = {}
+    try:
+        return SloConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()]
+        raise SloConfigError(f"{origin}: {'; '.join(problems)}", details={"problems": problems}) from exc
+
+
+_cache: dict[Path, tuple[tuple[int, int], SloConfig]] = {}
+_cache_lock = threading.Lock()
+
+
+def load_config(path: Path | None) -> SloConfig:
+    """The objectives in `path` (YAML or JSON), re-read when the file changes; defaults without a file."""
+    if path is None:
+        return SloConfig()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise SloConfigError(f"{path}: cannot read the SLO file: {exc.strerror}") from exc
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    with _cache_lock:
+        hit = _cache.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise SloConfigError(f"{path}: not valid {kind}: {exc}") from exc
+    config = parse_config(data, origin=str(path))
+    with _cache_lock:
+        _cache[path] = (stamp, config)
+    return config
+
+
+@dataclass
+class Counts:
+    """Event counts of one source over one window, split the ways the hints need."""
+
+    total: int = 0
+    success: int = 0
+    failures: int = 0
+    actionable: int = 0
+    dead_letter: int = 0
+    retry: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+
+    def add(self, *, status: str, failure_class: str, is_actionable: bool, n: int, category: str | None = None) -> None:
+        self.total += n
+        if status == "success":
+            self.success += n
+        elif status == "dead_letter":
+            self.dead_letter += n
+        elif status == "retry":
+            self.retry += n
+        if failure_class != "none":
+            self.failures += n
+            if is_actionable:
+                self.actionable += n
+            if category is not None:
+                self.categories[category] = self.categories.get(category, 0) + n
+
+
+def ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    code: str
+    level: str
+    source: str
+    observed: float
+    threshold: float
+    message: str
+    window: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "level": self.level, "source": self.source, "observed": self.observed,
+                "threshold": self.threshold, "window": self.window, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class BurnRule:
+    level: str
+    long: str
+    short: str
+    factor: float
+
+
+# The multi-window, multi-burn-rate rules of the Google SRE workbook: both windows must burn at the factor.
+BURN_RULES = (
+    BurnRule("critical", "1h", "5m", 14.4),
+    BurnRule("critical", "6h", "30m", 6.0),
+    BurnRule("warn", "1d", "2h", 3.0),
+    BurnRule("warn", "3d", "6h", 1.0),
+)
+
+
+def burn_rate(counts: Counts, budget: float) -> float:
+    return ratio(counts.actionable, counts.total) / budget
+
+
+def judge_burn(
+    windows: Mapping[str, Counts], *, budget: float, min_events: int
+) -> tuple[BurnRule, float, float] | None:
+    """The most severe rule whose long and short windows both burn at its factor: (rule, long burn, short burn)."""
+    empty = Counts()
+    for rule in BURN_RULES:
+        long, short = windows.get(rule.long, empty), windows.get(rule.short, empty)
+        if long.total < min_events or short.total < min_events:
+            continue
+        long_burn, short_burn = burn_rate(long, budget), burn_rate(short, budget)
+        if long_burn >= rule.factor and short_burn >= rule.factor:
+            return rule, long_burn, short_burn
+    return None
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.3g}%"
+
+
+def _above(source: str, code: str, what: str, observed: float, limit: float, window: str) -> Hint | None:
+    """A rate-above-its-maximum hint: warn past the maximum, critical at twice it."""
+    if observed <= limit:
+        return None
+    level = "critical" if observed >= 2 * limit else "warn"
+    return Hint(code, level, source, observed, limit, f"{source}: {what} {_pct(observed)} over {window} is above "
+                f"the objective of {_pct(limit)}", window)
+
+
+def threshold_hints(source: str, counts: Counts, objective: Objective, *, window: str) -> list[Hint]:
+    """Hints judged over the whole query window; nothing below the objective's minimum volume."""
+    o = objective
+    if counts.total < o.min_events:
+        return []
+    hints: list[Hint] = []
+    success = ratio(counts.success, counts.total)
+    if success < o.success_rate_min:
+        shortfall, allowed = 1 - success, 1 - o.success_rate_min
+        level = "critical" if shortfall >= 2 * allowed else "warn"
+        hints.append(Hint("success_rate_low", level, source, success, o.success_rate_min,
+                          f"{source}: success rate {_pct(success)} over {window} is below the objective of "
+                          f"{_pct(o.success_rate_min)}", window))
+    for code, what, part, limit in (
+        ("failure_rate_high", "failure rate", counts.failures, o.failure_rate_max),
+        ("dead_letter_rate_high", "dead-letter rate", counts.dead_letter, o.dead_letter_rate_max),
+        ("retry_rate_high", "retry rate", counts.retry, o.retry_rate_max),
+    ):
+        hint = _above(source, code, what, ratio(part, counts.total), limit, window)
+        if hint is not None:
+            hints.append(hint)
+    if counts.failures >= o.category_min_failures and counts.categories:
+        category, n = max(counts.categories.items(), key=lambda kv: (kv[1], kv[0]))
+        share = ratio(n, counts.failures)
+        if share > o.category_share_max:
+            hints.append(Hint("category_dominant", "info", source, share, o.category_share_max,
+                              f"{source}: {_pct(share)} of {counts.failures} failures over {window} are "
+                              f"{category}; look there first", window))
+    return hints
+
+
+def burn_hint(source: str, windows: Mapping[str, Counts], objective: Objective) -> Hint | None:
+    verdict = judge_burn(windows, budget=objective.budget, min_events=objective.min_events)
+    if verdict is None:
+        return None
+    rule, long_burn, short_burn = verdict
+    return Hint(
+        "actionable_failure_rate_high", rule.level, source, round(long_burn, 3), rule.factor,
+        f"{source}: actionable failures burn the {_pct(objective.budget)} error budget {long_burn:.1f}x over "
+        f"{rule.long} and {short_burn:.1f}x over {rule.short} (threshold {rule.factor:g}x)",
+        f"{rule.long}/{rule.short}",
+    )
+
+
+def spike_hint(source: str, baseline: Counts, recent: Counts, objective: Objective, *, window: str) -> Hint | None:
+    """The failure rate of the last 15 minutes against the rate of the whole window."""
+    o = objective
+    if recent.failures < o.spike_min_failures or baseline.total < o.min_events:
+        return None
+    base = ratio(baseline.failures, baseline.total)
+    now = ratio(recent.failures, recent.total)
+    limit = base * o.spike_factor
+    if now < limit or now <= base:
+        return None
+    level = "critical" if now >= 2 * limit else "warn"
+    times = f"{now / base:.1f}x" if base else "far above"
+    return Hint("failure_spike", level, source, now, limit,
+                f"{source}: {_pct(now)} of events failed in the last 15 minutes, {times} the {window} rate "
+                f"of {_pct(base)}", SPIKE_WINDOW)
+
+
+def build_hints(
+    *,
+    window_counts: Mapping[str, Counts],
+    recent: Mapping[str, Mapping[str, Counts]],
+    config: SloConfig,
+    window: str,
+) -> list[Hint]:
+    """All hints for the given sources, most severe first."""
+    hints: list[Hint] = []
+    empty = Counts()
+    for source, counts in window_counts.items():
+        objective = config.for_source(source)
+        windows = recent.get(source, {})
+        hints += threshold_hints(source, counts, objective, window=window)
+        for hint in (burn_hint(source, windows, objective),
+                     spike_hint(source, counts, windows.get(SPIKE_WINDOW, empty), objective, window=window)):
+            if hint is not None:
+                hints.append(hint)
+    hints.sort(key=lambda h: (-LEVEL_RANK[h.level], h.source, h.code))
+    return hints
+
+
+def summarize(hints: Iterable[Hint], *, level: str | None = None) -> dict[str, Any]:
+    """The alerts view: status is the worst level of all hints (info counts as ok); the rest respects `level`."""
+    hints = list(hints)
+    worst = max((LEVEL_RANK[h.level] for h in hints), default=0)
+    status = "ok" if worst == 0 else LEVELS[worst]
+    floor = LEVEL_RANK[level] if level else 0
+    kept = [h for h in hints if LEVEL_RANK[h.level] >= floor]
+    by_code: dict[str, int] = {}
+    for h in kept:
+        by_code[h.code] = by_code.get(h.code, 0) + 1
+    return {"status": status, "total": len(kept), "by_code": by_code, "hints": [h.as_dict() for h in kept]}
+
+
+def count_recent(
+    conn: Connection, *, tenant: str, now: int, attrs: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Counts]]:
+    """Counts per source for each of RECENT_WINDOWS_MS, ending now.
+
+    The last one to two hours come from raw events in 5-minute steps counted back from now, so windows up to
+    2 hours are exact; older hours come from hourly rollups, so longer windows start at the nearest hour.
+    """
+    end = now + 1
+    fine_start = now // HOUR_MS * HOUR_MS - HOUR_MS
+    origin = end - -(-(end - fine_start) // _FINE_MS) * _FINE_MS
+    by = ("source", "status", "failure_class", "is_actionable")
+    fine = raw.aggregate_raw(conn, tenant=tenant, start=fine_start, end=end, by=by, attrs=attrs,
+                             bucket_ms=_FINE_MS, origin=origin)
+    longest = max(RECENT_WINDOWS_MS.values())
+    coarse_start = (end - longest) // HOUR_MS * HOUR_MS
+    coarse = raw.aggregate(conn, tenant=tenant, start=coarse_start, end=fine_start, by=by, attrs=attrs,
+                           bucket_ms=HOUR_MS)
+    out: dict[str, dict[str, Counts]] = {}
+    for label, width in RECENT_WINDOWS_MS.items():
+        fine_from = end - width
+        coarse_from = (end - width + HOUR_MS // 2) // HOUR_MS * HOUR_MS
+        for rows, since in ((fine, fine_from), (coarse, coarse_from)):
+            for (bucket, source, status, failure_class, is_actionable), (n, _a) in rows.items():
+                if bucket >= since:
+                    counts = out.setdefault(source, {}).setdefault(label, Counts())
+                    counts.add(status=status, failure_class=failure_class, is_actionable=is_actionable, n=n)
+    return out

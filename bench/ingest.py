@@ -47,11 +47,14 @@ def run_api(workdir: Path, batches: list[bytes]) -> float:
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=60) as client:
-            for _ in range(100):
+            deadline = time.monotonic() + 120
+            while True:
                 try:
                     if client.get("/healthz").status_code == 200:
                         break
                 except httpx.TransportError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise
                     time.sleep(0.1)
             headers = {"content-type": "application/json"}
             client.post("/api/v1/events", content=batches[0], headers=headers)  # warm-up, stored as duplicates later

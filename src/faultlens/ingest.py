@@ -180,8 +180,14 @@ class Pipeline:
         if unknown:
             raise EventRejected("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
         row: dict[str, Any] = {"tenant": tenant, "received_at": now}
+        limit = s.max_field_chars
         for name in _SHORT_TEXT:
-            row[name] = _text(raw.get(name), name, s.max_field_chars)
+            value = raw.get(name)
+            # The common case (absent, or a short clean string) without a call; _text explains the rest.
+            if value is None or (type(value) is str and len(value) <= limit and "\x00" not in value):
+                row[name] = value
+            else:
+                row[name] = _text(value, name, limit)
         if not row["source"]:
             raise EventRejected("missing_field", "source is required")
         status = raw.get("status")

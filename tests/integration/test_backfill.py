@@ -177,6 +177,7 @@ def test_activation_moves_stats_exactly_and_a_second_run_changes_nothing(quiet: 
 
 def test_restart_keeps_the_activated_pack_and_a_new_rules_file_enqueues(db_url: str, tmp_path: Path) -> None:
     first = make_services(db_url, start_jobs=False)
+    ensure_rollup_rebuild(first.engine)
     ingest(first, mixed_events(9))
     activation.activate(first, activation.parse_pack(OPS_PACK), OPS_PACK)
     runner.run_until_idle(first)
@@ -267,6 +268,7 @@ def test_stats_stay_consistent_while_ingest_runs_beside_the_backfill(quiet: Serv
 
 def test_backfill_killed_mid_way_resumes_from_its_checkpoint(db_url: str, tmp_path: Path) -> None:
     services = make_services(db_url, start_jobs=False)
+    ensure_rollup_rebuild(services.engine)
     ingest(services, mixed_events(3000))
     pack_file = tmp_path / "ops.json"
     pack_file.write_text(json.dumps(OPS_PACK))

@@ -112,6 +112,16 @@ def test_normalize_other_multiline_keeps_first_and_last_line() -> None:
     )
 
 
+def test_non_ascii_and_undecodable_text() -> None:
+    assert mask("Gerät-7 größe=12 MB Zeit 12:00") == "Gerät-<NUM> größe=<NUM> Zeit <TS>"
+    raw = b"read failed: \xff\xfe at offset 12".decode("utf-8", "surrogateescape")
+    fp = Fingerprinter()
+    tpl = fp.add(raw)
+    assert tpl.text.endswith("at offset <NUM>")
+    state = json.loads(json.dumps(fp.export_state()))
+    assert Fingerprinter.from_state(state).templates() == [tpl]
+
+
 def test_huge_messages_cost_bounded_time() -> None:
     huge = "x" * 5_000_000
     many_lines = "\n".join(f"frame {i} at 0x{i:08x}" for i in range(200_000))

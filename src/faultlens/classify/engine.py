@@ -151,37 +151,53 @@ def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
     )
 
 
-_WORD_RE = re.compile(r"\w+")
+# Words as the index sees them: a run of word characters from its first non-digit on. Numbers,
+# the commonest unique words, never reach Python; a core starting with a non-digit still lies
+# inside the word cut from any run that contains it.
+_WORD_RE = re.compile(r"[^\W\d]\w*")
 _ID_CHARS = frozenset("0123456789abcdef")
-_TOKEN_CACHE_SIZE = 200_000
+_CACHE_SIZE = 100_000
+_Hits = tuple[frozenset[int], frozenset[int]]
+# Per whitespace-separated chunk of text: rules whose substring certainly occurs in it (for
+# error_message, for text) and the substrings with whitespace, which need an `in` on the whole text.
+_Entry = tuple[frozenset[int], frozenset[int], tuple[str, ...]]
 
 
 class _SubstringIndex:
-    """Which of many substrings occur in a text, in work proportional to the text's words.
+    """Which rules' substrings occur in a text, in work proportional to its new chunks and words.
 
-    A substring's run of word characters can only occur inside one word of the text, so each
-    substring is filed under one of its runs (its "core", the run fewest substrings share). A text
-    word maps to the substrings whose core it contains; that mapping is computed once per distinct
-    word and cached, and the few candidates are then confirmed with a plain `in`. A regex
-    alternation over all substrings would try every branch at every position instead.
+    Every substring is filed under one run of word characters it contains (its "core": the run
+    least seen in the packs' examples), and that run can only occur inside one word of a text.
+    A text is split on whitespace into chunks; a chunk's verdict is cached, and on a miss it is
+    built from its words, whose candidate substrings are cached too. A substring without
+    whitespace lies inside one chunk, so the chunk settles it; one with whitespace is confirmed
+    with `in` on the whole text. Repeated wording therefore costs a few set operations and a new
+    id a few dictionary lookups. (One regex alternation over all substrings walks its branches
+    at every position of every text: about a hundred times slower.)
     """
 
-    def __init__(self, patterns: Iterable[str]) -> None:
-        pats = sorted(set(patterns))
+    def __init__(self, table: dict[str, _Hits], samples: Sequence[str]) -> None:
+        self._table = table
+        pats = sorted(table)
         runs_of = {p: _WORD_RE.findall(p) for p in pats}
-        shared: dict[str, int] = {}
-        for p in pats:
-            for run in set(runs_of[p]):
-                shared[run] = shared.get(run, 0) + 1
+        seen_in: dict[str, int] = {}
+        for run in {r for rs in runs_of.values() for r in rs}:
+            seen_in[run] = sum(1 for text in samples if run in text)
+
+        def cost(run: str) -> tuple[float, int, str]:
+            # Short runs and id-like runs (digits, hex) hide inside countless words.
+            weight = {1: 50.0, 2: 8.0, 3: 2.0}.get(len(run), 1.0)
+            if set(run) <= _ID_CHARS:
+                weight *= 100.0
+            return ((seen_in[run] + 1) * weight, -len(run), run)
+
         by_core: dict[str, list[str]] = {}
         unanchored: list[str] = []
         for p in pats:
-            runs = runs_of[p]
-            if not runs:
-                unanchored.append(p)  # no word character at all: checked on every text
-                continue
-            core = min(runs, key=lambda r: (shared[r], -len(r), r))
-            by_core.setdefault(core, []).append(p)
+            if runs_of[p]:
+                by_core.setdefault(min(runs_of[p], key=cost), []).append(p)
+            else:
+                unanchored.append(p)  # only digits and punctuation: checked on every text
         self._by_core = {c: tuple(ps) for c, ps in by_core.items()}
         self._unanchored = tuple(unanchored)
         self._single = frozenset(c for c in by_core if len(c) == 1)
@@ -190,43 +206,85 @@ class _SubstringIndex:
             if len(c) >= 2:
                 bigrams.setdefault(c[:2], []).append(c)
         self._bigrams = {k: tuple(v) for k, v in bigrams.items()}
-        # Ids, numbers and hashes are mostly unique words: they are checked against the few cores
-        # made of the same characters instead of being cached.
+        # Ids and hashes are mostly unique words: they are checked against the few cores made of
+        # the same characters instead of being cached.
         self._id_cores = tuple(c for c in by_core if set(c) <= _ID_CHARS)
-        self._cache: dict[str, tuple[str, ...]] = {}
+        self._spaced = frozenset(p for p in pats if len(p.split()) != 1 or p != p.strip())
+        self._words: dict[str, tuple[str, ...]] = {}
+        self._chunks: dict[str, _Entry] = {}
+        self._dead: set[str] = set()
 
-    def _candidates(self, word: str) -> tuple[str, ...]:
+    def _word(self, word: str) -> tuple[str, ...]:
+        """Substrings whose core occurs in `word`."""
         if set(word) <= _ID_CHARS:
-            cores = [c for c in self._id_cores if c in word]
-        else:
-            found: set[str] = set()
-            bigrams = self._bigrams
-            for i in range(len(word) - 1):
-                listed = bigrams.get(word[i : i + 2])
-                if listed:
-                    found.update(c for c in listed if word.startswith(c, i))
-            if self._single:
-                found.update(self._single.intersection(word))
-            cores = sorted(found)
-            if len(self._cache) >= _TOKEN_CACHE_SIZE:
-                self._cache.clear()
-            self._cache[word] = tuple(p for c in cores for p in self._by_core[c])
-            return self._cache[word]
-        return tuple(p for c in cores for p in self._by_core[c])
-
-    def find(self, text: str) -> list[str]:
-        """The indexed substrings that occur in `text`."""
-        candidates: set[str] = set()
-        cache = self._cache
-        for word in set(_WORD_RE.findall(text)):
-            listed = cache.get(word)
-            if listed is None:
-                listed = self._candidates(word)
+            return tuple(p for c in self._id_cores if c in word for p in self._by_core[c])
+        found: set[str] = set()
+        bigrams = self._bigrams
+        for i in range(len(word) - 1):
+            listed = bigrams.get(word[i : i + 2])
             if listed:
-                candidates.update(listed)
+                found.update(c for c in listed if word.startswith(c, i))
+        if self._single:
+            found.update(self._single.intersection(word))
+        pats = tuple(p for c in sorted(found) for p in self._by_core[c])
+        if len(self._words) >= _CACHE_SIZE:
+            self._words.clear()
+        self._words[word] = pats
+        return pats
+
+    def _chunk(self, chunk: str) -> _Entry | None:
+        words = self._words
+        candidates: set[str] = set()
+        for word in set(_WORD_RE.findall(chunk)):
+            pats = words.get(word)
+            if pats is None:
+                pats = self._word(word)
+            candidates.update(pats)
+        msg_ids: set[int] = set()
+        txt_ids: set[int] = set()
+        spaced: list[str] = []
+        for p in candidates:
+            if p in self._spaced:
+                spaced.append(p)
+            elif p in chunk:
+                msg_ids |= self._table[p][0]
+                txt_ids |= self._table[p][1]
+        entry = (frozenset(msg_ids), frozenset(txt_ids), tuple(spaced)) if candidates else None
+        if entry is None or not (msg_ids or txt_ids or spaced):
+            if len(self._dead) >= _CACHE_SIZE:
+                self._dead.clear()
+            self._dead.add(chunk)
+            return None
+        if len(self._chunks) >= _CACHE_SIZE:
+            self._chunks.clear()
+        self._chunks[chunk] = entry
+        return entry
+
+    def find(self, text: str) -> tuple[set[int], set[int]]:
+        """Rule indexes whose error_message substrings, and whose text substrings, occur in `text`."""
+        msg_ids: set[int] = set()
+        txt_ids: set[int] = set()
+        spaced: set[str] = set()
+        chunks = self._chunks
+        # Most chunks are known to hold nothing; dropping them is one C-level set difference.
+        for chunk in set(text.split()) - self._dead:
+            entry = chunks.get(chunk)
+            if entry is None:
+                entry = self._chunk(chunk)
+                if entry is None:
+                    continue
+            msg_ids |= entry[0]
+            txt_ids |= entry[1]
+            if entry[2]:
+                spaced.update(entry[2])
         if self._unanchored:
-            candidates.update(self._unanchored)
-        return [p for p in candidates if p in text]
+            spaced.update(self._unanchored)
+        table = self._table
+        for p in spaced:
+            if p in text:
+                msg_ids |= table[p][0]
+                txt_ids |= table[p][1]
+        return msg_ids, txt_ids
 
 
 class Classifier:
@@ -285,7 +343,8 @@ class Classifier:
         self._hit_table = {
             w: (frozenset(msg_of.get(w, ())), frozenset(txt_of.get(w, ()))) for w in set(msg_of) | set(txt_of)
         }
-        self._index = _SubstringIndex(self._hit_table)
+        samples = [decision_text(ex.error_message) for cr in self._rules for ex in cr.rule.examples if ex.error_message]
+        self._index = _SubstringIndex(self._hit_table, samples)
 
         # Rules without substrings are indexed by their most selective condition, so an event
         # only ever checks the few that could apply to it.
@@ -406,17 +465,12 @@ class Classifier:
         src = source.strip().lower() if source else ""
         op = operation.strip().lower() if operation else ""
 
-        msg_hits: set[int] = set()
-        txt_hits: set[int] = set()
-        table = self._hit_table
         if msg:
-            for w in self._index.find(msg):
-                mids, tids = table[w]
-                msg_hits |= mids
-                txt_hits |= tids
+            msg_hits, txt_hits = self._index.find(msg)
+        else:
+            msg_hits, txt_hits = set(), set()
         if code:
-            for w in self._index.find(code):
-                txt_hits |= table[w][1]
+            txt_hits |= self._index.find(code)[1]
 
         cands = msg_hits | txt_hits | self._always
         if http_status is not None:

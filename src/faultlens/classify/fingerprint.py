@@ -28,8 +28,12 @@ PLACEHOLDERS = ("<URL>", "<EMAIL>", "<UUID>", "<PATH>", "<TS>", "<IP>", "<HOST>"
 # Bounds so a pathological message (megabyte traceback, minified JSON) costs bounded time.
 MAX_LINE_CHARS = 500
 MAX_TOKENS = 100
-_CACHE_LIMIT = 100_000
+# Caches are cleared when they reach _CACHE_LIMIT entries; only raw messages up to
+# _RAW_CACHE_MAX_CHARS are cached verbatim, so the caches stay within tens of MB.
+_CACHE_LIMIT = 50_000
+_RAW_CACHE_MAX_CHARS = 1024
 _PY_TRACEBACK = "Traceback (most recent call last)"
+_LINE_BREAK = re.compile(r"[\r\n]")
 
 # ---------------------------------------------------------------------------------------
 # Masking
@@ -110,7 +114,7 @@ _MAY_MASK = re.compile(r"[\d/\\@]").search
 # Where the kinds match depends on digits only through their count and a "0x" prefix, so all
 # tokens of one digit shape ("blk_-1608999687919862906", "blk_-5555912345678901234") share
 # one regex scan: its spans are cached per shape and spliced into each token.
-_DIGIT_SHAPE = str.maketrans("23456789", "11111111")
+_DIGIT_SHAPE = bytes.maketrans(b"23456789", b"11111111")  # bytes.translate is the fast one
 
 _Spans = tuple[tuple[int, int, str], ...]
 
@@ -122,7 +126,7 @@ class _MaskCache:
 
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}
-        self.shapes: dict[str, _Spans] = {}
+        self.shapes: dict[bytes, _Spans] = {}
 
 
 _shared_cache = _MaskCache()  # for the module-level mask(); each Fingerprinter has its own
@@ -133,11 +137,15 @@ def _mask_token(token: str, cache: _MaskCache) -> str:
         return "<NUM>"
     if _MAY_MASK(token) is None:
         return token
-    shape = token.translate(_DIGIT_SHAPE)
+    # surrogatepass: a message decoded with surrogateescape must not make masking raise
+    shape = token.encode("utf-8", "surrogatepass").translate(_DIGIT_SHAPE)
     spans = cache.shapes.get(shape)
     if spans is None:
-        spans = tuple((m.start(), m.end(), _replace(m)) for m in _TOKEN_RE.finditer(shape))
-        _bounded_put(cache.shapes, shape, spans)
+        text = shape.decode("utf-8", "surrogatepass")
+        spans = tuple((m.start(), m.end(), _replace(m)) for m in _TOKEN_RE.finditer(text))
+        if len(cache.shapes) >= _CACHE_LIMIT:
+            cache.shapes.clear()
+        cache.shapes[shape] = spans
     if not spans:
         return token
     parts: list[str] = []
@@ -161,13 +169,14 @@ def normalize(message: str) -> str:
     huge message costs bounded time.
     """
     if "\n" in message or "\r" in message:
-        lines = [ln for ln in message.splitlines() if ln and not ln.isspace()]
-        if len(lines) > 1:
-            first = _cut(lines[0].strip(), MAX_LINE_CHARS)
-            last = _cut(lines[-1].strip(), MAX_LINE_CHARS)
+        # Only C-level scans (strip/find), never a split of a possibly huge text into lines.
+        text = message.strip()
+        end_first = _LINE_BREAK.search(text)
+        if end_first is not None:
+            first = _cut(text[: end_first.start()].strip(), MAX_LINE_CHARS)
+            start_last = max(text.rfind("\n"), text.rfind("\r")) + 1
+            last = _cut(text[start_last:].strip(), MAX_LINE_CHARS)
             message = last if first.startswith(_PY_TRACEBACK) else first + " " + last
-        else:
-            message = lines[0] if lines else ""
     return " ".join(_cut(message, 2 * MAX_LINE_CHARS).split())
 
 
@@ -206,7 +215,7 @@ def mask(message: str) -> str:
 
     Placeholders: <URL> (scheme://...), <EMAIL>, <UUID>, <PATH> (unix with >= 2 segments or a
     ~/ ./ ../ prefix; Windows drive paths), <TS> (ISO date[-time], hh:mm[:ss[.f]], d/m/y), <IP>
-    (IPv4, IPv6; a port stays as :<NUM>), <HOST> (dotted host name followed by :port), <HEX>
+    (IPv4, IPv6; a port stays as :<NUM>), <HOST> (dotted lower-case name before :port), <HEX>
     (0x..., bare hex runs of >= 6 chars mixing digits and letters), <NUM> (integers, decimals,
     versions, signed numbers, quantities with a unit such as "5.2 KB", "<1 sec", "160ms"; digits
     glued to letters as in "eth0" or "t761" are kept), and quoted values become "<STR>" or
@@ -375,7 +384,7 @@ def _template_id(text: str, taken: Callable[[str], bool]) -> str:
     salt = 0
     while True:
         seed = text if salt == 0 else f"{text}\x00{salt}"
-        tid = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
+        tid = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         if not taken(tid):
             return tid
         salt += 1
@@ -503,7 +512,8 @@ class Fingerprinter:
                     group, ops = self._best(shape)
                     group = self._create(shape) if group is None else self._absorb(group, shape, ops)
                     _bounded_put(self._masked_cache, text, group)
-                _bounded_put(self._raw_cache, message, group)
+                if len(message) <= _RAW_CACHE_MAX_CHARS:
+                    _bounded_put(self._raw_cache, message, group)
             while group.merged_into is not None:
                 group = group.merged_into
             group.count += 1

@@ -311,7 +311,7 @@ class NativeAdapter:
 
     def trim_retries(self, older_than_ms: int) -> int:
         """Drop retry log entries older than the cutoff (retention)."""
-        return int(self.redis.xtrim(retries_key(self.prefix), minid=f"{older_than_ms}-0"))
+        return int(self.redis.xtrim(retries_key(self.prefix), minid=f"{older_than_ms}-0", approximate=False))
 
 
 def _json(value: str | None, kind: type[Any]) -> Any:

@@ -22,6 +22,35 @@ def _insert_for(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+def _placeholder(conn: Connection) -> str:
+    return "%s" if conn.dialect.name == "postgresql" else "?"
+
+
+# Rows per INSERT statement: keeps the bound parameters under SQLite's limit of 32,766 per statement.
+_INSERT_CHUNK = 500
+_INSERT_COLUMNS = tuple(c.name for c in EVENT_COLUMNS)
+
+
+def _insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Multi-row INSERT .. ON CONFLICT DO NOTHING RETURNING id: the ids that were really new.
+
+    Written against the driver: on the ingest hot path SQLAlchemy's per-row parameter processing cost more
+    than the database's own work. The unique key (tenant, id) decides duplicates in the database, so two
+    writers racing on one id cannot both count it.
+    """
+    mark = _placeholder(conn)
+    one = "(" + ", ".join([mark] * len(_INSERT_COLUMNS)) + ")"
+    head = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES "
+    tail = " ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
+    new_ids: set[str] = set()
+    for i in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[i : i + _INSERT_CHUNK]
+        params = [row[name] for row in chunk for name in _INSERT_COLUMNS]
+        result = conn.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, tuple(params))
+        new_ids.update(r[0] for r in result)
+    return new_ids
+
+
 def insert_events(
     engine: Engine,
     rows: Sequence[dict[str, Any]],
@@ -31,14 +60,13 @@ def insert_events(
 ) -> int:
     """Insert rows, ignoring ids the tenant already has; returns how many were new.
 
-    `templates` maps fingerprint id -> (template, sample message, first seen) for the batch.
+    Events, their rollups and their fingerprints change in one transaction, so no reader ever sees one
+    without the others. `templates` maps fingerprint id -> (template, sample message, first seen).
     """
-    from faultlens.store import rollups  # late import: rollups depends on this module's tables only
+    from faultlens.store import rollups  # late import: rollups imports this module's tables
 
-    insert = _insert_for(engine.dialect.name)
-    stmt = insert(events).on_conflict_do_nothing(index_elements=["tenant", "id"]).returning(events.c.id)
     with engine.begin() as conn:
-        new_ids = set(conn.execute(stmt, list(rows)).scalars().all())
+        new_ids = _insert_new(conn, rows)
         if len(new_ids) == len(rows):
             new_rows: Sequence[dict[str, Any]] = rows
         else:

@@ -57,28 +57,20 @@ def apply(conn: Connection, rows: Sequence[Mapping[str, Any]], sign: int = 1) ->
 
 
 def apply_deltas(conn: Connection, counts: Counter[RollupKey], attempts: Counter[RollupKey]) -> None:
-    values = [
-        {**dict(zip(ROLLUP_KEY, key, strict=True)), "count": n, "attempt_sum": attempts.get(key, 0)}
-        for key, n in counts.items()
-        if n or attempts.get(key, 0)
-    ]
+    """Upsert the deltas: one executemany against the driver (this runs inside every ingest batch)."""
+    values = [(*key, n, attempts.get(key, 0)) for key, n in counts.items() if n or attempts.get(key, 0)]
     if not values:
         return
     # Sorted so concurrent writers take row locks in one order and cannot deadlock each other.
-    values.sort(key=lambda v: tuple(str(v[k]) for k in ROLLUP_KEY))
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(rollups)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(ROLLUP_KEY),
-        set_={
-            "count": rollups.c.count + stmt.excluded.count,
-            "attempt_sum": rollups.c.attempt_sum + stmt.excluded.attempt_sum,
-        },
+    values.sort(key=lambda v: tuple(map(str, v[:-2])))
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    cols = ", ".join(ROLLUP_KEY)
+    sql = (
+        f"INSERT INTO rollups ({cols}, count, attempt_sum) VALUES ({', '.join([mark] * (len(ROLLUP_KEY) + 2))}) "
+        f"ON CONFLICT ({cols}) DO UPDATE SET count = rollups.count + excluded.count, "
+        "attempt_sum = rollups.attempt_sum + excluded.attempt_sum"
     )
-    conn.execute(stmt, values)
+    conn.exec_driver_sql(sql, values)
 
 
 def decompose(start: int, end: int, *, days: bool = True) -> list[tuple[str, int, int]]:

@@ -208,7 +208,8 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
   });
   svg.appendChild(overlay);
 
-  const table = h('table', { class: 'visually-hidden' },
+  // Wrapped: a table ignores the 1px box of .visually-hidden and would widen the page.
+  const table = h('div', { class: 'visually-hidden' }, h('table', {},
     h('caption', {}, `Failures per ${bucketLabel}, ${windowLabel}`),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Bucket start'), h('th', { scope: 'col' }, 'Failures'),
       hasClasses ? [h('th', { scope: 'col' }, 'Service'), h('th', { scope: 'col' }, 'Client'),
@@ -218,7 +219,7 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
       h('th', { scope: 'row' }, new Date(b.t).toISOString()), h('td', {}, formatCount(b.failures)),
       hasClasses ? [h('td', {}, formatCount(b.service)), h('td', {}, formatCount(b.client)),
         h('td', {}, formatCount(b.abort))] : null,
-      h('td', {}, formatPercent(b.rate))))));
+      h('td', {}, formatPercent(b.rate)))))));
 
   root.append(h('div', { class: 'trend-canvas' }, svg, tip), trendLegend(hasClasses), table);
   if (!root._observer && 'ResizeObserver' in window) {

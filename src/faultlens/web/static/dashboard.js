@@ -15,6 +15,10 @@ const SCOPES = ['all', 'service', 'client', 'abort'];
 const SCOPE_NAMES = { all: 'all failures', service: 'service failures', client: 'client failures', abort: 'client aborts' };
 const CLASSES = ['service_failure', 'client_failure', 'client_abort'];
 const PAGE_SIZE = 25;
+// Servers whose event list ignores failures_only answer successes too; the table then asks for wider
+// pages and keeps the failures, so paging still visits every failure exactly once.
+const WIDE_PAGE_SIZE = 200;
+let wideMode = false;
 const DEFAULTS = { window: '24h', scope: 'service', source: '', cls: '', kind: '', q: '' };
 // Under a day the trends API has no buckets to offer, so the panel asks the summary for each slice.
 const SLICES = {
@@ -148,7 +152,7 @@ async function loadSummary() {
         : (change.direction === 'down' ? 'good' : 'bad');
       replace(delta, h('span', { class: `delta delta-${tone}` },
         change.direction === 'up' || change.direction === 'new' ? '▲ ' : change.direction === 'down' ? '▼ ' : '',
-        change.text), h('span', { class: 'muted' }, ` vs previous ${state.window}`));
+        change.text), h('span', { class: 'muted delta-context' }, ` vs prev ${state.window}`));
       delta.title = `previous ${state.window}: ${card.rate ? formatPercent(before) : formatCount(before)}`;
     } else {
       delta.textContent = 'no comparison available';
@@ -331,7 +335,8 @@ async function loadTable() {
   table.setAttribute('aria-busy', 'true');
   const params = {
     ...windowParams(), failure_class: state.cls || undefined, failure_kind: state.kind || undefined,
-    q: state.q || undefined, limit: PAGE_SIZE, cursor: cursors[cursors.length - 1] || undefined,
+    q: state.q || undefined, limit: wideMode ? WIDE_PAGE_SIZE : PAGE_SIZE,
+    cursor: cursors[cursors.length - 1] || undefined,
     // Asked for so the server can skip successes; rows are filtered here too for servers without it.
     failures_only: true,
   };
@@ -347,6 +352,10 @@ async function loadTable() {
   }
   if (!answer) return;
   const page = answer.value;
+  if (!wideMode && page.items.some((item) => item.failure_class === 'none')) {
+    wideMode = true;
+    return loadTable();
+  }
   table.removeAttribute('aria-busy');
   const items = page.items.filter((item) => item.failure_class !== 'none');
   nextCursor = page.next_cursor;
@@ -421,7 +430,8 @@ async function loadAll() {
     loadSources(), loadSummary(), loadDistribution(), loadTrend(), loadTable(),
     loadOptional('alerts', `${API}/alerts`, { window_days: WINDOW_DAYS[state.window], source: state.source || undefined },
       renderAlerts),
-    loadOptional('fingerprints', `${API}/fingerprints`, { unclassified: true, window: state.window }, renderFingerprints),
+    loadOptional('fingerprints', `${API}/fingerprints`, { unclassified: true, window: state.window, limit: 8 },
+      renderFingerprints),
     loadOptional('tasks', `${API}/tasks/failed`, { limit: 8 }, renderTasks),
   ]);
   markReady();

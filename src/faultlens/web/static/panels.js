@@ -44,12 +44,6 @@ function humanize(code) {
   return text ? text[0].toUpperCase() + text.slice(1) : 'Alert';
 }
 
-function ratioText(value) {
-  const n = Number(value);
-  if (!Number.isFinite(n)) return asText(value);
-  return n <= 1 ? `${(n * 100).toFixed(n < 0.001 ? 3 : 1)}%` : n.toFixed(n < 10 ? 2 : 0);
-}
-
 /** GET /api/v1/alerts: {status: ok|warn|critical, total, hints: [{code, level, source, observed, threshold, window, message}]}. */
 export function renderAlerts(root, body) {
   const hints = itemsOf(body, 'hints', 'items', 'alerts');
@@ -70,8 +64,6 @@ export function renderAlerts(root, body) {
     const level = asText(pick(hint, 'level', 'severity') ?? 'info').toLowerCase();
     const source = asText(pick(hint, 'source'));
     const message = asText(pick(hint, 'message', 'summary', 'description'));
-    const observed = pick(hint, 'observed');
-    const threshold = pick(hint, 'threshold');
     const window = asText(pick(hint, 'window'));
     return h('li', { class: 'feed-item' },
       h('span', { class: `pill sev-${level.replace(/[^a-z]/g, '') || 'info'}` }, level),
@@ -79,10 +71,7 @@ export function renderAlerts(root, body) {
         h('div', { class: 'feed-title' }, humanize(pick(hint, 'code', 'title', 'name')),
           source ? h('span', { class: 'muted' }, ' · ' + source) : null),
         message ? h('div', { class: 'feed-text' }, message) : null,
-        observed !== undefined || window ? h('div', { class: 'feed-meta muted' },
-          observed !== undefined ? h('span', {}, `observed ${ratioText(observed)}` +
-            (threshold !== undefined ? ` · threshold ${ratioText(threshold)}` : '')) : null,
-          window ? h('span', {}, `window ${window}`) : null) : null));
+        window ? h('div', { class: 'feed-meta muted' }, `window ${window}`) : null));
   })));
 }
 

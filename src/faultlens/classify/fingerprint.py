@@ -137,11 +137,10 @@ def _mask_token(token: str, cache: _MaskCache) -> str:
         return "<NUM>"
     if _MAY_MASK(token) is None:
         return token
-    # surrogatepass: a message decoded with surrogateescape must not make masking raise
-    shape = token.encode("utf-8", "surrogatepass").translate(_DIGIT_SHAPE)
+    shape = token.encode("utf-8").translate(_DIGIT_SHAPE)
     spans = cache.shapes.get(shape)
     if spans is None:
-        text = shape.decode("utf-8", "surrogatepass")
+        text = shape.decode("utf-8")
         spans = tuple((m.start(), m.end(), _replace(m)) for m in _TOKEN_RE.finditer(text))
         if len(cache.shapes) >= _CACHE_LIMIT:
             cache.shapes.clear()
@@ -166,8 +165,15 @@ def normalize(message: str) -> str:
     traceback, while the frames in between vary with call paths and line numbers. A Python
     "Traceback (most recent call last):" header is boilerplate, so such a text keeps only its last
     line. Each kept line is cut to MAX_LINE_CHARS and runs of whitespace become one space, so a
-    huge message costs bounded time.
+    huge message costs bounded time; characters UTF-8 cannot encode (lone surrogates) become "?".
     """
+    if not message.isascii():
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (bytes decoded with surrogateescape) would break hashing and any
+            # strict JSON encoder that later stores the templates.
+            message = message.encode("utf-8", "replace").decode("utf-8")
     if "\n" in message or "\r" in message:
         # Only C-level scans (strip/find), never a split of a possibly huge text into lines.
         text = message.strip()
@@ -384,7 +390,7 @@ def _template_id(text: str, taken: Callable[[str], bool]) -> str:
     salt = 0
     while True:
         seed = text if salt == 0 else f"{text}\x00{salt}"
-        tid = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        tid = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
         if not taken(tid):
             return tid
         salt += 1

@@ -36,7 +36,7 @@ DAYS = 90
 GOAL_P95_MS = 50.0
 PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-API = {
+API: dict[str, tuple[str, dict[str, Any]]] = {
     "summary": ("/api/v1/stats/summary", {"window": "90d"}),
     "errors": ("/api/v1/stats/errors", {"window": "90d", "scope": "all"}),
     "trends": ("/api/v1/trends", {"window_days": DAYS, "bucket": "1d"}),

@@ -11,4 +11,6 @@ Stop = Callable[[], None]
 
 def start_all(services: Services) -> list[Stop]:
     """Start every background worker; the server stops them in reverse order at shutdown."""
-    return []
+    from faultlens.connectors.sync import start_sync
+
+    return [start_sync(services)]

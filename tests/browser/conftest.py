@@ -21,8 +21,14 @@ from tests.conftest import make_services, missing_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
@@ -46,8 +52,12 @@ def _closed_port() -> int:
 
 
 def serve(tmp: Path) -> Iterator[LiveServer]:
-    services = make_services(f"sqlite:///{tmp / 'dashboard.db'}", start_jobs=False,
-                             redis_url=f"redis://127.0.0.1:{_closed_port()}/0", redis_timeout_s=0.5)
+    services = make_services(
+        f"sqlite:///{tmp / 'dashboard.db'}",
+        start_jobs=False,
+        redis_url=f"redis://127.0.0.1:{_closed_port()}/0",
+        redis_timeout_s=0.5,
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -94,8 +104,7 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
 
 def new_context(browser: Browser, live_server: LiveServer, **options: Any) -> BrowserContext:
     """A fresh profile (empty storage) per test; pages time out fast so a broken page fails quickly."""
-    context = browser.new_context(base_url=live_server.base_url, viewport=options.pop("viewport", DESKTOP),
-                                  **options)
+    context = browser.new_context(base_url=live_server.base_url, viewport=options.pop("viewport", DESKTOP), **options)
     context.set_default_timeout(10_000)
     return context
 

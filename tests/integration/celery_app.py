@@ -34,7 +34,7 @@ def index(client_id: str, codebase_path: str) -> None:
 
 
 @app.task(name="codebase.clean")
-def clean(*, clientId: str, codebasePath: str) -> None:  # noqa: N803 - camelCase as some producers send it
+def clean(*, clientId: str, codebasePath: str) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
 
 

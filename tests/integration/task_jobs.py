@@ -33,7 +33,7 @@ def clean_codebase(options: dict[str, Any]) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def parse_manifest(client_id: str, codebasePath: str) -> None:  # noqa: N803 - the camelCase name is the point
+def parse_manifest(client_id: str, codebasePath: str) -> None:
     raise ValueError("invalid manifest: expected a JSON object, got a list")
 
 

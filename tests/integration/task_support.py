@@ -178,7 +178,7 @@ def run_rq_burst(queues: list[str], *, redis_url: str = TASK_REDIS_URL, timeout:
         cwd=REPO, env=worker_env(), capture_output=True, text=True, timeout=timeout,
     )
     assert proc.returncode == 0, f"rq worker failed ({proc.returncode}): {proc.stderr[-3000:]}"
-    return proc.stderr
+    return proc.stdout + proc.stderr
 
 
 @dataclass

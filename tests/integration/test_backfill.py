@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
 
 from faultlens.api.app import create_app
+from faultlens.classify.rules import default_pack
 from faultlens.jobs import activation, runner
 from faultlens.jobs.backfill import DERIVED
 from faultlens.jobs.queue import Job, JobKind, enqueue, find_job, list_jobs
@@ -26,7 +27,8 @@ from faultlens.jobs.state import ACTIVE_RULE_VERSION, ROLLUPS_REBUILD_NEEDED, fi
 from faultlens.services import Services
 from faultlens.store import events as event_store
 from faultlens.store import rollups
-from faultlens.store.tables import events, jobs, rollups as rollups_table
+from faultlens.store.tables import events, jobs
+from faultlens.store.tables import rollups as rollups_table
 from faultlens.timeutil import now_ms
 from tests.conftest import make_services
 from tests.helpers import ago, event
@@ -45,7 +47,7 @@ OPS_PACK: dict[str, Any] = {
         }
     ],
 }
-NEW_VERSION = "ops@2026-12-01+" + activation.default_pack().id
+NEW_VERSION = "ops@2026-12-01+" + default_pack().id
 
 
 @pytest.fixture
@@ -80,7 +82,7 @@ def ingest(services: Services, raw: list[dict[str, Any]]) -> None:
 def rollup_counter(conn: Connection) -> tuple[Counter[Any], Counter[Any]]:
     counts: Counter[Any] = Counter()
     attempts: Counter[Any] = Counter()
-    cols = [rollups_table.c[name] for name in rollups_table.c.keys() if name not in ("count", "attempt_sum")]
+    cols = [c for c in rollups_table.c if c.name not in ("count", "attempt_sum")]
     for row in conn.execute(select(*cols, rollups_table.c["count"], rollups_table.c.attempt_sum)):
         *key, n, a = row
         key[cols.index(rollups_table.c.is_actionable)] = bool(key[cols.index(rollups_table.c.is_actionable)])
@@ -101,7 +103,8 @@ def assert_rollups_exact(services: Services) -> None:
         assert attempts == +expected_attempts
         flt = event_store.EventFilter(start_ms=0, end_ms=now_ms() + 86_400_000)
         by = ("status", "failure_class", "failure_kind", "is_actionable")
-        raw = {tuple(r[k] for k in by): r["count"] for r in event_store.count_raw(conn, tenant="default", flt=flt, by=by)}
+        raw_rows = event_store.count_raw(conn, tenant="default", flt=flt, by=by)
+        raw = {tuple(r[k] for k in by): r["count"] for r in raw_rows}
         agg = rollups.aggregate(conn, tenant="default", start=0, end=now_ms() + 86_400_000, by=by)
         assert {k: v[0] for k, v in agg.items()} == {(s, c, k, bool(a)): n for (s, c, k, a), n in raw.items()}
 
@@ -186,7 +189,7 @@ def test_restart_keeps_the_activated_pack_and_a_new_rules_file_enqueues(db_url: 
     # What build_services does at start-up: the persisted activation wins while --rules is unchanged.
     second = make_services(db_url, start_jobs=False)
     packs = activation.startup_packs(second.engine, second.settings)
-    assert [p.id for p in packs] == ["ops@2026-12-01", activation.default_pack().id]
+    assert [p.id for p in packs] == ["ops@2026-12-01", default_pack().id]
     assert activation.sync_rule_version(second.engine, "+".join(p.id for p in packs)) is None
     second.engine.dispose()
 
@@ -196,9 +199,9 @@ def test_restart_keeps_the_activated_pack_and_a_new_rules_file_enqueues(db_url: 
     path.write_text(json.dumps(other))
     third = make_services(db_url, start_jobs=False, rules_file=path)
     packs = activation.startup_packs(third.engine, third.settings)
-    assert [p.id for p in packs] == ["mine@2026-12-02", activation.default_pack().id]
+    assert [p.id for p in packs] == ["mine@2026-12-02", default_pack().id]
     job = activation.sync_rule_version(third.engine, third.pipeline.classifier.version)
-    assert job is not None and job.rule_version == "mine@2026-12-02+" + activation.default_pack().id
+    assert job is not None and job.rule_version == "mine@2026-12-02+" + default_pack().id
     assert activation.startup_packs(third.engine, third.settings)[0].id == "mine@2026-12-02"
     with third.engine.connect() as conn:
         assert find_state(conn, ACTIVE_RULE_VERSION) == job.rule_version

@@ -19,7 +19,7 @@ from faultlens.services import Services
 from faultlens.store import events as event_store
 from faultlens.store.rollups import DAY_MS, HOUR_MS
 from faultlens.timeutil import now_ms, parse_rfc3339_ms
-from faultlens.triage import raw
+from faultlens.triage import raw, slo
 from tests.conftest import make_services
 from tests.helpers import ago, event
 
@@ -278,3 +278,23 @@ def test_slo_file_overrides_per_source(db_url: str, tmp_path: Path) -> None:
             assert "min_events" in r.json()["error"]["message"]
     finally:
         services.engine.dispose()
+
+
+def test_recent_windows_for_burn_rates(services: Services) -> None:
+    offsets = {"3m": 3, "20m": 20, "50m": 50, "3h": 180, "20h": 1200, "2d": 2880, "4d": 5760}
+    now = now_ms()
+    batch = [event(id=name, source="api", error_message=ACTIONABLE, attributes={"site_id": "s1"},
+                   occurred_at=datetime.fromtimestamp((now - minutes * 60_000) / 1000, tz=UTC).isoformat())
+             for name, minutes in offsets.items()]
+    batch.append(event(id="ok", source="api", status="success", attributes={"site_id": "s2"},
+                       occurred_at=datetime.fromtimestamp((now - 10 * 60_000) / 1000, tz=UTC).isoformat()))
+    assert services.pipeline.ingest(batch, tenant="default").accepted == len(batch)
+    expected = {"5m": (1, 1), "15m": (2, 1), "30m": (3, 2), "1h": (4, 3), "2h": (4, 3), "6h": (5, 4),
+                "1d": (6, 5), "3d": (7, 6)}
+    with services.engine.connect() as conn:
+        recent = slo.count_recent(conn, tenant="default", now=now)["api"]
+        assert {label: (c.total, c.actionable) for label, c in recent.items()} == expected
+        # Only site s1: the success event (site s2) drops out, the raw path answers every window.
+        recent = slo.count_recent(conn, tenant="default", now=now, attrs={"site_id": "s1"})["api"]
+        assert {label: (c.total, c.actionable) for label, c in recent.items()} == {
+            label: (actionable, actionable) for label, (_total, actionable) in expected.items()}

@@ -183,6 +183,9 @@ CATEGORY_CASES = [
     ("[Errno 28] No space left on device", "OSError", "", "resource_exhausted"),
     ("数据格式错误", "", "", "data_error"),
     pytest.param("文件损坏", "", "", "data_error", marks=pytest.mark.xfail(reason=CLASSIFIER_GAP)),
+    pytest.param("数据完整性问题", "", "", "data_error", marks=pytest.mark.xfail(reason=CLASSIFIER_GAP)),
+    ("系统资源不足", "", "", "system_error"),
+    ("未知异常", "", "", "system_error"),
     ("invalid literal for int() with base 10: 'abc'", "ValueError", "", "data_error"),
     ("Expecting value: line 1 column 1 (char 0)", "json.decoder.JSONDecodeError", "", "data_error"),
     ("内部服务异常", "", "", "system_error"),
@@ -540,3 +543,25 @@ def test_cli_list_sync_archive_retry(task_services: Services, task_redis: redis.
     down = runner.invoke(cli_app, ["tasks", "list", "--db", task_services.settings.database_url,
                                    "--redis-url", "redis://127.0.0.1:1/0"])
     assert down.exit_code == 1 and "redis_unavailable" in down.stderr
+
+
+def test_one_broken_source_does_not_stop_the_sync(task_services: Services, task_redis: redis.Redis) -> None:
+    task_redis.set(native.failed_key(task_services.settings.redis_prefix), "not a sorted set")
+    # A Celery result-backend meta as a worker with result_extended=True writes it.
+    task_redis.set("celery-task-meta-c-1", json.dumps({
+        "status": "FAILURE", "task_id": "c-1", "name": "codebase.embed", "args": [], "retries": 0,
+        "kwargs": {"client_id": "c9", "codebase_path": "/p/9"}, "queue": "celery",
+        "result": {"exc_type": "TimeoutError", "exc_message": ["upstream timed out"], "exc_module": "builtins"},
+        "traceback": "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    g()\n"
+                     "TimeoutError: upstream timed out\n",
+        "date_done": "2026-01-02T03:04:05.678901+00:00",
+    }))
+    result = sync.sync_failed_tasks(task_services)
+    assert (result.found, result.accepted) == (1, 1)
+    assert len(result.errors) == 1 and result.errors[0].startswith("native:") and "WRONGTYPE" in result.errors[0]
+    with task_services.engine.connect() as conn:
+        row = conn.execute(select(events)).one()
+    assert row.id == f"task:celery:c-1:0:{_ms('2026-01-02T03:04:05.678Z')}"
+    assert (row.source, row.operation, row.error_message) == ("celery", "codebase.embed",
+                                                              "TimeoutError: upstream timed out")
+    assert json.loads(row.attributes)["client_id"] == "c9"

@@ -161,6 +161,7 @@ _Hits = tuple[frozenset[int], frozenset[int]]
 # Per whitespace-separated chunk of text: rules whose substring certainly occurs in it (for
 # error_message, for text) and the substrings with whitespace, which need an `in` on the whole text.
 _Entry = tuple[frozenset[int], frozenset[int], tuple[str, ...]]
+_EQUALS, _ENDS, _STARTS = 0, 1, 2
 
 
 class _SubstringIndex:
@@ -209,7 +210,22 @@ class _SubstringIndex:
         # Ids and hashes are mostly unique words: they are checked against the few cores made of
         # the same characters instead of being cached.
         self._id_cores = tuple(c for c in by_core if set(c) <= _ID_CHARS)
-        self._spaced = frozenset(p for p in pats if len(p.split()) != 1 or p != p.strip())
+        # A substring with whitespace spans several chunks. The chunk holding its core must equal
+        # the whitespace-free piece around the core (or end/start with it for the first/last
+        # piece), which rules most of them out per chunk, before any `in` on the whole text.
+        self._spaced: dict[str, tuple[tuple[str, int], ...]] = {}
+        for c, ps in self._by_core.items():
+            for p in ps:
+                pieces = p.split()
+                if len(pieces) == 1 and p == p.strip():
+                    continue
+                modes = []
+                for i, piece in enumerate(pieces):
+                    if c in piece:
+                        first = i == 0 and not p[0].isspace()
+                        last = i == len(pieces) - 1 and not p[-1].isspace()
+                        modes.append((piece, _ENDS if first else _STARTS if last else _EQUALS))
+                self._spaced[p] = tuple(modes)
         self._words: dict[str, tuple[str, ...]] = {}
         self._chunks: dict[str, _Entry] = {}
         self._dead: set[str] = set()
@@ -244,8 +260,17 @@ class _SubstringIndex:
         txt_ids: set[int] = set()
         spaced: list[str] = []
         for p in candidates:
-            if p in self._spaced:
-                spaced.append(p)
+            modes = self._spaced.get(p)
+            if modes is not None:
+                if any(
+                    chunk == piece
+                    if mode == _EQUALS
+                    else chunk.endswith(piece)
+                    if mode == _ENDS
+                    else chunk.startswith(piece)
+                    for piece, mode in modes
+                ):
+                    spaced.append(p)
             elif p in chunk:
                 msg_ids |= self._table[p][0]
                 txt_ids |= self._table[p][1]

@@ -25,6 +25,7 @@ from faultlens.connectors.base import (
     processed_files_of,
     short_type,
 )
+from faultlens.errors import Conflict
 
 log = logging.getLogger("faultlens.connectors.celery")
 
@@ -161,17 +162,22 @@ class CeleryAdapter:
             )
         # Mark the meta before sending: the worker may finish the new run before this call returns,
         # and its SUCCESS must not be overwritten by our RETRY.
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.watch(key)  # type: ignore[no-untyped-call]
-            meta = _decode(pipe.get(key))
-            if meta is None or meta.get("status") != "FAILURE":
-                pipe.unwatch()
-                raise TaskNotFound(f"Celery task {task.task_id!r} is no longer failed", details={"id": task.key})
-            previous = dict(meta)
-            meta.update({"status": "RETRY", "retries": task.retry_count + 1, RESENT_MARK: True})
-            pipe.multi()
-            pipe.set(key, orjson.dumps(meta), keepttl=True)
-            pipe.execute()
+        try:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                meta = _decode(pipe.get(key))
+                if meta is None or meta.get("status") != "FAILURE":
+                    pipe.unwatch()
+                    raise TaskNotFound(f"Celery task {task.task_id!r} is no longer failed",
+                                       details={"id": task.key})
+                previous = dict(meta)
+                meta.update({"status": "RETRY", "retries": task.retry_count + 1, RESENT_MARK: True})
+                pipe.multi()
+                pipe.set(key, orjson.dumps(meta), keepttl=True)
+                pipe.execute()
+        except redis.WatchError as exc:
+            raise Conflict(f"Celery task {task.task_id!r} changed while it was being retried; try again",
+                           details={"id": task.key}, code="task_changed") from exc
         options: dict[str, Any] = {"task_id": task.task_id, "retries": task.retry_count + 1, "retry": False}
         if task.queue:
             options["queue"] = task.queue

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from faultlens.classify.redact import redact
 from faultlens.connectors import service
 from faultlens.connectors.base import RedisUnavailable
 from faultlens.connectors.native import NativeAdapter
@@ -42,7 +43,7 @@ def archive_path(directory: Path, day: str) -> Path:
 def archive_record(view: service.TaskView, archived_at: int) -> dict[str, Any]:
     """The archived line: the native API's task object plus the traceback and the archive time."""
     record = view.as_dict()
-    record["traceback"] = view.task.traceback
+    record["traceback"] = redact(view.task.traceback)
     record["archived_at"] = ms_to_rfc3339(archived_at)
     return record
 

@@ -110,11 +110,15 @@ class RQAdapter:
         if job is None:
             raise TaskNotFound(f"RQ job {task.task_id!r} is no longer in a failed job registry",
                                details={"id": task.key})
-        job.meta[RETRIES_META] = as_int(job.meta.get(RETRIES_META)) + 1
+        count = as_int(job.meta.get(RETRIES_META))
+        # Counted before the requeue: once queued, a worker may run (and fail) it before we could write.
+        job.meta[RETRIES_META] = count + 1
         job.save_meta()  # type: ignore[no-untyped-call]
         try:
             job.requeue()
         except InvalidJobOperation as exc:
+            job.meta[RETRIES_META] = count
+            job.save_meta()  # type: ignore[no-untyped-call]
             raise TaskNotFound(f"RQ job {task.task_id!r} was requeued or removed meanwhile",
                                details={"id": task.key}) from exc
 

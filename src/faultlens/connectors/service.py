@@ -169,9 +169,15 @@ def redis_errors(services: Services, action: str) -> Iterator[None]:
 
 
 def check_redis(services: Services) -> None:
-    """PING within Settings.redis_timeout_s (the seed document's connection check)."""
-    with redis_errors(services, "checking the connection"):
+    """PING within Settings.redis_timeout_s (the seed document's connection check).
+
+    Any failed PING means Redis is unavailable, also when something that is not Redis answers.
+    """
+    try:
         registry.get_redis(services.settings).ping()
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"Redis at {_where(services)} is unavailable: {type(exc).__name__}: {exc}",
+                               details={"redis": _where(services)}) from exc
 
 
 def classify(services: Services, task: FailedTask, policies: RetryPolicies) -> TaskView:

@@ -70,6 +70,27 @@ def _unseen(services: Services, events: list[dict[str, Any]], result: SyncResult
     _remember(seen, [e["id"] for e in fresh if e["id"] not in bad])
 
 
+def collect_failed(services: Services) -> tuple[list[service.TaskView], list[str]]:
+    """Every adapter's failed tasks, classified; an adapter whose read fails (Redis answering) is skipped
+    and named in the errors, so one broken source does not stop the others. RedisUnavailable propagates.
+    """
+    service.check_redis(services)
+    policies = service.policies_of(services)
+    views: list[service.TaskView] = []
+    errors: list[str] = []
+    for adapter in service.adapters_of(services):
+        try:
+            with service.redis_errors(services, f"reading {adapter.kind} failed tasks"):
+                tasks = adapter.list_failed()
+        except RedisUnavailable:
+            raise
+        except FaultlensError as exc:
+            errors.append(f"{adapter.kind}: {exc.message}")
+            continue
+        views.extend(service.classify(services, t, policies) for t in tasks)
+    return views, errors
+
+
 def sync_failed_tasks(services: Services, *, views: list[service.TaskView] | None = None) -> SyncResult:
     """Ingest every failed task (and every retry the sources record) as events; idempotent by event id.
 
@@ -79,19 +100,7 @@ def sync_failed_tasks(services: Services, *, views: list[service.TaskView] | Non
     result = SyncResult()
     now = now_ms()
     if views is None:
-        service.check_redis(services)
-        views = []
-        policies = service.policies_of(services)
-        for adapter in service.adapters_of(services):
-            try:
-                with service.redis_errors(services, f"reading {adapter.kind} failed tasks"):
-                    tasks = adapter.list_failed()
-            except RedisUnavailable:
-                raise
-            except FaultlensError as exc:
-                result.errors.append(f"{adapter.kind}: {exc.message}")
-                continue
-            views.extend(service.classify(services, t, policies) for t in tasks)
+        views, result.errors = collect_failed(services)
     result.found = len(views)
     _unseen(services, [service.task_event(v, now=now) for v in views], result)
 
@@ -138,8 +147,9 @@ def run_round(services: Services) -> SyncResult:
     """One periodic round: list once, sync, auto-retry, archive what is past retention."""
     from faultlens.connectors import retention
 
-    views = service.list_failed_tasks(services)
+    views, errors = collect_failed(services)
     result = sync_failed_tasks(services, views=views)
+    result.errors[:0] = errors
     result.auto_retried = auto_retry(services, views)
     archived = retention.archive_failed_tasks(services, views=views)
     if archived.archived:
@@ -150,10 +160,13 @@ def run_round(services: Services) -> SyncResult:
 def start_sync(services: Services, *, interval_s: float | None = None) -> Callable[[], None]:
     """Start the periodic sync thread (every Settings.task_sync_interval_s); returns stop().
 
-    A Redis outage is logged once and retried each round; stop() returns within a moment when idle,
+    An interval <= 0 disables it. A Redis outage is logged once and retried each round; stop() returns
+    within a moment when idle,
     and at most one Redis timeout later when a round is blocked on Redis.
     """
     interval = services.settings.task_sync_interval_s if interval_s is None else interval_s
+    if interval <= 0:  # an interval of 0 turns the periodic sync off
+        return lambda: None
     stopping = threading.Event()
 
     def loop() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, not_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens.classify.engine import Classifier
+from faultlens.model import Status
 from faultlens.store.tables import events
 from faultlens.triage.stats import Window
 
@@ -23,7 +24,8 @@ class _Move:
     source: tuple[str, str]
     target: tuple[str, str]
     count: int = 0
-    combos: list[tuple[int, str, tuple[Any, ...]]] = field(default_factory=list)  # (count, min id, group key)
+    # (events, ids already known, group key) per combination of inputs and stored class/kind
+    combos: list[tuple[int, tuple[str, ...], tuple[Any, ...]]] = field(default_factory=list)
 
 
 def _same(inputs: tuple[Any, ...]) -> list[ColumnElement[bool]]:
@@ -31,25 +33,46 @@ def _same(inputs: tuple[Any, ...]) -> list[ColumnElement[bool]]:
             for name, value in zip(_GROUP, inputs, strict=True)]
 
 
+def _window_clauses(conn: Connection, tenant: str, window: Window, in_window: int) -> list[ColumnElement[bool]]:
+    e = events.c
+    occurred: Any = e.occurred_at
+    if conn.dialect.name == "sqlite":
+        # Separate queries: SQLite answers a lone min() or max() of the rowid from the b-tree's edge.
+        low = conn.execute(select(func.min(e.pk))).scalar()
+        high = conn.execute(select(func.max(e.pk))).scalar()
+        # SQLite walks the time index row by row with random table reads; once the window holds a good
+        # share of the table, a sequential scan is several times faster. "+ 0" makes the index unusable.
+        if low is not None and high is not None and in_window * 5 > high - low + 1:
+            occurred = e.occurred_at + 0
+    return [e.tenant == tenant, occurred >= window.start_ms, occurred < window.end_ms]
+
+
 def preview(conn: Connection, *, tenant: str, window: Window, candidate: Classifier) -> dict[str, Any]:
     """Group the window's events by classifier input, classify each group once, report what moves.
 
-    Cost: one GROUP BY over the window (distinct input combinations are few next to events), one
-    classification per combination, and at most a few LIMITed lookups per move for sample ids.
+    Cost: a count over the time index, one GROUP BY over the window's events that can move (distinct
+    input combinations are few next to events), one classification per combination, and a few LIMITed
+    lookups per move for sample ids. Successes the candidate leaves as they are (the built-in decision
+    no pack changes) are counted, not grouped.
     """
     e = events.c
-    in_window = [e.tenant == tenant, e.occurred_at >= window.start_ms, e.occurred_at < window.end_ms]
+    examined = int(conn.execute(
+        select(func.count()).select_from(events)
+        .where(e.tenant == tenant, e.occurred_at >= window.start_ms, e.occurred_at < window.end_ms)
+    ).scalar() or 0)
+    in_window = _window_clauses(conn, tenant, window, examined)
+    ok = candidate.classify(status=Status.SUCCESS.value)
+    settled = and_(e.status == Status.SUCCESS.value, e.failure_class == ok.failure_class.value,
+                   e.failure_kind == ok.failure_kind)
     cols = [e[name] for name in INPUTS]
     stmt = (
-        select(*cols, e.failure_class, e.failure_kind, func.count(), func.min(e.id))
-        .where(*in_window)
+        select(*cols, e.failure_class, e.failure_kind, func.count(), func.min(e.id), func.max(e.id))
+        .where(*in_window, not_(settled))
         .group_by(*cols, e.failure_class, e.failure_kind)
     )
-    examined = 0
     moves: dict[tuple[tuple[str, str], tuple[str, str]], _Move] = {}
     for row in conn.execute(stmt):
-        status, http_status, error_code, error_message, source, operation, fclass, kind, n, min_id = row
-        examined += n
+        status, http_status, error_code, error_message, source, operation, fclass, kind, n, min_id, max_id = row
         c = candidate.classify(status=status, http_status=http_status, error_code=error_code,
                                error_message=error_message, source=source, operation=operation)
         target = (c.failure_class.value, c.failure_kind)
@@ -58,7 +81,7 @@ def preview(conn: Connection, *, tenant: str, window: Window, candidate: Classif
         key = ((fclass, kind), target)
         move = moves.get(key) or moves.setdefault(key, _Move(key[0], target))
         move.count += n
-        move.combos.append((n, min_id, tuple(row[: len(_GROUP)])))
+        move.combos.append((n, tuple(dict.fromkeys((min_id, max_id))), tuple(row[: len(_GROUP)])))
     ordered = sorted(moves.values(), key=lambda m: (-m.count, m.source, m.target))
     return {
         "candidate_version": candidate.version,
@@ -79,17 +102,18 @@ def preview(conn: Connection, *, tenant: str, window: Window, candidate: Classif
 
 def _samples(conn: Connection, in_window: list[ColumnElement[bool]], move: _Move) -> list[str]:
     combos = sorted(move.combos, key=lambda c: (-c[0], c[1]))
-    ids = [min_id for _, min_id, _ in combos[:SAMPLES]]
-    # Fewer combinations than samples: top up from the biggest ones, a LIMITed query each.
-    for n, min_id, inputs in combos:
+    ids: list[str] = []
+    for _, known, _ in combos:
+        ids.extend(known)
+    ids = ids[:SAMPLES]
+    # The group query gave two ids per combination; top up from the biggest ones, a LIMITed query each.
+    for n, known, key in combos:
         if len(ids) >= SAMPLES:
             break
-        if n < 2:
+        if n <= len(known):
             continue
         more = conn.execute(
-            select(events.c.id)
-            .where(*in_window, *_same(inputs), events.c.id != min_id)
-            .limit(SAMPLES - len(ids))
+            select(events.c.id).where(*in_window, *_same(key), events.c.id.not_in(known)).limit(SAMPLES - len(ids))
         ).scalars()
         ids.extend(more)
     return ids[:SAMPLES]

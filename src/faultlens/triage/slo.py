@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
-from faultlens.errors import FaultlensError
+from faultlens.errors import FaultlensError, InvalidRequest
 from faultlens.store.rollups import DAY_MS, HOUR_MS
 from faultlens.triage import raw
 
@@ -148,6 +148,17 @@ class Counts:
                 self.actionable += n
             if category is not None:
                 self.categories[category] = self.categories.get(category, 0) + n
+
+
+    def merge(self, other: Counts) -> None:
+        self.total += other.total
+        self.success += other.success
+        self.failures += other.failures
+        self.actionable += other.actionable
+        self.dead_letter += other.dead_letter
+        self.retry += other.retry
+        for category, n in other.categories.items():
+            self.categories[category] = self.categories.get(category, 0) + n
 
 
 def ratio(part: int, whole: int) -> float:
@@ -301,8 +312,14 @@ def build_hints(
     return hints
 
 
+def check_level(level: str | None) -> None:
+    if level is not None and level not in LEVEL_RANK:
+        raise InvalidRequest(f"level must be one of {', '.join(LEVELS)}", details={"param": "level", "value": level})
+
+
 def summarize(hints: Iterable[Hint], *, level: str | None = None) -> dict[str, Any]:
     """The alerts view: status is the worst level of all hints (info counts as ok); the rest respects `level`."""
+    check_level(level)
     hints = list(hints)
     worst = max((LEVEL_RANK[h.level] for h in hints), default=0)
     status = "ok" if worst == 0 else LEVELS[worst]
@@ -319,26 +336,34 @@ def count_recent(
 ) -> dict[str, dict[str, Counts]]:
     """Counts per source for each of RECENT_WINDOWS_MS, ending now.
 
-    The last one to two hours come from raw events in 5-minute steps counted back from now, so windows up to
-    2 hours are exact; older hours come from hourly rollups, so longer windows start at the nearest hour.
+    Windows up to an hour are exact: raw events of the last hour in 5-minute steps counted back from now.
+    Longer ones add up hourly rollups (the current hour's row holds the events so far) from the hour boundary
+    nearest to their start, so they are within 30 minutes of their nominal length.
     """
     end = now + 1
-    fine_start = now // HOUR_MS * HOUR_MS - HOUR_MS
-    origin = end - -(-(end - fine_start) // _FINE_MS) * _FINE_MS
     by = ("source", "status", "failure_class", "is_actionable")
-    fine = raw.aggregate_raw(conn, tenant=tenant, start=fine_start, end=end, by=by, attrs=attrs,
-                             bucket_ms=_FINE_MS, origin=origin)
+    fine = raw.aggregate_raw(conn, tenant=tenant, start=end - HOUR_MS, end=end, by=by, attrs=attrs,
+                             bucket_ms=_FINE_MS, origin=end - HOUR_MS)
     longest = max(RECENT_WINDOWS_MS.values())
-    coarse_start = (end - longest) // HOUR_MS * HOUR_MS
-    coarse = raw.aggregate(conn, tenant=tenant, start=coarse_start, end=fine_start, by=by, attrs=attrs,
-                           bucket_ms=HOUR_MS)
+    coarse = raw.aggregate(conn, tenant=tenant, start=(end - longest) // HOUR_MS * HOUR_MS,
+                           end=now // HOUR_MS * HOUR_MS + HOUR_MS, by=by, attrs=attrs, bucket_ms=HOUR_MS)
+    fine_steps, coarse_steps = _per_bucket_and_source(fine), _per_bucket_and_source(coarse)
     out: dict[str, dict[str, Counts]] = {}
     for label, width in RECENT_WINDOWS_MS.items():
-        fine_from = end - width
-        coarse_from = (end - width + HOUR_MS // 2) // HOUR_MS * HOUR_MS
-        for rows, since in ((fine, fine_from), (coarse, coarse_from)):
-            for (bucket, source, status, failure_class, is_actionable), (n, _a) in rows.items():
-                if bucket >= since:
-                    counts = out.setdefault(source, {}).setdefault(label, Counts())
-                    counts.add(status=status, failure_class=failure_class, is_actionable=is_actionable, n=n)
+        steps, since = (fine_steps, end - width) if width <= HOUR_MS else (
+            coarse_steps, (end - width + HOUR_MS // 2) // HOUR_MS * HOUR_MS)
+        for (bucket, source), counts in steps.items():
+            if bucket >= since:
+                out.setdefault(source, {}).setdefault(label, Counts()).merge(counts)
+    return out
+
+
+def _per_bucket_and_source(rows: raw.Counts) -> dict[tuple[int, str], Counts]:
+    # Collapsed first so each window below sums a few hundred entries, not every rollup key.
+    out: dict[tuple[int, str], Counts] = {}
+    for (bucket, source, status, failure_class, is_actionable), (n, _a) in rows.items():
+        counts = out.get((bucket, source))
+        if counts is None:
+            counts = out[(bucket, source)] = Counts()
+        counts.add(status=status, failure_class=failure_class, is_actionable=is_actionable, n=n)
     return out

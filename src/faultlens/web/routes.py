@@ -23,6 +23,9 @@ _STATIC = _HERE / "static"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 # Only flat, plainly named files: the name never reaches the file system unless it matches.
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.(?:js|css|svg)$")
+_VERSION = re.compile(r"^[0-9a-f]{12}$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+
 
 # Every event string is untrusted, so pages run only our own files: no inline script or style, no
 # plugins, no framing, and fetches go back to this origin only.
@@ -92,33 +95,51 @@ def _page(template: str, **context: Any) -> HTMLResponse:
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard() -> HTMLResponse:
-    return _page("dashboard.html", page="dashboard", event_id="")
+    return _page("dashboard.html", page="dashboard", event_id="", modules=["lib", "charts", "dashboard"])
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
 def event_page(event_id: str) -> HTMLResponse:
     # The shell only: the page fetches the event itself, so a missing id and a missing key are
     # reported by the API the same way as everywhere else.
-    return _page("event.html", page="event", event_id=event_id)
+    return _page("event.html", page="event", event_id=event_id, modules=["lib", "event"])
 
 
-@router.get("/static/{name}")
-def static(name: str, request: Request) -> Response:
+def _static_response(name: str, request: Request, cache_control: str) -> Response:
+    # Served on the event loop (async routes, files held in memory): a first visit asks for several at
+    # once and a thread-pool hop each would only queue them behind the API calls.
     item = _static_file(name)
     if item is None:
         raise NotFound(f"no static file {name!r}", details={"name": name})
-    headers = {"ETag": item.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    headers = {"ETag": item.etag, "Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
     if request.headers.get("if-none-match") == item.etag:
         return Response(status_code=304, headers=headers)
     return Response(item.body, media_type=item.media_type, headers=headers)
+
+
+@router.get("/static/{version}/{name}")
+async def versioned_static(version: str, name: str, request: Request) -> Response:
+    # Pages link /static/<hash of all files>/app.js, and the modules import each other relatively, so the
+    # whole graph sits under one versioned path that browsers may keep forever. An old version (a page
+    # cached across an upgrade) gets today's file, revalidated instead of kept.
+    if not _VERSION.match(version):
+        raise NotFound(f"no static file {name!r}", details={"name": name})
+    fresh = version == _asset_version()
+    return _static_response(name, request, IMMUTABLE if fresh else "no-cache")
+
+
+@router.get("/static/{name}")
+async def static(name: str, request: Request) -> Response:
+    return _static_response(name, request, "no-cache")
 
 
 @router.get("/ui/sources")
 def sources(principal: Reader, services: ServicesDep, window: WindowDep) -> dict[str, Any]:
     """Sources with events in the window, busiest first: the dashboard's source filter choices."""
     with services.engine.connect() as conn:
-        rows = rollups.aggregate(conn, tenant=principal.tenant, start=window.start_ms, end=window.end_ms,
-                                 by=("source",))
+        rows = rollups.aggregate(
+            conn, tenant=principal.tenant, start=window.start_ms, end=window.end_ms, by=("source",)
+        )
     items = [{"source": key[0], "count": n} for key, (n, _attempts) in rows.items()]
     items.sort(key=lambda item: (-item["count"], item["source"]))
     return {"window": window.label, "items": items}

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.errors import InvalidRequest
+from faultlens.services import Services
 from faultlens.store.rollups import DAY_MS
 from faultlens.timeutil import ms_to_rfc3339, now_ms
 from faultlens.triage import export, overview, raw, slo, trends
@@ -35,7 +36,6 @@ CODE = "parallel_ops_invalid_request"
 PARTITIONS = {"doc_sync": "doc_sync", "workflow_actions": "workflow_actions"}
 _HINT_PREFIX = {"doc_sync": "doc_sync", "workflow_actions": "workflow_action"}
 BUCKET_DAYS = (1, 7, 14, 30)
-LEVELS = ("warn", "critical", "info")
 MAX_PAGE_SIZE = 500
 _INT = re.compile(r"^[0-9]{1,9}$")
 _MAX_ATTR_CHARS = 1024
@@ -181,8 +181,8 @@ def trends_view(
 def alerts(
     principal: Reader, services: ServicesDep, common: CommonDep, level: str | None = None
 ) -> dict[str, Any]:
-    if level is not None and level not in LEVELS:
-        raise _invalid("level", level, f"must be one of {', '.join(LEVELS)}")
+    with _contract():
+        slo.check_level(level)
     with services.engine.connect() as conn:
         body, hints = _summary(conn, tenant=principal.tenant, common=common,
                                config=slo.load_config(services.settings.slo_file), now=now_ms())
@@ -203,9 +203,8 @@ def _pairs(counts: Mapping[str, int]) -> str:
 def summary_export(
     principal: Reader, services: ServicesDep, common: CommonDep, export_format: str | None = None
 ) -> Response:
-    fmt = export_format if export_format is not None else "json"
-    if fmt not in export.MEDIA_TYPES:
-        raise _invalid("export_format", export_format, f"must be one of {', '.join(export.MEDIA_TYPES)}")
+    with _contract():
+        fmt = export.check_format(export_format if export_format is not None else "json", param="export_format")
     now = now_ms()
     with services.engine.connect() as conn:
         body, _hints = _summary(conn, tenant=principal.tenant, common=common,
@@ -221,7 +220,7 @@ def summary_export(
     return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": out.content_disposition})
 
 
-def _failures(services: ServicesDep, tenant: str, common: Common, source: str, page: str | None,
+def _failures(services: Services, tenant: str, common: Common, source: str, page: str | None,
               page_size: str | None) -> dict[str, Any]:
     page_no = _integer("page", page, 1)
     if page_no < 1:

@@ -1,9 +1,6 @@
 // Entry module: theme toggle, API key form, then the page named by <body data-page>.
 
-import { AUTH_EVENT, storedKey, storeKey } from './api.js';
-import { $, replace, s } from './dom.js';
-import { initDashboard } from './dashboard.js';
-import { initEvent } from './event.js';
+import { $, AUTH_EVENT, replace, s, storedKey, storeKey } from './lib.js';
 
 const THEME_KEY = 'faultlens.theme';
 let page = null;
@@ -90,12 +87,13 @@ function initAuth() {
   syncKeyStatus();
 }
 
-function start() {
+async function start() {
   initTheme();
   initAuth();
+  // Each page loads only its own module (the template preloads it alongside this one).
   const kind = document.body.dataset.page;
-  if (kind === 'dashboard') page = initDashboard();
-  else if (kind === 'event') page = initEvent();
+  if (kind === 'dashboard') page = (await import('./dashboard.js')).initDashboard();
+  else if (kind === 'event') page = (await import('./event.js')).initEvent();
 }
 
 start();

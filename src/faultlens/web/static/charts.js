@@ -1,8 +1,7 @@
 // Small SVG charts: a donut for the error distribution and a stacked area + rate line for the trend.
 // Colours come from CSS classes so both themes (and per-scope palettes) stay in the stylesheet.
 
-import { clear, h, s } from './dom.js';
-import { formatCompact, formatCount, formatPercent, formatTick } from './format.js';
+import { clear, formatCompact, formatCount, formatPercent, formatTick, h, s } from './lib.js';
 
 const PALETTE_SIZE = 8;
 
@@ -105,7 +104,7 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
   const width = Math.max(280, Math.floor(root.clientWidth || 600));
   const compact = width < 520;
   const height = compact ? 190 : 230;
-  const m = { l: 40, r: 46, t: 12, b: 26 };
+  const m = { l: 40, r: 46, t: 24, b: 26 };
   const pw = width - m.l - m.r;
   const ph = height - m.t - m.b;
   const n = buckets.length;
@@ -148,6 +147,10 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
     grid.appendChild(s('text', { class: 'tick', x: mid(buckets[i]), y: height - 6, 'text-anchor': 'middle' },
       formatTick(buckets[i].t, span)));
   }
+  // Units of both axes, written where each axis starts.
+  grid.appendChild(s('text', { class: 'axis-unit', x: m.l - 6, y: 10, 'text-anchor': 'start' }, `failures per ${bucketLabel}`));
+  grid.appendChild(s('text', { class: 'axis-unit axis-unit-rate', x: m.l + pw + 6, y: 10, 'text-anchor': 'end' },
+    'actionable rate'));
   svg.appendChild(grid);
 
   const keys = hasClasses ? SERIES : [{ key: 'failures', css: 'area-failures' }];
@@ -195,8 +198,8 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
       rows.push(['Service', formatCount(b.service)], ['Client', formatCount(b.client)], ['Abort', formatCount(b.abort)]);
     }
     rows.push(['Actionable rate', formatPercent(b.rate)]);
-    tip.replaceChildren(h('div', { class: 'tip-title' }, formatTick(b.t, Math.min(span, 36 * 3600e3 + 1)) +
-      (span > 36 * 3600e3 ? ` · ${formatTick(b.t, span)}` : '')),
+    // Sub-day buckets need the date too: an hourly 24h chart crosses midnight.
+    tip.replaceChildren(h('div', { class: 'tip-title' }, formatTick(b.t, bucketMs >= 86400e3 ? span : 2 * 86400e3)),
     ...rows.map(([k, v]) => h('div', { class: 'tip-row' }, h('span', {}, k), h('strong', {}, v))));
     tip.hidden = false;
     const left = (mid(b) / width) * box.width;

@@ -1,9 +1,9 @@
 // The event page: the full (redacted) message, the classification with the rule that decided it, the
 // fingerprint, and the events sharing its trace or correlation id.
 
-import { ApiError, getJSON } from './api.js';
-import { $, eventHref, h, replace } from './dom.js';
-import { CLASS_NAMES, formatDuration, formatFull, formatRelative, formatWhen } from './format.js';
+import {
+  $, ApiError, CLASS_NAMES, eventHref, formatDuration, formatFull, formatRelative, formatWhen, getJSON, h, replace,
+} from './lib.js';
 
 const CLASSES = ['service_failure', 'client_failure', 'client_abort', 'none'];
 
@@ -12,7 +12,9 @@ function classBadge(cls) {
     CLASS_NAMES[cls] || String(cls));
 }
 
-function field(label, value, { code = false, name } = {}) {
+function field(label, value, { code = false, name, optional = false } = {}) {
+  // Optional facts the event does not carry are left out rather than listed as dashes.
+  if (optional && (value === null || value === undefined || value === '')) return null;
   const shown = value === null || value === undefined || value === '' ? '—' : String(value);
   return [h('dt', {}, label),
     h('dd', { dataset: name ? { field: name } : {} }, code && shown !== '—' ? h('code', {}, shown) : shown)];
@@ -26,7 +28,7 @@ function related(ev) {
       : 'This event has no trace or correlation id.');
   }
   return h('div', { class: 'table-wrap' }, h('table', { class: 'data-table related-table' },
-    h('thead', {}, h('tr', {}, ['When', 'Source', 'Status', 'Class', 'Kind', 'Link'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, ['When', 'Source', 'Status', 'Class', 'Kind', 'Shares'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, items.map((item) => {
       const via = item.trace_id && item.trace_id === ev.trace_id ? 'trace' : 'correlation';
       return h('tr', { dataset: { eventId: item.id } },
@@ -65,7 +67,8 @@ function render(root, ev) {
         h('section', { class: 'panel' },
           h('header', { class: 'panel-head' }, h('h2', {}, 'Message'),
             h('p', { class: 'panel-sub' }, 'Redacted at ingest: secrets and tokens never reach storage.')),
-          message ? h('pre', { class: 'message', dataset: { field: 'message' } }, message)
+          message ? h('pre', { class: `message message-${CLASSES.includes(ev.failure_class) ? ev.failure_class : 'none'}`,
+            dataset: { field: 'message' } }, message)
             : h('p', { class: 'empty-note' }, 'This event carries no message.')),
         h('section', { class: 'panel', id: 'related' },
           h('header', { class: 'panel-head' }, h('h2', {}, 'Related events'),
@@ -95,13 +98,18 @@ function render(root, ev) {
         h('section', { class: 'panel', id: 'details' },
           h('header', { class: 'panel-head' }, h('h2', {}, 'Details')),
           h('dl', { class: 'facts' },
-            field('Status', ev.status), field('HTTP status', ev.http_status), field('Error code', ev.error_code, { code: true }),
-            field('Item type', ev.item_type), field('Duration', ev.duration_ms == null ? null : formatDuration(ev.duration_ms)),
-            field('Attempt', ev.attempt == null ? null : `${ev.attempt}${ev.max_attempts ? ` of ${ev.max_attempts}` : ''}`),
+            field('Status', ev.status), field('HTTP status', ev.http_status, { optional: true }),
+            field('Error code', ev.error_code, { code: true, optional: true }),
+            field('Item type', ev.item_type),
+            field('Duration', ev.duration_ms == null ? null : formatDuration(ev.duration_ms), { optional: true }),
+            field('Attempt', ev.attempt == null ? null : `${ev.attempt}${ev.max_attempts ? ` of ${ev.max_attempts}` : ''}`,
+              { optional: true }),
             field('Trace id', ev.trace_id, { code: true, name: 'trace_id' }),
             field('Correlation id', ev.correlation_id, { code: true, name: 'correlation_id' }),
-            field('Request id', ev.request_id, { code: true }), field('Job id', ev.job_id, { code: true }),
-            field('Release', ev.release), field('Environment', ev.environment),
+            field('Span id', ev.span_id, { code: true, optional: true }),
+            field('Request id', ev.request_id, { code: true, optional: true }),
+            field('Job id', ev.job_id, { code: true, optional: true }),
+            field('Release', ev.release, { optional: true }), field('Environment', ev.environment, { optional: true }),
             field('Received', formatFull(ev.received_at)))))));
 }
 

@@ -1,0 +1,437 @@
+"""The classifier: required semantics, the labeled corpus, caching, and prefilter exactness."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faultlens.classify.engine import Classifier, decision_text
+from faultlens.classify.rules import RulePack, default_pack, load_pack_data
+from faultlens.model import Classification, FailureClass, Status
+
+CORPUS_DIR = Path(__file__).parent / "corpus"
+SVC, CLI, ABT, NONE = (
+    FailureClass.SERVICE_FAILURE,
+    FailureClass.CLIENT_FAILURE,
+    FailureClass.CLIENT_ABORT,
+    FailureClass.NONE,
+)
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    return Classifier([default_pack()])
+
+
+def classify(clf: Classifier, message: str | None = None, **kw: Any) -> Classification:
+    kw.setdefault("status", "failure")
+    return clf.classify(error_message=message, **kw)
+
+
+# ------------------------------------------------------------------------- required semantics
+
+
+@pytest.mark.parametrize("message", [None, "", "connection refused", "client disconnected", "API密钥无效"])
+@pytest.mark.parametrize("http_status", [None, 200, 499, 500])
+def test_success_is_none_whatever_the_evidence(clf: Classifier, message: str | None, http_status: int | None) -> None:
+    got = classify(clf, message, status="success", http_status=http_status, error_code="ECONNRESET")
+    assert (got.failure_kind, got.failure_class, got.is_actionable, got.category, got.retryable) == (
+        "none",
+        NONE,
+        False,
+        "none",
+        False,
+    )
+    assert classify(clf, message, status=Status.SUCCESS).failure_class is NONE
+
+
+def test_cancelled_without_evidence_is_a_client_abort(clf: Classifier) -> None:
+    for message in (None, "", "job stopped by the scheduler", "任务终止"):
+        got = classify(clf, message, status="cancelled")
+        assert (got.failure_kind, got.failure_class, got.is_actionable, got.category) == (
+            "cancelled",
+            ABT,
+            False,
+            "cancelled",
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "cls", "actionable"),
+    [
+        ("downstream_closed", "downstream_closed", ABT, False),
+        ("failed_contact_upstream", "failed_contact_upstream", SVC, True),
+        ("upstream_stream_error", "upstream_stream_error", SVC, True),
+        ("request_body_read_timeout", "request_body_read_timeout", SVC, True),
+    ],
+)
+def test_product_literals_as_message_or_code(
+    clf: Classifier, text: str, kind: str, cls: FailureClass, actionable: bool
+) -> None:
+    for got in (classify(clf, text), classify(clf, None, error_code=text), classify(clf, "x", error_code=text.upper())):
+        assert (got.failure_kind, got.failure_class, got.is_actionable) == (kind, cls, actionable)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "invalid api key",
+        "api key expired",
+        "Incorrect API key provided: sk-proj-abc***xyz",
+        "missing api key",
+        "API密钥无效",
+        "Invalid API Key",
+        "The API key you provided has been revoked.",
+        "API key not valid. Please pass a valid API key.",
+    ],
+)
+def test_api_key_errors(clf: Classifier, message: str) -> None:
+    got = classify(clf, message)
+    assert (got.failure_kind, got.failure_class, got.category, got.is_actionable) == (
+        "api_key_invalid",
+        CLI,
+        "authorization",
+        False,
+    )
+
+
+@pytest.mark.parametrize("message", [None, "", "   ", "\n\n", "zzz unknown zzz", "😀", "\x00"])
+def test_no_evidence_is_unclassified_and_never_raises(clf: Classifier, message: str | None) -> None:
+    got = classify(clf, message)
+    assert (got.failure_kind, got.failure_class, got.is_actionable, got.category, got.rule_name) == (
+        "unclassified",
+        SVC,
+        True,
+        "unknown",
+        "unclassified",
+    )
+
+
+def test_odd_inputs_never_raise(clf: Classifier) -> None:
+    huge = "x" * 200_000 + " connection refused"
+    assert classify(clf, huge).failure_class is SVC
+    assert classify(clf, "timeout", status="weird").failure_class is SVC  # unknown status: still a failure
+    assert classify(clf, "timeout", status="RETRY").failure_kind == "timeout"
+    assert classify(clf, None, http_status=0).rule_name == "unclassified"
+    assert classify(clf, None, http_status=1234).rule_name == "unclassified"
+    assert classify(clf, "Traceback (most recent call last):\n").failure_class is SVC
+    assert classify(clf, "a\nb\n\tat x\n    at y\ngoroutine 1 [running]:\n").failure_class is SVC
+
+
+@pytest.mark.parametrize(
+    ("http_status", "kind", "cls", "category"),
+    [
+        (499, "client_closed_request", ABT, "client_abort"),
+        (400, "bad_request", CLI, "data_error"),
+        (401, "unauthorized", CLI, "authorization"),
+        (403, "forbidden", CLI, "authorization"),
+        (404, "not_found", CLI, "not_found"),
+        (408, "client_request_timeout", CLI, "network_error"),
+        (409, "conflict", CLI, "conflict"),
+        (413, "payload_too_large", CLI, "data_error"),
+        (422, "bad_request", CLI, "data_error"),
+        (429, "rate_limited", CLI, "rate_limited"),
+        (418, "http_4xx", CLI, "data_error"),
+        (500, "internal_server_error", SVC, "system_error"),
+        (502, "bad_gateway", SVC, "dependency_error"),
+        (503, "service_unavailable", SVC, "dependency_error"),
+        (504, "gateway_timeout", SVC, "service_timeout"),
+        (599, "gateway_timeout", SVC, "service_timeout"),
+        (520, "http_5xx", SVC, "system_error"),
+    ],
+)
+def test_bare_http_status(clf: Classifier, http_status: int, kind: str, cls: FailureClass, category: str) -> None:
+    got = classify(clf, None, http_status=http_status)
+    assert (got.failure_kind, got.failure_class, got.category) == (kind, cls, category)
+    assert got.is_actionable is (cls is SVC)
+
+
+def test_rate_limits_are_the_callers_and_not_actionable(clf: Classifier) -> None:
+    for got in (classify(clf, None, http_status=429), classify(clf, "rate limit exceeded")):
+        assert (got.failure_class, got.is_actionable, got.retryable) == (CLI, False, True)
+
+
+@pytest.mark.parametrize(
+    ("message", "http_status", "cls"),
+    [
+        ("client disconnected", 500, ABT),
+        ("broken pipe", 502, ABT),
+        ("connection refused", 404, SVC),
+        ("jwt expired", 500, CLI),
+        ("upstream timed out", 400, SVC),
+        ("context canceled", 504, ABT),
+        ("Request Timeout", 408, CLI),
+        ("ValueError: invalid literal for int() with base 10: 'x'", 500, SVC),
+        ("ValueError: invalid literal for int() with base 10: 'x'", None, CLI),
+    ],
+)
+def test_message_evidence_beats_a_bare_status(
+    clf: Classifier, message: str, http_status: int | None, cls: FailureClass
+) -> None:
+    assert classify(clf, message, http_status=http_status).failure_class is cls
+
+
+def test_traceback_last_exception_decides(clf: Classifier) -> None:
+    tb = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/permission_denied_handler.py", line 3, in retry_on_timeout\n'
+        "    client_disconnected = call()\n"
+        "    ^^^^^^^^^^^^^^^^^^^^\n"
+        "requests.exceptions.ConnectionError: connection refused"
+    )
+    got = classify(clf, tb)
+    assert (got.failure_class, got.failure_kind) == (SVC, "connection_refused")
+    chained = (
+        'Traceback (most recent call last):\n  File "a.py", line 1, in f\n    g()\n'
+        "TimeoutError: read timed out\n\nDuring handling of the above exception, another exception occurred:\n\n"
+        'Traceback (most recent call last):\n  File "b.py", line 2, in h\n    raise Invalid()\n'
+        "app.errors.Invalid: missing required field: sku"
+    )
+    assert classify(clf, chained).failure_kind == "validation_error"
+
+
+def test_decision_text_drops_frames_and_nginx_request_tail() -> None:
+    java = (
+        "java.net.SocketTimeoutException: Read timed out\n\tat com.acme.Forbidden.call(Forbidden.java:1)\n\t... 12 more"
+    )
+    assert "forbidden" not in decision_text(java)
+    nginx = 'upstream timed out (110), client: 1.2.3.4, server: x, request: "GET /token/expired HTTP/1.1"'
+    assert decision_text(nginx) == "upstream timed out (110)"
+    assert decision_text(None) == "" and decision_text("") == ""
+    assert decision_text("Ünicode ÉRROR") == "ünicode érror"
+
+
+# ------------------------------------------------------------------------------------- corpus
+
+
+def _corpus() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted(CORPUS_DIR.glob("*.jsonl")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                row = json.loads(line)
+                row["where"] = f"{path.name}:{n}"
+                rows.append(row)
+    return rows
+
+
+def _run(clf: Classifier, row: dict[str, Any]) -> Classification:
+    return clf.classify(
+        status=row["status"],
+        http_status=row.get("http_status"),
+        error_code=row.get("error_code"),
+        error_message=row["message"],
+    )
+
+
+def test_corpus_is_big_and_well_formed() -> None:
+    rows = _corpus()
+    assert len(rows) >= 400
+    classes = {c.value for c in FailureClass}
+    for row in rows:
+        assert row["expected_class"] in classes, row["where"]
+        assert set(row) <= {
+            "message",
+            "http_status",
+            "error_code",
+            "status",
+            "expected_class",
+            "expected_category",
+            "expected_kind",
+            "where",
+        }, row["where"]
+        assert row["status"] in {s.value for s in Status}, row["where"]
+
+
+def test_corpus_class_accuracy(clf: Classifier) -> None:
+    rows = _corpus()
+    wrong = [
+        (r["where"], r["expected_class"], _run(clf, r))
+        for r in rows
+        if _run(clf, r).failure_class != r["expected_class"]
+    ]
+    accuracy = 1 - len(wrong) / len(rows)
+    detail = "\n".join(f"{w}: want {want}, got {got.failure_class.value} by {got.rule_name}" for w, want, got in wrong)
+    assert accuracy >= 0.97, f"accuracy {accuracy:.3f}\n{detail}"
+
+
+def test_corpus_category_and_kind(clf: Classifier) -> None:
+    rows = [r for r in _corpus() if "expected_category" in r or "expected_kind" in r]
+    wrong = []
+    for r in rows:
+        got = _run(clf, r)
+        if (
+            r.get("expected_category", got.category) != got.category
+            or r.get("expected_kind", got.failure_kind) != got.failure_kind
+        ):
+            want = f"{r.get('expected_category')}/{r.get('expected_kind')}"
+            wrong.append(f"{r['where']}: want {want}, got {got.category}/{got.failure_kind}")
+    assert len(wrong) <= len(rows) * 0.03, "\n".join(wrong)
+
+
+# ------------------------------------------------------------------------------------- caching
+
+
+def test_cache_returns_the_same_decision_and_is_bounded() -> None:
+    small = Classifier([default_pack()], cache_size=64)
+    first = small.classify(status="failure", error_message="Read timed out")
+    assert small.classify(status="failure", error_message="Read timed out") is first
+    for i in range(1000):
+        small.classify(status="failure", error_message=f"Read timed out after {i}ms")
+    assert len(small._cache) + len(small._old) <= 64
+    assert small.classify(status="failure", error_message="Read timed out") == first
+    small.cache_clear()
+    assert small.classify(status="failure", error_message="Read timed out") == first
+
+
+def test_cache_key_keeps_fields_apart(clf: Classifier) -> None:
+    a = clf.classify(status="failure", error_message="x", http_status=404)
+    b = clf.classify(status="failure", error_message="x", http_status=500)
+    c = clf.classify(status="failure", error_code="x", http_status=404)
+    assert (a.failure_kind, b.failure_kind, c.failure_kind) == ("not_found", "internal_server_error", "not_found")
+
+
+# --------------------------------------------------------------- prefilter exactness vs reference
+
+
+def _reference(pack: RulePack, status: str, http: int | None, code: str | None, message: str | None) -> str:
+    """Every rule tried in order with plain `in` and `re.search`: what the engine must agree with."""
+    if status == "success":
+        return "success"
+    text = decision_text(message)
+    code_l = (code or "").strip().lower()
+    for r in pack.rules:
+        m = r.match
+        if m.error_message is not None and not any(s in text for s in m.error_message):
+            continue
+        if m.text is not None and not any(s in text or s in code_l for s in m.text):
+            continue
+        if m.error_code is not None and code_l not in m.error_code:
+            continue
+        if m.status is not None and status not in m.status:
+            continue
+        if m.http_status is not None and (http is None or not any(a <= http <= b for a, b in m.http_status)):
+            continue
+        if m.error_message_regex is not None and not any(re.search(p, text, re.I) for p in m.error_message_regex):
+            continue
+        if m.text_regex is not None and not any(
+            re.search(p, text, re.I) or (code_l and re.search(p, code_l, re.I)) for p in m.text_regex
+        ):
+            continue
+        if m.source is not None or m.operation is not None:
+            continue
+        return r.name
+    return "unclassified"
+
+
+def test_engine_agrees_with_reference_on_corpus_and_mutations() -> None:
+    pack = default_pack()
+    engine_clf = Classifier([pack])
+    rnd = random.Random(20261122)
+    words = [w for r in pack.rules for w in (r.match.text or ()) + (r.match.error_message or ())]
+    samples: list[tuple[str, int | None, str | None, str | None]] = [
+        (r["status"], r.get("http_status"), r.get("error_code"), r["message"]) for r in _corpus()
+    ]
+    glue = ["", " ", "x", "_", "-", "9", ".", "(", "\n", "  ", "ü", "超"]
+    for _ in range(3000):
+        parts = [rnd.choice(words) for _ in range(rnd.randint(1, 4))]
+        # Cut words, glue them to neighbours and to digits: substrings inside words must still count.
+        parts = [p[rnd.randint(0, 2) :] if rnd.random() < 0.2 else p for p in parts]
+        msg = "".join(p + rnd.choice(glue) for p in parts)
+        if rnd.random() < 0.3:
+            msg = msg.upper()
+        code = rnd.choice([None, None, rnd.choice(words), "ECONNRESET", "23505"])
+        http = rnd.choice([None, None, 404, 429, 500, 503, 499])
+        samples.append((rnd.choice(["failure", "retry", "cancelled"]), http, code, msg))
+    for status, http, code, message in samples:
+        want = _reference(pack, status, http, code, message)
+        got = engine_clf.classify(status=status, http_status=http, error_code=code, error_message=message)
+        assert got.rule_name == want, (status, http, code, message)
+
+
+def test_index_handles_awkward_substrings() -> None:
+    tricky = load_pack_data(
+        {
+            "id": "tricky@2026-11-22",
+            "rules": [
+                {
+                    "name": "digits_only",
+                    "match": {"error_message": "4711"},
+                    "failure_kind": "a",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+                {
+                    "name": "punct_only",
+                    "match": {"error_message": "(!)"},
+                    "failure_kind": "b",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+                {
+                    "name": "spaced_edges",
+                    "match": {"error_message": " ab cd "},
+                    "failure_kind": "c",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+                {
+                    "name": "inner_word",
+                    "match": {"error_message": "imeou"},
+                    "failure_kind": "d",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+                {
+                    "name": "cjk",
+                    "match": {"error_message": "超时了"},
+                    "failure_kind": "e",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+                {
+                    "name": "digit_led",
+                    "match": {"error_message": "0xdeadbeef"},
+                    "failure_kind": "f",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+                {
+                    "name": "multi_line",
+                    "match": {"error_message": "a\nb"},
+                    "failure_kind": "g",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+                {
+                    "name": "one_char",
+                    "match": {"error_message": "q"},
+                    "failure_kind": "h",
+                    "failure_class": "client_failure",
+                    "category": "data_error",
+                },
+            ],
+        }
+    )
+    clf = Classifier([tricky])
+    cases = {
+        "id=94711x": "digits_only",
+        "wow(!)": "punct_only",
+        "xx ab cd yy": "spaced_edges",
+        "xx ab cdyy": "unclassified",
+        "READTIMEOUT": "inner_word",
+        "请求超时了吗": "cjk",
+        "ptr=0xDEADBEEF1": "digit_led",
+        "a\nb": "multi_line",
+        "a b": "unclassified",
+        "zzq": "one_char",
+        "zzz": "unclassified",
+    }
+    for message, want in cases.items():
+        assert clf.classify(status="failure", error_message=message).rule_name == want, message
+        assert _reference(tricky, "failure", None, None, message) == want, message

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from faultlens.api.app import create_app
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.triage import metrics_collector
-from tests.conftest import missing_service
+from tests.conftest import make_services, missing_service
 from tests.helpers import ago, event
 
 ACTIONABLE = "failed_contact_upstream"
@@ -108,3 +110,19 @@ def test_metrics_answer_for_the_scraping_key_tenant(services: Services, client: 
     assert "faultlens_overview_events" not in theirs or not any(
         dict(k)["source"] == "alpha-only" for k in theirs["faultlens_overview_events"])
     assert value(theirs, "faultlens_overview_up") == 1
+
+
+def test_a_broken_slo_file_turns_the_overview_collector_down(db_url: str, tmp_path: Path) -> None:
+    slo_file = tmp_path / "slo.yaml"
+    slo_file.write_text("default:\n  min_events: 0\n")
+    services = make_services(db_url, slo_file=slo_file)
+    try:
+        with TestClient(create_app(services)) as client:
+            r = client.get("/metrics")
+            assert r.status_code == 200
+            found = samples(r.text)
+            assert value(found, "faultlens_overview_up") == 0 and "faultlens_overview_events" not in found
+            assert value(found, "faultlens_ingest_batch_duration_seconds_count") == 0  # the process metrics remain
+            promtool_check(r.text)
+    finally:
+        services.engine.dispose()

@@ -27,6 +27,7 @@ UNCLASSIFIED_RULE = "unclassified"
 
 _STATUS_VALUES = frozenset(s.value for s in Status)
 _DEFAULT_CACHE_SIZE = 65536
+_MAX_TEXT = 8192
 
 
 def _strip_stack(message: str) -> str:
@@ -64,11 +65,14 @@ def decision_text(message: str | None) -> str:
 
     Stack frames are dropped (a frame path like ``timeout_handler.py`` is not evidence), and the
     ``, client: ..., request: "GET /..."`` tail of an nginx error line is cut so a URL cannot match.
+    A huge message keeps only its head and tail, which say what failed, to bound the cost per event.
     """
     if not message:
         return ""
     if "\n" in message:
         message = _strip_stack(message)
+    if len(message) > _MAX_TEXT:
+        message = message[: _MAX_TEXT // 2] + "\n" + message[-_MAX_TEXT // 2 :]
     cut = message.find(", client: ")
     if cut > 0 and (", server: " in message or ", request: " in message or ", upstream: " in message):
         message = message[:cut]
@@ -113,6 +117,8 @@ class _Compiled:
     sources: frozenset[str] | None
     operations: frozenset[str] | None
     anchored: bool = field(default=False)
+    # Only substring conditions of one kind: being a prefilter candidate already proves the match.
+    simple: bool = field(default=False)
 
 
 def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
@@ -148,6 +154,8 @@ def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
         sources=fs(m.source),
         operations=fs(m.operation),
         anchored=m.error_message is not None or m.text is not None,
+        simple=(m.error_message is None) != (m.text is None)
+        and all(getattr(m, name) is None for name in type(m).model_fields if name not in ("error_message", "text")),
     )
 
 
@@ -509,6 +517,11 @@ class Classifier:
             cands |= self._by_op.get(op, frozenset())
 
         rules = self._rules
+        if not cands:
+            return None
+        first = rules[min(cands)]
+        if first.simple:
+            return first
         for i in sorted(cands):
             cr = rules[i]
             if cr.msg_subs is not None and i not in msg_hits:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from faultlens.jobs.queue import ACTIVE_STATES, Job, JobKind, JobState, Step, enqueue, find_active
 from faultlens.jobs.state import ACTIVE_RULE_VERSION, find_state, put_state
@@ -26,11 +26,7 @@ _COLUMNS = [
         "error_code", "error_message", *DERIVED,
     ))
 ]
-_UPDATE = (
-    update(events)
-    .where(events.c.pk == bindparam("b_pk"))
-    .values({name: bindparam(f"b_{name}") for name in DERIVED})
-)
+_IN_CHUNK = 1000  # pks per UPDATE: far below every driver's bound-parameter limit
 
 
 def _derived(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -57,7 +53,18 @@ def reclassify_batch(conn: Connection, services: Services, *, after_pk: int, unt
             old_rows.append(row)
             new_rows.append(new)
     if new_rows:
-        conn.execute(_UPDATE, [{"b_pk": r["pk"], **{f"b_{n}": r[n] for n in DERIVED}} for r in new_rows])
+        # Changed rows mostly share their new derived values (a whole batch of successes is restamped
+        # alike), so one UPDATE per distinct value set beats one per row.
+        by_values: dict[tuple[Any, ...], list[int]] = {}
+        for r in new_rows:
+            by_values.setdefault(_derived(r), []).append(int(r["pk"]))
+        for values, pks in by_values.items():
+            for start in range(0, len(pks), _IN_CHUNK):
+                conn.execute(
+                    update(events)
+                    .where(events.c.pk.in_(pks[start : start + _IN_CHUNK]))
+                    .values(dict(zip(DERIVED, values, strict=True)))
+                )
         counts, attempts = rollups.deltas(old_rows, -1)
         new_counts, new_attempts = rollups.deltas(new_rows, +1)
         counts.update(new_counts)  # Counter.update adds, keeping negative and zero results

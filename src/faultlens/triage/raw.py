@@ -90,7 +90,7 @@ def aggregate_raw(
     actionable_at = list(by).index("is_actionable") + offset if "is_actionable" in by else -1
     code_at = list(by).index("error_code") + offset if "error_code" in by else -1
     totals: dict[tuple[Any, ...], list[int]] = {}
-    for row in conn.execute(stmt):
+    for row in conn.execute(stmt).all():
         *key, n, a = row
         if bucket_ms:
             key[0] = origin + int(key[0]) * bucket_ms

@@ -67,6 +67,7 @@ def list_events(
     fingerprint_id: str | None = None,
     item_type: Literal["request", "task", "job", "message"] | None = None,
     q: Annotated[str | None, Query(max_length=500)] = None,
+    failures_only: Annotated[bool, Query(description="only events whose failure_class is not none")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
@@ -85,6 +86,7 @@ def list_events(
         fingerprint_id=fingerprint_id,
         item_type=item_type,
         q=q,
+        failures_only=failures_only,
     )
     with services.engine.connect() as conn:
         items, next_cursor = event_store.list_events(conn, tenant=principal.tenant, flt=flt, limit=limit, cursor=cursor)

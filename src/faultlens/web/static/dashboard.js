@@ -15,7 +15,14 @@ const PAGE_SIZE = 25;
 // Servers whose event list ignores failures_only answer successes too; the table then asks for wider
 // pages and keeps the failures, so paging still visits every failure exactly once.
 const WIDE_PAGE_SIZE = 100;
-let wideMode = false;
+const WIDE_KEY = 'faultlens.wideFailurePages';
+let wideMode = (() => {
+  try {
+    return sessionStorage.getItem(WIDE_KEY) === '1';
+  } catch {
+    return false;
+  }
+})();
 const DEFAULTS = { window: '24h', scope: 'service', source: '', cls: '', kind: '', q: '' };
 // Under a day the trends API has no buckets to offer, so the panel asks the summary for each slice.
 const SLICES = {
@@ -473,7 +480,13 @@ async function loadTable() {
   if (!answer) return;
   const page = answer.value;
   if (!wideMode && page.items.some((item) => item.failure_class === 'none')) {
+    // Remembered for the tab, so later loads skip the narrow request this server cannot honour.
     wideMode = true;
+    try {
+      sessionStorage.setItem(WIDE_KEY, '1');
+    } catch {
+      /* detected again on the next load */
+    }
     return loadTable();
   }
   table.removeAttribute('aria-busy');

@@ -74,7 +74,7 @@ function render(root, ev) {
           h('header', { class: 'panel-head' }, h('h2', {}, 'Related events'),
             h('p', { class: 'panel-sub' }, 'Sharing this trace id or correlation id, oldest first.')),
           related(ev)),
-        attributes.length ? h('section', { class: 'panel' },
+        attributes.length ? h('section', { class: 'panel', id: 'attributes' },
           h('header', { class: 'panel-head' }, h('h2', {}, 'Attributes')),
           h('dl', { class: 'facts' }, attributes.map(([k, v]) => field(k, typeof v === 'string' ? v : JSON.stringify(v),
             { code: true })))) : null),

@@ -115,7 +115,7 @@ def _iso(ms: int) -> str:
 
 
 def generate(n: int, *, days: float, seed: int = 7, end_ms: int | None = None) -> Iterator[dict[str, Any]]:
-    """Yield `n` events spread over the last `days` days, busier in working hours, with linked retries."""
+    """Yield `n` events over the last `days` days, oldest first, busier in working hours."""
     rng = random.Random(seed)
     end = end_ms if end_ms is not None else now_ms()
     span = int(days * 86_400_000)
@@ -126,10 +126,11 @@ def generate(n: int, *, days: float, seed: int = 7, end_ms: int | None = None) -
     run = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
     while produced < n:
         source = rng.choices(sources, weights)[0]
-        at = end - 1 - int(span * rng.random())
-        # A diurnal shape: keep fewer events at night (UTC 00-06) by re-drawing some of them.
+        # Oldest first, as real traffic arrives: event i falls in the i-th of n equal slices of the span.
+        at = end - span + int((produced + rng.random()) * span / n)
+        # A diurnal shape: half of the night-time (UTC 00-06) events move to the morning after.
         if (at // 3_600_000) % 24 < 6 and rng.random() < 0.5:
-            at = end - 1 - int(span * rng.random())
+            at = min(at + 6 * 3_600_000, end - 1)
         failed = rng.random() < _FAILURE_RATE[source]
         event: dict[str, Any] = {
             "id": f"demo-{run}-{produced}",

@@ -70,3 +70,10 @@ class RulePackError(FaultlensError):
 
     code = "invalid_rule_pack"
     http_status = 400
+
+
+class SloConfigError(FaultlensError):
+    """The SLO file does not load; a server configuration problem, not the caller's."""
+
+    code = "invalid_slo_file"
+    http_status = 500

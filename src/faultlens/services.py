@@ -18,6 +18,7 @@ from faultlens.settings import Settings
 from faultlens.store.db import create_db_engine, migrate
 from faultlens.store.tables import service_state
 from faultlens.timeutil import now_ms
+from faultlens.triage import slo
 
 FINGERPRINT_STATE_KEY = "fingerprinter"
 
@@ -90,6 +91,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
     engine = create_db_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
+    slo.load_config(settings.slo_file)  # a bad SLO file stops the start, not the first scrape
     packs = load_packs(settings)
     classifier = Classifier(packs)
     saved = load_state(engine, FINGERPRINT_STATE_KEY)

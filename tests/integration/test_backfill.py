@@ -249,9 +249,10 @@ def test_stats_stay_consistent_while_ingest_runs_beside_the_backfill(quiet: Serv
     job = activation.activate(quiet, activation.parse_pack(OPS_PACK), OPS_PACK).job
     assert job is not None
     result: list[list[Job]] = []
-    worker = threading.Thread(target=lambda: result.append(runner.run_until_idle(quiet, batch_size=25, pause_s=0.001)))
+    worker = threading.Thread(target=lambda: result.append(runner.run_until_idle(quiet, batch_size=10, pause_s=0.002)))
     worker.start()
     checks = 0
+    mid_run = 0
     with TestClient(create_app(quiet)) as client:
         while worker.is_alive() or checks < 3:
             r = client.post("/api/v1/events", json=mixed_events(6, prefix=f"live{checks}-"))
@@ -260,10 +261,13 @@ def test_stats_stay_consistent_while_ingest_runs_beside_the_backfill(quiet: Serv
             summary = client.get("/api/v1/stats/summary").json()
             with quiet.engine.connect() as conn:
                 scanned = conn.execute(select(func.count()).select_from(events)).scalar()
+                progress = find_job(conn, job.id)
             assert summary["total"] <= scanned
+            assert progress is not None
+            mid_run += 0 < progress.done < 1500
             checks += 1
         worker.join()
-    assert checks >= 3
+    assert mid_run >= 2, f"only {mid_run} of {checks} checks ran while the backfill was half-way"
     assert [(j.id, j.state) for j in result[0]] == [(job.id, "done")]
     assert_classified_by(quiet)
     assert_rollups_exact(quiet)

@@ -435,3 +435,51 @@ def test_index_handles_awkward_substrings() -> None:
     for message, want in cases.items():
         assert clf.classify(status="failure", error_message=message).rule_name == want, message
         assert _reference(tricky, "failure", None, None, message) == want, message
+
+
+def test_masked_chunk_cache_never_changes_a_decision() -> None:
+    """Chunks that differ only in digits or hex ids share a cached verdict; decisions must not."""
+    pack = default_pack()
+    clf = Classifier([pack])
+    templates = [
+        "[errno {n}] connection refused",
+        "OSError: [Errno {n}] something",
+        "x{n}: certificate problem",
+        "{h} bad gateway",
+        "bad{n} gateway",
+        "ab{n}c timed out",
+        "signal {n} (SIGKILL) worker exited prematurely",
+        "WorkerLostError: Worker exited prematurely: signal {n} (SIGKILL)",
+        "process exit code {n}",
+        "error {n} connecting to cache:6379",
+        "request failed with status code {n}",
+        'GET /x HTTP/1.1" {n} UF 0 91',
+        "0xc000000{n} access",
+        "{n} cancelled: by peer",
+        "{n} unavailable: io exception",
+        "dead{n}beef deadlock",
+        "{h}-timeout",
+        "timeout-{h}",
+        "e{n} duplicate key",
+        "http{n} server sent goaway",
+        "utf-{n} codec can't decode",
+        "{n}",
+    ]
+    numbers = ["0", "1", "2", "5", "9", "11", "13", "14", "24", "28", "32", "101", "110", "111", "113", "137", "139"]
+    numbers += ["143", "408", "429", "499", "500", "503", "509", "1213", "23505", "8f", "0b46", "c0ffee1"]
+    for template in templates:
+        for n in numbers:
+            for h in ("c20b50b601fc", "0b46", "bad1", "a1", "9"):
+                message = template.format(n=n, h=h)
+                want = _reference(pack, "failure", None, None, message)
+                got = clf.classify(status="failure", error_message=message)
+                assert got.rule_name == want, message
+
+
+def test_loosely_typed_http_status(clf: Classifier) -> None:
+    loose: Any = "503"
+    assert clf.classify(status="failure", http_status=loose).failure_kind == "service_unavailable"
+    loose = "n/a"
+    assert clf.classify(status="failure", http_status=loose, error_message="Request Timeout").failure_class is SVC
+    loose = 408.0
+    assert clf.classify(status="failure", http_status=loose, error_message="Request Timeout").failure_class is CLI

@@ -163,41 +163,64 @@ def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
 # the commonest unique words, never reach Python; a core starting with a non-digit still lies
 # inside the word cut from any run that contains it.
 _WORD_RE = re.compile(r"[^\W\d]\w*")
-_ID_CHARS = frozenset("0123456789abcdef")
+# Ids, numbers and hashes make most chunks of a message unique. A chunk's verdict is also cached
+# under its mask: whole hex words that hold a digit, and every other digit run, become "0".
+_MASK_RE = re.compile(r"\b[0-9a-f]*\d[0-9a-f]*\b|\d+")
+_FIRST_RUN_RE = re.compile(r"^\w+")
+_LAST_RUN_RE = re.compile(r"\w+$")
+_HEX_LETTERS = frozenset("abcdef")
 _CACHE_SIZE = 100_000
 _Hits = tuple[frozenset[int], frozenset[int]]
 # Per whitespace-separated chunk of text: rules whose substring certainly occurs in it (for
-# error_message, for text) and the substrings with whitespace, which need an `in` on the whole text.
+# error_message, for text) and the substrings to confirm with an `in` on the whole text.
 _Entry = tuple[frozenset[int], frozenset[int], tuple[str, ...]]
 _EQUALS, _ENDS, _STARTS = 0, 1, 2
+# Compared by identity: a lookup that found nothing, as opposed to a cached "nothing here" (None).
+_NOT_CACHED: _Entry = (frozenset(), frozenset(), ("",))
+
+
+def _mask_stable_run(run: str) -> bool:
+    """A run no mask can create or destroy: no digit, and not made of hex letters only."""
+    return not any(ch.isdigit() for ch in run) and not set(run) <= _HEX_LETTERS
+
+
+def _mask_stable(pattern: str) -> bool:
+    """Whether `pattern in chunk` is the same for every chunk with the same mask.
+
+    A digit-free substring cannot overlap a masked digit run; it can only overlap a masked hex
+    word through a run of hex letters at its own start or end, so those must not be hex-only.
+    """
+    if any(ch.isdigit() for ch in pattern):
+        return False
+    first, last = _FIRST_RUN_RE.search(pattern), _LAST_RUN_RE.search(pattern)
+    return not (first and set(first.group()) <= _HEX_LETTERS) and not (last and set(last.group()) <= _HEX_LETTERS)
 
 
 class _SubstringIndex:
     """Which rules' substrings occur in a text, in work proportional to its new chunks and words.
 
     Every substring is filed under one run of word characters it contains (its "core": the run
-    least seen in the packs' examples), and that run can only occur inside one word of a text.
-    A text is split on whitespace into chunks; a chunk's verdict is cached, and on a miss it is
-    built from its words, whose candidate substrings are cached too. A substring without
-    whitespace lies inside one chunk, so the chunk settles it; one with whitespace is confirmed
-    with `in` on the whole text. Repeated wording therefore costs a few set operations and a new
-    id a few dictionary lookups. (One regex alternation over all substrings walks its branches
-    at every position of every text: about a hundred times slower.)
+    least seen in the packs' examples, and one no mask can touch), and that run can only occur
+    inside one word of a text. A text is split on whitespace into chunks; a chunk's verdict is
+    cached under the chunk and under its mask, and on a miss it is built from its words, whose
+    candidate substrings are cached too. A mask-stable substring without whitespace lies inside
+    one chunk, so the chunk settles it; the others (with whitespace, or with digits or hex-letter
+    edges) are confirmed with `in` on the whole text. Repeated wording therefore costs a few set
+    operations, and a new id one small regex substitution. (One regex alternation over all
+    substrings walks its branches at every position of every text: about a hundred times slower.)
     """
 
     def __init__(self, table: dict[str, _Hits], samples: Sequence[str]) -> None:
         self._table = table
         pats = sorted(table)
-        runs_of = {p: _WORD_RE.findall(p) for p in pats}
+        runs_of = {p: [r for r in _WORD_RE.findall(p) if _mask_stable_run(r)] for p in pats}
         seen_in: dict[str, int] = {}
         for run in {r for rs in runs_of.values() for r in rs}:
             seen_in[run] = sum(1 for text in samples if run in text)
 
         def cost(run: str) -> tuple[float, int, str]:
-            # Short runs and id-like runs (digits, hex) hide inside countless words.
+            # Short runs hide inside countless words.
             weight = {1: 50.0, 2: 8.0, 3: 2.0}.get(len(run), 1.0)
-            if set(run) <= _ID_CHARS:
-                weight *= 100.0
             return ((seen_in[run] + 1) * weight, -len(run), run)
 
         by_core: dict[str, list[str]] = {}
@@ -206,7 +229,7 @@ class _SubstringIndex:
             if runs_of[p]:
                 by_core.setdefault(min(runs_of[p], key=cost), []).append(p)
             else:
-                unanchored.append(p)  # only digits and punctuation: checked on every text
+                unanchored.append(p)  # no run a mask leaves alone: checked on every text
         self._by_core = {c: tuple(ps) for c, ps in by_core.items()}
         self._unanchored = tuple(unanchored)
         self._single = frozenset(c for c in by_core if len(c) == 1)
@@ -215,15 +238,16 @@ class _SubstringIndex:
             if len(c) >= 2:
                 bigrams.setdefault(c[:2], []).append(c)
         self._bigrams = {k: tuple(v) for k, v in bigrams.items()}
-        # Ids and hashes are mostly unique words: they are checked against the few cores made of
-        # the same characters instead of being cached.
-        self._id_cores = tuple(c for c in by_core if set(c) <= _ID_CHARS)
-        # A substring with whitespace spans several chunks. The chunk holding its core must equal
-        # the whitespace-free piece around the core (or end/start with it for the first/last
-        # piece), which rules most of them out per chunk, before any `in` on the whole text.
-        self._spaced: dict[str, tuple[tuple[str, int], ...]] = {}
+        # Substrings the whole text must confirm. One with whitespace spans several chunks; the
+        # chunk holding its core must equal the whitespace-free piece around the core (or end or
+        # start with it, for the first or last piece), which rules most out per chunk. Substrings
+        # a mask could change are always deferred, with no piece test (the piece may hold digits).
+        self._deferred: dict[str, tuple[tuple[str, int], ...]] = {}
         for c, ps in self._by_core.items():
             for p in ps:
+                if not _mask_stable(p):
+                    self._deferred[p] = ()
+                    continue
                 pieces = p.split()
                 if len(pieces) == 1 and p == p.strip():
                     continue
@@ -233,15 +257,14 @@ class _SubstringIndex:
                         first = i == 0 and not p[0].isspace()
                         last = i == len(pieces) - 1 and not p[-1].isspace()
                         modes.append((piece, _ENDS if first else _STARTS if last else _EQUALS))
-                self._spaced[p] = tuple(modes)
+                self._deferred[p] = tuple(modes)
         self._words: dict[str, tuple[str, ...]] = {}
         self._chunks: dict[str, _Entry] = {}
+        self._masked: dict[str, _Entry | None] = {}
         self._dead: set[str] = set()
 
     def _word(self, word: str) -> tuple[str, ...]:
         """Substrings whose core occurs in `word`."""
-        if set(word) <= _ID_CHARS:
-            return tuple(p for c in self._id_cores if c in word for p in self._by_core[c])
         found: set[str] = set()
         bigrams = self._bigrams
         for i in range(len(word) - 1):
@@ -256,21 +279,24 @@ class _SubstringIndex:
         self._words[word] = pats
         return pats
 
-    def _chunk(self, chunk: str) -> _Entry | None:
+    def _verdict(self, chunk: str) -> _Entry | None:
         words = self._words
         candidates: set[str] = set()
         for word in set(_WORD_RE.findall(chunk)):
             pats = words.get(word)
             if pats is None:
-                pats = self._word(word)
+                # Hex ids and the like hold no core (cores have a letter beyond a-f): skip them.
+                pats = () if set(word) <= _HEX_LETTERS.union("0123456789") else self._word(word)
             candidates.update(pats)
+        if not candidates:
+            return None
         msg_ids: set[int] = set()
         txt_ids: set[int] = set()
-        spaced: list[str] = []
+        deferred: list[str] = []
         for p in candidates:
-            modes = self._spaced.get(p)
+            modes = self._deferred.get(p)
             if modes is not None:
-                if any(
+                if not modes or any(
                     chunk == piece
                     if mode == _EQUALS
                     else chunk.endswith(piece)
@@ -278,26 +304,39 @@ class _SubstringIndex:
                     else chunk.startswith(piece)
                     for piece, mode in modes
                 ):
-                    spaced.append(p)
+                    deferred.append(p)
             elif p in chunk:
                 msg_ids |= self._table[p][0]
                 txt_ids |= self._table[p][1]
-        entry = (frozenset(msg_ids), frozenset(txt_ids), tuple(spaced)) if candidates else None
-        if entry is None or not (msg_ids or txt_ids or spaced):
+        if not (msg_ids or txt_ids or deferred):
+            return None
+        return frozenset(msg_ids), frozenset(txt_ids), tuple(deferred)
+
+    def _chunk(self, chunk: str) -> _Entry | None:
+        masked = _MASK_RE.sub("0", chunk)
+        entry = self._masked.get(masked, _NOT_CACHED) if masked != chunk else _NOT_CACHED
+        if entry is _NOT_CACHED:
+            entry = self._verdict(chunk)
+            if masked != chunk:
+                if len(self._masked) >= _CACHE_SIZE:
+                    self._masked.clear()
+                self._masked[masked] = entry
+        # Cached as itself too: "(110:" or "port=443):" recur verbatim and then skip the mask.
+        if entry is None:
             if len(self._dead) >= _CACHE_SIZE:
                 self._dead.clear()
             self._dead.add(chunk)
-            return None
-        if len(self._chunks) >= _CACHE_SIZE:
-            self._chunks.clear()
-        self._chunks[chunk] = entry
+        else:
+            if len(self._chunks) >= _CACHE_SIZE:
+                self._chunks.clear()
+            self._chunks[chunk] = entry
         return entry
 
     def find(self, text: str) -> tuple[set[int], set[int]]:
         """Rule indexes whose error_message substrings, and whose text substrings, occur in `text`."""
         msg_ids: set[int] = set()
         txt_ids: set[int] = set()
-        spaced: set[str] = set()
+        deferred: set[str] = set()
         chunks = self._chunks
         # Most chunks are known to hold nothing; dropping them is one C-level set difference.
         for chunk in set(text.split()) - self._dead:
@@ -309,11 +348,11 @@ class _SubstringIndex:
             msg_ids |= entry[0]
             txt_ids |= entry[1]
             if entry[2]:
-                spaced.update(entry[2])
+                deferred.update(entry[2])
         if self._unanchored:
-            spaced.update(self._unanchored)
+            deferred.update(self._unanchored)
         table = self._table
-        for p in spaced:
+        for p in deferred:
             if p in text:
                 msg_ids |= table[p][0]
                 txt_ids |= table[p][1]
@@ -493,6 +532,12 @@ class Classifier:
     ) -> _Compiled | None:
         if st not in _STATUS_VALUES:
             st = Status.FAILURE.value  # an unknown status is still a failed event
+        if http_status is not None and (type(http_status) is not int):
+            # Callers outside the typed API send "503" or 503.0; anything else is no evidence.
+            try:
+                http_status = int(http_status)
+            except (TypeError, ValueError):
+                http_status = None
         msg = decision_text(error_message)
         code = error_code.strip().lower() if error_code else ""
         src = source.strip().lower() if source else ""

@@ -39,6 +39,20 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def missing_sqlite_file(url: str) -> None:
+    """Read-only commands refuse a SQLite path that does not exist, rather than create an empty database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise _fail(f"{url!r} is not a database URL") from None
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") and not Path(path).exists():
+        raise _fail(f"no database at {path}")
+
+
 def _services(settings: Settings) -> Services:
     """Services classifying with what the server would use (a pack activated over the API included)."""
     from faultlens.classify.engine import Classifier
@@ -149,11 +163,12 @@ def _stored_fingerprinter(db: str) -> Fingerprinter:
     from faultlens.services import FINGERPRINT_STATE_KEY, load_state
     from faultlens.store.db import create_db_engine
 
+    missing_sqlite_file(db)
     engine = create_db_engine(db)
     try:
         saved = load_state(engine, FINGERPRINT_STATE_KEY)
     except SQLAlchemyError as exc:
-        raise _fail(f"cannot read fingerprint state from the database: {exc.__class__.__name__}: {exc}") from None
+        raise _fail(f"cannot read fingerprint state from the database: {getattr(exc, 'orig', None) or exc}") from None
     finally:
         engine.dispose()
     if not saved:

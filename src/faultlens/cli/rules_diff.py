@@ -26,6 +26,7 @@ def diff(
     from sqlalchemy.exc import SQLAlchemyError
 
     from faultlens.classify.rules import load_pack
+    from faultlens.cli.jobs import missing_sqlite_file
     from faultlens.jobs.activation import candidate_classifier
     from faultlens.settings import Settings
     from faultlens.store.db import create_db_engine
@@ -39,12 +40,14 @@ def diff(
     except FaultlensError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
-    engine = create_db_engine(db or Settings().database_url)
+    url = db or Settings().database_url
+    missing_sqlite_file(url)
+    engine = create_db_engine(url)
     try:
         with engine.connect() as conn:
             result = preview(conn, tenant=tenant, window=Window(label, start, end), candidate=candidate)
     except SQLAlchemyError as exc:
-        err.print(f"[red]cannot read events: {exc.__class__.__name__}: {exc}[/red] (is the schema migrated?)")
+        err.print(f"[red]cannot read events: {getattr(exc, 'orig', None) or exc}[/red] (is the schema migrated?)")
         raise typer.Exit(2) from None
     finally:
         engine.dispose()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 DERIVED = ("failure_kind", "failure_class", "is_actionable", "category", "retryable", "rule_name", "rule_version")
 _BOOLS = ("is_actionable", "retryable")
+_ROLLED_UP = ("failure_class", "failure_kind", "category", "is_actionable")  # derived fields in the rollup key
 # What the classifier reads, what rollups key on, and the derived fields being replaced.
 _COLUMNS = [
     events.c[name]
@@ -44,14 +45,17 @@ def reclassify_batch(conn: Connection, services: Services, *, after_pk: int, unt
     ).mappings()]
     if not rows:
         return Step(finished=True)
-    old_rows: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
+    moved_old: list[dict[str, Any]] = []
+    moved_new: list[dict[str, Any]] = []
     for row in rows:
         new = dict(row)
         services.pipeline.classify_row(new)
         if _derived(new) != _derived(row):
-            old_rows.append(row)
             new_rows.append(new)
+            if any(new[n] != row[n] for n in _ROLLED_UP):
+                moved_old.append(row)
+                moved_new.append(new)
     if new_rows:
         # Changed rows mostly share their new derived values (a whole batch of successes is restamped
         # alike), so one UPDATE per distinct value set beats one per row.
@@ -65,8 +69,8 @@ def reclassify_batch(conn: Connection, services: Services, *, after_pk: int, unt
                     .where(events.c.pk.in_(pks[start : start + _IN_CHUNK]))
                     .values(dict(zip(DERIVED, values, strict=True)))
                 )
-        counts, attempts = rollups.deltas(old_rows, -1)
-        new_counts, new_attempts = rollups.deltas(new_rows, +1)
+        counts, attempts = rollups.deltas(moved_old, -1)
+        new_counts, new_attempts = rollups.deltas(moved_new, +1)
         counts.update(new_counts)  # Counter.update adds, keeping negative and zero results
         attempts.update(new_attempts)
         rollups.apply_deltas(conn, counts, attempts)

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
-from faultlens.errors import FaultlensError, InvalidRequest
+from faultlens.errors import InvalidRequest, SloConfigError
 from faultlens.store.rollups import DAY_MS, HOUR_MS
 from faultlens.triage import raw
 
@@ -27,13 +27,6 @@ RECENT_WINDOWS_MS: dict[str, int] = {
     "6h": 6 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS,
 }
 _FINE_MS = 5 * MINUTE_MS
-
-
-class SloConfigError(FaultlensError):
-    """The SLO file does not load; a server configuration problem, not the caller's."""
-
-    code = "invalid_slo_file"
-    http_status = 500
 
 
 class Objective(BaseModel):

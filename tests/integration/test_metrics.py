@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from faultlens.api.app import create_app
+from faultlens.errors import SloConfigError
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.triage import metrics_collector
@@ -115,7 +116,11 @@ def test_metrics_answer_for_the_scraping_key_tenant(services: Services, client: 
 def test_a_broken_slo_file_turns_the_overview_collector_down(db_url: str, tmp_path: Path) -> None:
     slo_file = tmp_path / "slo.yaml"
     slo_file.write_text("default:\n  min_events: 0\n")
+    with pytest.raises(SloConfigError):
+        make_services(db_url, slo_file=slo_file)  # a broken file stops the start
+    slo_file.write_text("default:\n  min_events: 5\n")
     services = make_services(db_url, slo_file=slo_file)
+    slo_file.write_text("default:\n  min_events: -10\n")  # broken while the server runs
     try:
         with TestClient(create_app(services)) as client:
             r = client.get("/metrics")

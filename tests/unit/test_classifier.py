@@ -202,6 +202,7 @@ def test_decision_text_drops_frames_and_nginx_request_tail() -> None:
     assert "forbidden" not in decision_text(java)
     nginx = 'upstream timed out (110), client: 1.2.3.4, server: x, request: "GET /token/expired HTTP/1.1"'
     assert decision_text(nginx) == "upstream timed out (110)"
+    assert decision_text("GET https://api.x.io/v1/rate-limits/7?a=1 failed: EOF") == "get https://api.x.io failed: eof"
     assert decision_text(None) == "" and decision_text("") == ""
     assert decision_text("Ünicode ÉRROR") == "ünicode érror"
 

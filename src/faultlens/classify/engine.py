@@ -28,6 +28,8 @@ UNCLASSIFIED_RULE = "unclassified"
 _STATUS_VALUES = frozenset(s.value for s in Status)
 _DEFAULT_CACHE_SIZE = 65536
 _MAX_TEXT = 8192
+# Starts with the literal "://" so the regex engine jumps from one URL to the next.
+_URL_PATH_RE = re.compile(r"(://[^/\s\"'<>()]+)[^\s\"'<>()]*")
 
 
 def _strip_stack(message: str) -> str:
@@ -63,7 +65,8 @@ def _strip_stack(message: str) -> str:
 def decision_text(message: str | None) -> str:
     """The lowercased part of a message that rules look at.
 
-    Stack frames are dropped (a frame path like ``timeout_handler.py`` is not evidence), and the
+    Stack frames are dropped (a frame path like ``timeout_handler.py`` is not evidence), URLs keep
+    their host but lose their path (``/v1/rate-limits/7`` is not a rate limit), and the
     ``, client: ..., request: "GET /..."`` tail of an nginx error line is cut so a URL cannot match.
     A huge message keeps only its head and tail, which say what failed, to bound the cost per event.
     """
@@ -76,6 +79,8 @@ def decision_text(message: str | None) -> str:
     cut = message.find(", client: ")
     if cut > 0 and (", server: " in message or ", request: " in message or ", upstream: " in message):
         message = message[:cut]
+    if "://" in message:
+        message = _URL_PATH_RE.sub(r"\1", message)
     return message.lower()
 
 

@@ -176,8 +176,8 @@ class Pipeline:
         if not isinstance(raw, dict):
             raise EventRejected("invalid_event", "event must be a JSON object")
         s = self.settings
-        unknown = raw.keys() - _KNOWN
-        if unknown:
+        if not _KNOWN.issuperset(raw):
+            unknown = raw.keys() - _KNOWN
             raise EventRejected("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
         row: dict[str, Any] = {"tenant": tenant, "received_at": now}
         limit = s.max_field_chars
@@ -209,7 +209,7 @@ class Pipeline:
         row["max_attempts"] = _int(raw.get("max_attempts"), "max_attempts", 0, 1_000_000)
         duration = raw.get("duration_ms")
         if duration is not None:
-            if isinstance(duration, bool) or not isinstance(duration, int | float) or not math.isfinite(duration):
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration):
                 raise EventRejected("invalid_field", "duration_ms must be a number")
             if duration < 0:
                 raise EventRejected("invalid_field", "duration_ms must not be negative")

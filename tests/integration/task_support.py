@@ -34,7 +34,7 @@ TASK_REDIS_URL = f"{SHARED_REDIS}/{TASK_DB}"
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> T:
+def wait_for(check: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.05, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None

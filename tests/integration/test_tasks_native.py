@@ -165,7 +165,6 @@ def _task(message: str, exception_type: str = "", error_code: str = "") -> Faile
 
 
 # Reported to the classifier's owner: the default pack decides these otherwise (see docs/tasks.md).
-CLASSIFIER_GAP = "default rule pack: no rule for this yet (reported)"
 
 CATEGORY_CASES = [
     ("向量嵌入服务超时，请求超过30秒未响应", "", "TIMEOUT_ERROR", "service_timeout"),
@@ -174,16 +173,15 @@ CATEGORY_CASES = [
     ("Task exceeded maximum timeout value (1 seconds)", "rq.timeouts.JobTimeoutException", "", "service_timeout"),
     ("没有权限访问指定代码库", "", "PERMISSION_DENIED", "authorization"),
     ("认证失败", "", "", "authorization"),
-    pytest.param("[Errno 13] Permission denied: '/projects/secret'", "PermissionError", "", "authorization",
-                 marks=pytest.mark.xfail(reason=CLASSIFIER_GAP)),
+    ("[Errno 13] Permission denied: '/projects/secret'", "PermissionError", "", "authorization"),
+    ("文件损坏", "", "", "data_error"),
+    ("数据完整性问题", "", "", "data_error"),
     ("存储空间不足，无法完成清理操作", "", "STORAGE_ERROR", "resource_exhausted"),
     ("内存不足", "", "", "resource_exhausted"),
     ("连接池耗尽", "", "", "resource_exhausted"),
     ("", "MemoryError", "", "resource_exhausted"),
     ("[Errno 28] No space left on device", "OSError", "", "resource_exhausted"),
     ("数据格式错误", "", "", "data_error"),
-    pytest.param("文件损坏", "", "", "data_error", marks=pytest.mark.xfail(reason=CLASSIFIER_GAP)),
-    pytest.param("数据完整性问题", "", "", "data_error", marks=pytest.mark.xfail(reason=CLASSIFIER_GAP)),
     ("系统资源不足", "", "", "system_error"),
     ("未知异常", "", "", "system_error"),
     ("invalid literal for int() with base 10: 'abc'", "ValueError", "", "data_error"),

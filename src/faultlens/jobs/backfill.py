@@ -96,8 +96,18 @@ class BackfillHandler:
         return {"params": {**job.params, "until_pk": until}, "total": total}
 
     def step(self, conn: Connection, job: Job, services: Services, batch_size: int) -> Step:
-        return reclassify_batch(conn, services, after_pk=job.checkpoint, until_pk=int(job.params["until_pk"]),
-                                limit=batch_size)
+        until = int(job.params["until_pk"])
+        step = reclassify_batch(conn, services, after_pk=job.checkpoint, until_pk=until, limit=batch_size)
+        if step.finished and not job.params.get("tail_checked"):
+            # An ingest batch classified just before the swap may have committed after until_pk was read:
+            # the rows that arrived meanwhile are looked at once more (most are already current: no writes).
+            latest = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
+            extra = int(conn.execute(
+                select(func.count()).select_from(events).where(events.c.pk > until, events.c.pk <= latest)
+            ).scalar() or 0)
+            return Step(checkpoint=job.checkpoint, params={"until_pk": max(until, latest), "tail_checked": True},
+                        more_total=extra)
+        return step
 
     def finish(self, conn: Connection, job: Job, services: Services) -> None:
         return None

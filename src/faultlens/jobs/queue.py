@@ -138,6 +138,8 @@ class Step:
     changed: int = 0
     checkpoint: int = 0
     finished: bool = False
+    params: dict[str, Any] = field(default_factory=dict)  # merged into the job's params
+    more_total: int = 0  # rows discovered beyond the planned total
 
 
 class Handler(Protocol):

@@ -165,9 +165,9 @@ def _batch(services: Services, handler: Handler, job_id: str, owner: str, batch_
             values: dict[str, object] = {"state": JobState.DONE.value, "finished_at": now, "total": job.done,
                                          "owner": None}
         else:
-            params = {**job.params, "changed": int(job.params.get("changed", 0)) + step.changed}
+            params = {**job.params, **step.params, "changed": int(job.params.get("changed", 0)) + step.changed}
             values = {"checkpoint": step.checkpoint, "done": job.done + step.examined,
-                      "params": orjson.dumps(params).decode()}
+                      "total": job.total + step.more_total, "params": orjson.dumps(params).decode()}
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
         return get_job(conn, job_id)
 

@@ -77,3 +77,33 @@ class SloConfigError(FaultlensError):
 
     code = "invalid_slo_file"
     http_status = 500
+
+
+# Failed tasks in Redis (faultlens.connectors).
+class TaskNotFound(NotFound):
+    code = "task_not_found"
+
+
+class TaskNotRetryable(Conflict):
+    code = "task_not_retryable"
+
+
+class AmbiguousTaskId(Conflict):
+    code = "ambiguous_task_id"
+
+
+class RedisUnavailable(ServiceUnavailable):
+    """Redis refused, dropped or did not answer within Settings.redis_timeout_s."""
+
+    code = "redis_unavailable"
+
+
+class TaskScanFailed(FaultlensError):
+    """Redis answered, but reading the failed tasks failed (wrong key type, a script error...)."""
+
+    code = "task_scan_failed"
+    http_status = 500
+
+
+class RetryPolicyError(InvalidRequest):
+    code = "invalid_retry_policy"

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from faultlens.api.app import create_app
 from faultlens.classify.rules import default_pack
+from faultlens.ingest import Pipeline
 from faultlens.jobs import activation, runner
 from faultlens.jobs.backfill import DERIVED
 from faultlens.jobs.queue import Job, JobKind, enqueue, find_job, list_jobs
@@ -399,4 +400,21 @@ def test_background_runner_works_an_activation_without_blocking_the_api(quiet: S
             assert (summary["client_abort_count"], summary["service_failure_count"]) == (0, 40)
     finally:
         stop()
+    assert_rollups_exact(quiet)
+
+
+def test_rows_classified_before_the_swap_but_stored_after_the_claim_are_caught(quiet: Services) -> None:
+    ingest(quiet, mixed_events(12))
+    old_classifier = quiet.pipeline.classifier
+    job = activation.activate(quiet, activation.parse_pack(OPS_PACK), OPS_PACK).job
+    assert job is not None
+    owner = runner.make_owner()
+    claimed = runner.claim(quiet, job, owner)
+    assert claimed is not None and claimed.total == 12
+    # A slow ingest batch: classified with the old rules, committed after the job fixed its end.
+    late = Pipeline(quiet.engine, quiet.settings, old_classifier, quiet.fingerprinter)
+    assert late.ingest(mixed_events(6, prefix="late"), tenant="default").accepted == 6
+    finished = runner.run_job(quiet, claimed, owner, batch_size=5)
+    assert (finished.state, finished.done, finished.total) == ("done", 18, 18)
+    assert_classified_by(quiet)
     assert_rollups_exact(quiet)

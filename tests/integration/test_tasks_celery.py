@@ -56,8 +56,9 @@ def _status(r: redis.Redis, task_id: str) -> str | None:
     return None if raw is None else str(json.loads(raw)["status"])
 
 
-def test_celery_failures_retry_and_archive(task_client: TestClient, task_services: Services,
-                                           task_redis: redis.Redis, producer: Any, worker: CeleryWorker) -> None:
+def test_celery_failures_retry_and_archive(
+    task_client: TestClient, task_services: Services, task_redis: redis.Redis, producer: Any, worker: CeleryWorker
+) -> None:
     counter = "fltest:celery:flaky-runs"
     sent = {
         "timeout": celery_app.embed.delay("c1", "/p/slow"),
@@ -67,8 +68,11 @@ def test_celery_failures_retry_and_archive(task_client: TestClient, task_service
         "flaky": celery_app.flaky.delay(counter, client_id="c5"),
     }
     ids = {name: res.id for name, res in sent.items()}
-    wait_for(lambda: all(_status(task_redis, i) == "FAILURE" for i in ids.values()), timeout=60,
-             what=f"5 failed Celery tasks (worker log: {worker.log()[-2000:]})")
+    wait_for(
+        lambda: all(_status(task_redis, i) == "FAILURE" for i in ids.values()),
+        timeout=60,
+        what=f"5 failed Celery tasks (worker log: {worker.log()[-2000:]})",
+    )
 
     body = task_client.get(PATH).json()
     assert (body["Code"], body["Success"], body["Data"]["TotalTasks"]) == (0, True, 5)
@@ -79,7 +83,11 @@ def test_celery_failures_retry_and_archive(task_client: TestClient, task_service
 
     t = by["timeout"]
     assert (t["TaskType"], t["ClientId"], t["CodebasePath"], t["ErrorCode"]) == (
-        "codebase.embed", "", "", "TimeoutError")  # positional args carry no names
+        "codebase.embed",
+        "",
+        "",
+        "TimeoutError",
+    )  # positional args carry no names
     assert t["ErrorMessage"] == "TimeoutError: 向量嵌入服务超时，请求超过30秒未响应"
     assert t["ErrorCategory"] == "service_timeout" and t["RetryCount"] == 0 and t["StartTime"] == ""
     p = by["permission"]
@@ -105,16 +113,20 @@ def test_celery_failures_retry_and_archive(task_client: TestClient, task_service
     r = task_client.post(f"/api/v1/tasks/celery:{ids['flaky']}/retry")
     assert r.status_code == 200, r.text
     assert (r.json()["kind"], r.json()["attempt"]) == ("celery", 1)
-    wait_for(lambda: _status(task_redis, ids["flaky"]) == "SUCCESS", timeout=30,
-             what=f"the re-sent task to succeed (worker log: {worker.log()[-2000:]})")
+    wait_for(
+        lambda: _status(task_redis, ids["flaky"]) == "SUCCESS",
+        timeout=30,
+        what=f"the re-sent task to succeed (worker log: {worker.log()[-2000:]})",
+    )
     assert int(task_redis.get(counter) or 0) == 2  # it really ran a second time
     meta = json.loads(task_redis.get(f"celery-task-meta-{ids['flaky']}") or b"{}")
     assert meta["result"] == "ok after 2 runs" and meta["retries"] == 1 and meta["kwargs"] == {"client_id": "c5"}
     after = {t["TaskId"] for t in task_client.get(PATH).json()["Data"]["Tasks"]}
     assert after == {ids[n] for n in ("timeout", "permission", "disk", "data")}
     with task_services.engine.connect() as conn:
-        retry_rows = conn.execute(select(events.c.job_id, events.c.attempt, events.c.source)
-                                  .where(events.c.status == "retry")).all()
+        retry_rows = conn.execute(
+            select(events.c.job_id, events.c.attempt, events.c.source).where(events.c.status == "retry")
+        ).all()
     assert [(x.job_id, x.attempt, x.source) for x in retry_rows] == [(ids["flaky"], 1, "celery")]
 
     result = retention.archive_failed_tasks(task_services, older_than_days=0)

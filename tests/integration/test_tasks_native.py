@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from faultlens.api.app import create_app
 from faultlens.cli import app as cli_app
 from faultlens.connectors import native, registry, retention, service, sync
-from faultlens.connectors.base import FailedTask, RetryPolicyError
+from faultlens.connectors.base import FailedTask
 from faultlens.connectors.retry_policy import RetryPolicies, RetryPolicy, load_retry_policies
+from faultlens.errors import RetryPolicyError
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.store.tables import events
@@ -46,73 +47,155 @@ def _ms(text: str) -> int:
 def _seed_document_tasks(r: redis.Redis, prefix: str) -> None:
     """The three tasks of the seed document's example, written in a shuffled order."""
     native.record_failure(
-        r, prefix=prefix, task_id="task_002", task_type="indexing", client_id="client456",
-        codebase_path="/projects/another", started_at_ms=_ms("2025-01-24T09:20:00Z"),
-        failed_at_ms=_ms("2025-01-24T09:22:00Z"), error_code="PERMISSION_DENIED",
-        error_message="没有权限访问指定代码库", retry_count=0, processed_files=0)
+        r,
+        prefix=prefix,
+        task_id="task_002",
+        task_type="indexing",
+        client_id="client456",
+        codebase_path="/projects/another",
+        started_at_ms=_ms("2025-01-24T09:20:00Z"),
+        failed_at_ms=_ms("2025-01-24T09:22:00Z"),
+        error_code="PERMISSION_DENIED",
+        error_message="没有权限访问指定代码库",
+        retry_count=0,
+        processed_files=0,
+    )
     native.record_failure(
-        r, prefix=prefix, task_id="task_001", task_type="embedding", client_id="client123",
-        codebase_path="/projects/myapp", started_at_ms=_ms("2025-01-24T09:00:00Z"),
-        failed_at_ms=_ms("2025-01-24T09:15:00Z"), error_code="TIMEOUT_ERROR",
-        error_message="向量嵌入服务超时，请求超过30秒未响应", retry_count=3, processed_files=75)
+        r,
+        prefix=prefix,
+        task_id="task_001",
+        task_type="embedding",
+        client_id="client123",
+        codebase_path="/projects/myapp",
+        started_at_ms=_ms("2025-01-24T09:00:00Z"),
+        failed_at_ms=_ms("2025-01-24T09:15:00Z"),
+        error_code="TIMEOUT_ERROR",
+        error_message="向量嵌入服务超时，请求超过30秒未响应",
+        retry_count=3,
+        processed_files=75,
+    )
     native.record_failure(
-        r, prefix=prefix, task_id="task_003", task_type="cleaning", client_id="client789",
-        codebase_path="/projects/old", started_at_ms=_ms("2025-01-24T10:00:00Z"),
-        failed_at_ms=_ms("2025-01-24T10:01:00Z"), error_code="STORAGE_ERROR",
-        error_message="存储空间不足，无法完成清理操作", retry_count=1, processed_files=50)
+        r,
+        prefix=prefix,
+        task_id="task_003",
+        task_type="cleaning",
+        client_id="client789",
+        codebase_path="/projects/old",
+        started_at_ms=_ms("2025-01-24T10:00:00Z"),
+        failed_at_ms=_ms("2025-01-24T10:01:00Z"),
+        error_code="STORAGE_ERROR",
+        error_message="存储空间不足，无法完成清理操作",
+        retry_count=1,
+        processed_files=50,
+    )
 
 
-def test_envelope_field_by_field_newest_first(task_client: TestClient, task_services: Services,
-                                              task_redis: redis.Redis) -> None:
+def test_envelope_field_by_field_newest_first(
+    task_client: TestClient, task_services: Services, task_redis: redis.Redis
+) -> None:
     _seed_document_tasks(task_redis, task_services.settings.redis_prefix)
     r = task_client.get(PATH)
     assert r.status_code == 200, r.text
     assert r.json() == {
-        "Code": 0, "Message": "ok", "Success": True,
-        "Data": {"TotalTasks": 3, "Tasks": [
-            {"TaskId": "task_003", "TaskType": "cleaning", "ClientId": "client789", "CodebasePath": "/projects/old",
-             "StartTime": "2025-01-24T10:00:00Z", "FailTime": "2025-01-24T10:01:00Z", "ErrorCode": "STORAGE_ERROR",
-             "ErrorMessage": "存储空间不足，无法完成清理操作", "RetryCount": 1, "ProcessedFiles": 50,
-             "ErrorCategory": "resource_exhausted"},
-            {"TaskId": "task_002", "TaskType": "indexing", "ClientId": "client456",
-             "CodebasePath": "/projects/another", "StartTime": "2025-01-24T09:20:00Z",
-             "FailTime": "2025-01-24T09:22:00Z", "ErrorCode": "PERMISSION_DENIED",
-             "ErrorMessage": "没有权限访问指定代码库", "RetryCount": 0, "ProcessedFiles": 0,
-             "ErrorCategory": "authorization"},
-            {"TaskId": "task_001", "TaskType": "embedding", "ClientId": "client123",
-             "CodebasePath": "/projects/myapp", "StartTime": "2025-01-24T09:00:00Z",
-             "FailTime": "2025-01-24T09:15:00Z", "ErrorCode": "TIMEOUT_ERROR",
-             "ErrorMessage": "向量嵌入服务超时，请求超过30秒未响应", "RetryCount": 3, "ProcessedFiles": 75,
-             "ErrorCategory": "service_timeout"},
-        ]},
+        "Code": 0,
+        "Message": "ok",
+        "Success": True,
+        "Data": {
+            "TotalTasks": 3,
+            "Tasks": [
+                {
+                    "TaskId": "task_003",
+                    "TaskType": "cleaning",
+                    "ClientId": "client789",
+                    "CodebasePath": "/projects/old",
+                    "StartTime": "2025-01-24T10:00:00Z",
+                    "FailTime": "2025-01-24T10:01:00Z",
+                    "ErrorCode": "STORAGE_ERROR",
+                    "ErrorMessage": "存储空间不足，无法完成清理操作",
+                    "RetryCount": 1,
+                    "ProcessedFiles": 50,
+                    "ErrorCategory": "resource_exhausted",
+                },
+                {
+                    "TaskId": "task_002",
+                    "TaskType": "indexing",
+                    "ClientId": "client456",
+                    "CodebasePath": "/projects/another",
+                    "StartTime": "2025-01-24T09:20:00Z",
+                    "FailTime": "2025-01-24T09:22:00Z",
+                    "ErrorCode": "PERMISSION_DENIED",
+                    "ErrorMessage": "没有权限访问指定代码库",
+                    "RetryCount": 0,
+                    "ProcessedFiles": 0,
+                    "ErrorCategory": "authorization",
+                },
+                {
+                    "TaskId": "task_001",
+                    "TaskType": "embedding",
+                    "ClientId": "client123",
+                    "CodebasePath": "/projects/myapp",
+                    "StartTime": "2025-01-24T09:00:00Z",
+                    "FailTime": "2025-01-24T09:15:00Z",
+                    "ErrorCode": "TIMEOUT_ERROR",
+                    "ErrorMessage": "向量嵌入服务超时，请求超过30秒未响应",
+                    "RetryCount": 3,
+                    "ProcessedFiles": 75,
+                    "ErrorCategory": "service_timeout",
+                },
+            ],
+        },
     }
 
 
-def test_sparse_task_has_every_field(task_client: TestClient, task_services: Services,
-                                     task_redis: redis.Redis) -> None:
+def test_sparse_task_has_every_field(task_client: TestClient, task_services: Services, task_redis: redis.Redis) -> None:
     prefix = task_services.settings.redis_prefix
     # A task known only by the index (its hash is gone) and one whose hash holds junk.
     task_redis.zadd(native.failed_key(prefix), {"orphan": _ms("2025-02-01T00:00:00Z")})
-    task_redis.hset(native.task_key(prefix, "junk"), mapping={"retry_count": "many", "processed_files": "-3",
-                                                              "start_time": "yesterday", "args": "{not json"})
+    task_redis.hset(
+        native.task_key(prefix, "junk"),
+        mapping={"retry_count": "many", "processed_files": "-3", "start_time": "yesterday", "args": "{not json"},
+    )
     task_redis.zadd(native.failed_key(prefix), {"junk": _ms("2025-01-01T00:00:00Z")})
     body = task_client.get(PATH).json()
     assert body["Data"]["TotalTasks"] == 2
     orphan, junk = body["Data"]["Tasks"]
-    assert orphan == {"TaskId": "orphan", "TaskType": "", "ClientId": "", "CodebasePath": "", "StartTime": "",
-                      "FailTime": "2025-02-01T00:00:00Z", "ErrorCode": "", "ErrorMessage": "", "RetryCount": 0,
-                      "ProcessedFiles": 0, "ErrorCategory": "system_error"}
+    assert orphan == {
+        "TaskId": "orphan",
+        "TaskType": "",
+        "ClientId": "",
+        "CodebasePath": "",
+        "StartTime": "",
+        "FailTime": "2025-02-01T00:00:00Z",
+        "ErrorCode": "",
+        "ErrorMessage": "",
+        "RetryCount": 0,
+        "ProcessedFiles": 0,
+        "ErrorCategory": "system_error",
+    }
     assert junk["TaskId"] == "junk" and junk["RetryCount"] == 0 and junk["ProcessedFiles"] == 0
     assert junk["StartTime"] == "" and junk["FailTime"] == "2025-01-01T00:00:00Z"
 
 
-def test_client_and_codebase_from_args(task_client: TestClient, task_services: Services,
-                                       task_redis: redis.Redis) -> None:
+def test_client_and_codebase_from_args(
+    task_client: TestClient, task_services: Services, task_redis: redis.Redis
+) -> None:
     prefix = task_services.settings.redis_prefix
-    native.record_failure(task_redis, prefix=prefix, task_id="a1", task_type="embedding", error_message="x",
-                          kwargs={"clientId": "c-camel", "codebasePath": "/p/camel"})
-    native.record_failure(task_redis, prefix=prefix, task_id="a2", task_type="embedding", error_message="x",
-                          args=[{"client_id": "c-dict", "codebase_path": "/p/dict"}, 3])
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="a1",
+        task_type="embedding",
+        error_message="x",
+        kwargs={"clientId": "c-camel", "codebasePath": "/p/camel"},
+    )
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="a2",
+        task_type="embedding",
+        error_message="x",
+        args=[{"client_id": "c-dict", "codebase_path": "/p/dict"}, 3],
+    )
     tasks = {t["TaskId"]: t for t in task_client.get(PATH).json()["Data"]["Tasks"]}
     assert (tasks["a1"]["ClientId"], tasks["a1"]["CodebasePath"]) == ("c-camel", "/p/camel")
     assert (tasks["a2"]["ClientId"], tasks["a2"]["CodebasePath"]) == ("c-dict", "/p/dict")
@@ -128,8 +211,9 @@ def test_other_methods_are_405_in_the_envelope(task_client: TestClient, method: 
     assert "GET" in body["Message"]
 
 
-def test_failed_scan_is_500_in_both_bodies(task_client: TestClient, task_services: Services,
-                                           task_redis: redis.Redis) -> None:
+def test_failed_scan_is_500_in_both_bodies(
+    task_client: TestClient, task_services: Services, task_redis: redis.Redis
+) -> None:
     task_redis.set(native.failed_key(task_services.settings.redis_prefix), "not a sorted set")
     r = task_client.get(PATH)
     assert r.status_code == 500
@@ -160,8 +244,14 @@ def test_closed_port_is_503_envelope_fast(sqlite_url: str, tmp_path: Path) -> No
 
 
 def _task(message: str, exception_type: str = "", error_code: str = "") -> FailedTask:
-    return FailedTask(kind="native", task_id="t", source="native", error_message=message,
-                      exception_type=exception_type, error_code=error_code)
+    return FailedTask(
+        kind="native",
+        task_id="t",
+        source="native",
+        error_message=message,
+        exception_type=exception_type,
+        error_code=error_code,
+    )
 
 
 # Reported to the classifier's owner: the default pack decides these otherwise (see docs/tasks.md).
@@ -192,8 +282,7 @@ CATEGORY_CASES = [
 
 
 @pytest.mark.parametrize(("message", "exception_type", "code", "expected"), CATEGORY_CASES)
-def test_error_category(task_services: Services, message: str, exception_type: str, code: str,
-                        expected: str) -> None:
+def test_error_category(task_services: Services, message: str, exception_type: str, code: str, expected: str) -> None:
     view = service.classify(task_services, _task(message, exception_type, code), RetryPolicies())
     assert view.category == expected, (view.classifier_category, view.failure_kind)
 
@@ -202,29 +291,46 @@ def test_category_map_covers_every_classifier_category() -> None:
     from faultlens.model import Category
 
     assert set(service.CATEGORY_MAP) == {c.value for c in Category}
-    assert set(service.CATEGORY_MAP.values()) == {"service_timeout", "authorization", "resource_exhausted",
-                                                  "data_error", "system_error"}
+    assert set(service.CATEGORY_MAP.values()) == {
+        "service_timeout",
+        "authorization",
+        "resource_exhausted",
+        "data_error",
+        "system_error",
+    }
 
 
 def _recent(r: redis.Redis, prefix: str, n: int) -> list[str]:
     now = now_ms()
     ids = []
-    kinds = [("embedding", "TimeoutError", "timed out after 30s", "c1"),
-             ("indexing", "AccessDenied", "没有权限访问指定代码库", "c2"),
-             ("cleaning", "OSError", "[Errno 28] No space left on device", "c1")]
+    kinds = [
+        ("embedding", "TimeoutError", "timed out after 30s", "c1"),
+        ("indexing", "AccessDenied", "没有权限访问指定代码库", "c2"),
+        ("cleaning", "OSError", "[Errno 28] No space left on device", "c1"),
+    ]
     for i in range(n):
         task_type, exc, msg, client = kinds[i % 3]
         task_id = f"n{i:03d}"
-        native.record_failure(r, prefix=prefix, task_id=task_id, task_type=task_type, exception_type=exc,
-                              error_message=msg, client_id=client, codebase_path=f"/p/{i}",
-                              started_at_ms=now - (i + 2) * MINUTE, failed_at_ms=now - (i + 1) * MINUTE,
-                              source="codebase-embedder")
+        native.record_failure(
+            r,
+            prefix=prefix,
+            task_id=task_id,
+            task_type=task_type,
+            exception_type=exc,
+            error_message=msg,
+            client_id=client,
+            codebase_path=f"/p/{i}",
+            started_at_ms=now - (i + 2) * MINUTE,
+            failed_at_ms=now - (i + 1) * MINUTE,
+            source="codebase-embedder",
+        )
         ids.append(task_id)
     return ids
 
 
-def test_native_api_filters_and_cursor(task_client: TestClient, task_services: Services,
-                                       task_redis: redis.Redis) -> None:
+def test_native_api_filters_and_cursor(
+    task_client: TestClient, task_services: Services, task_redis: redis.Redis
+) -> None:
     ids = _recent(task_redis, task_services.settings.redis_prefix, 25)
     body = task_client.get("/api/v1/tasks/failed").json()
     assert body["total"] == 25 and [i["task_id"] for i in body["items"]] == ids  # n000 failed last
@@ -233,8 +339,9 @@ def test_native_api_filters_and_cursor(task_client: TestClient, task_services: S
     assert first["error_message"] == "timed out after 30s" and first["exception_type"] == "TimeoutError"
     assert first["category"] == "service_timeout" and first["retryable"] is True and first["status"] == "failure"
     get = task_client.get
-    assert {i["task_type"] for i in get("/api/v1/tasks/failed", params={"task_type": "indexing"}).json()["items"]} \
-        == {"indexing"}
+    assert {i["task_type"] for i in get("/api/v1/tasks/failed", params={"task_type": "indexing"}).json()["items"]} == {
+        "indexing"
+    }
     by_client = get("/api/v1/tasks/failed", params={"client_id": "c2"}).json()
     assert by_client["total"] == 8 and all(i["client_id"] == "c2" for i in by_client["items"])
     disk = get("/api/v1/tasks/failed", params={"category": "resource_exhausted"}).json()
@@ -262,13 +369,25 @@ def test_native_api_filters_and_cursor(task_client: TestClient, task_services: S
         assert r.status_code == 400 and set(r.json()) == {"error", "request_id"}, bad
 
 
-def test_retry_native_then_refusals(task_client: TestClient, task_services: Services,
-                                    task_redis: redis.Redis) -> None:
+def test_retry_native_then_refusals(task_client: TestClient, task_services: Services, task_redis: redis.Redis) -> None:
     prefix = task_services.settings.redis_prefix
-    native.record_failure(task_redis, prefix=prefix, task_id="emb-1", task_type="embedding",
-                          exception_type="TimeoutError", error_message="timed out", max_retries=2)
-    native.record_failure(task_redis, prefix=prefix, task_id="idx-1", task_type="indexing",
-                          error_message="没有权限访问指定代码库", error_code="PERMISSION_DENIED")
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="emb-1",
+        task_type="embedding",
+        exception_type="TimeoutError",
+        error_message="timed out",
+        max_retries=2,
+    )
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="idx-1",
+        task_type="indexing",
+        error_message="没有权限访问指定代码库",
+        error_code="PERMISSION_DENIED",
+    )
 
     r = task_client.post("/api/v1/tasks/emb-1/retry")
     assert r.status_code == 200, r.text
@@ -281,12 +400,24 @@ def test_retry_native_then_refusals(task_client: TestClient, task_services: Serv
 
     # No longer failed: 404 until it fails again; then a second retry, then the limit (2) refuses.
     assert task_client.post("/api/v1/tasks/emb-1/retry").json()["error"]["code"] == "task_not_found"
-    native.record_failure(task_redis, prefix=prefix, task_id="emb-1", task_type="embedding",
-                          exception_type="TimeoutError", error_message="timed out again")
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="emb-1",
+        task_type="embedding",
+        exception_type="TimeoutError",
+        error_message="timed out again",
+    )
     assert task_client.post("/api/v1/tasks/native:emb-1/retry").json()["attempt"] == 2
     native.claim_due(task_redis, prefix=prefix)
-    native.record_failure(task_redis, prefix=prefix, task_id="emb-1", task_type="embedding",
-                          exception_type="TimeoutError", error_message="timed out a third time")
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="emb-1",
+        task_type="embedding",
+        exception_type="TimeoutError",
+        error_message="timed out a third time",
+    )
     exhausted = task_client.post("/api/v1/tasks/emb-1/retry")
     assert exhausted.status_code == 409
     err = exhausted.json()["error"]
@@ -295,8 +426,13 @@ def test_retry_native_then_refusals(task_client: TestClient, task_services: Serv
 
     never = task_client.post("/api/v1/tasks/idx-1/retry")
     assert never.status_code == 409
-    assert never.json()["error"]["details"] == {"id": "native:idx-1", "reason": "category_never_retried",
-                                                "category": "authorization", "retry_count": 0, "max_retries": 3}
+    assert never.json()["error"]["details"] == {
+        "id": "native:idx-1",
+        "reason": "category_never_retried",
+        "category": "authorization",
+        "retry_count": 0,
+        "max_retries": 3,
+    }
     assert task_redis.zscore(native.failed_key(prefix), "idx-1") is not None  # refused means untouched
 
     missing = task_client.post("/api/v1/tasks/nope/retry")
@@ -306,14 +442,21 @@ def test_retry_native_then_refusals(task_client: TestClient, task_services: Serv
 
     # Each retry is an event with status retry and its attempt number.
     with task_services.engine.connect() as conn:
-        rows = conn.execute(select(events.c.attempt, events.c.job_id).where(events.c.status == "retry")
-                            .order_by(events.c.attempt)).all()
+        rows = conn.execute(
+            select(events.c.attempt, events.c.job_id).where(events.c.status == "retry").order_by(events.c.attempt)
+        ).all()
     assert [(r.attempt, r.job_id) for r in rows] == [(1, "emb-1"), (2, "emb-1")]
 
 
 def test_retry_needs_admin_scope(task_services: Services, task_redis: redis.Redis) -> None:
-    native.record_failure(task_redis, prefix=task_services.settings.redis_prefix, task_id="t1",
-                          task_type="embedding", exception_type="TimeoutError", error_message="timed out")
+    native.record_failure(
+        task_redis,
+        prefix=task_services.settings.redis_prefix,
+        task_id="t1",
+        task_type="embedding",
+        exception_type="TimeoutError",
+        error_message="timed out",
+    )
     with task_services.engine.begin() as conn:
         _, reader = keys.create_key(conn, tenant="default", scopes=["read"])
         _, admin = keys.create_key(conn, tenant="default", scopes=["admin"])
@@ -331,8 +474,9 @@ def test_retry_needs_admin_scope(task_services: Services, task_redis: redis.Redi
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
-def test_sync_is_idempotent_and_counts_in_stats(db: str, request: pytest.FixtureRequest, tmp_path: Path,
-                                                task_redis: redis.Redis) -> None:
+def test_sync_is_idempotent_and_counts_in_stats(
+    db: str, request: pytest.FixtureRequest, tmp_path: Path, task_redis: redis.Redis
+) -> None:
     url = str(request.getfixturevalue("sqlite_url" if db == "sqlite" else "postgres_url"))
     svc = build_task_services(url, tmp_path)
     try:
@@ -357,8 +501,10 @@ def test_sync_is_idempotent_and_counts_in_stats(db: str, request: pytest.Fixture
         with TestClient(create_app(svc)) as c:
             s = c.get("/api/v1/stats/summary").json()
             assert s["total"] == 6 and s["failure_count"] == 6
-            assert c.get("/api/v1/events", params={"item_type": "task", "status": "retry"}).json()["items"][0][
-                "job_id"] == "n000"
+            assert (
+                c.get("/api/v1/events", params={"item_type": "task", "status": "retry"}).json()["items"][0]["job_id"]
+                == "n000"
+            )
     finally:
         svc.engine.dispose()
         registry.close_clients()
@@ -375,8 +521,13 @@ def test_periodic_sync_runs_and_stops_promptly(task_services: Services, task_red
     stop = sync.start_sync(task_services, interval_s=0.2)
     try:
         assert wait_for(lambda: count() == 3, what="3 synced events")
-        native.record_failure(task_redis, prefix=task_services.settings.redis_prefix, task_id="late",
-                              task_type="embedding", error_message="timed out")
+        native.record_failure(
+            task_redis,
+            prefix=task_services.settings.redis_prefix,
+            task_id="late",
+            task_type="embedding",
+            error_message="timed out",
+        )
         assert wait_for(lambda: count() == 4, what="the 4th event")
     finally:
         started = time.monotonic()
@@ -387,17 +538,37 @@ def test_periodic_sync_runs_and_stops_promptly(task_services: Services, task_red
 
 def test_auto_retry_after_backoff(sqlite_url: str, tmp_path: Path, task_redis: redis.Redis) -> None:
     policy = tmp_path / "policy.yaml"
-    policy.write_text("auto_retry: true\ndefault: {max_retries: 2, base_delay_s: 0, jitter: 0}\n"
-                      "task_types:\n  slow: {base_delay_s: 3600}\n")
+    policy.write_text(
+        "auto_retry: true\ndefault: {max_retries: 2, base_delay_s: 0, jitter: 0}\n"
+        "task_types:\n  slow: {base_delay_s: 3600}\n"
+    )
     svc = build_task_services(sqlite_url, tmp_path, retry_policy_file=policy)
     prefix = svc.settings.redis_prefix
     try:
-        native.record_failure(task_redis, prefix=prefix, task_id="due", task_type="fast",
-                              exception_type="TimeoutError", error_message="timed out")
-        native.record_failure(task_redis, prefix=prefix, task_id="later", task_type="slow",
-                              exception_type="TimeoutError", error_message="timed out")
-        native.record_failure(task_redis, prefix=prefix, task_id="never", task_type="fast",
-                              exception_type="ValueError", error_message="bad row")
+        native.record_failure(
+            task_redis,
+            prefix=prefix,
+            task_id="due",
+            task_type="fast",
+            exception_type="TimeoutError",
+            error_message="timed out",
+        )
+        native.record_failure(
+            task_redis,
+            prefix=prefix,
+            task_id="later",
+            task_type="slow",
+            exception_type="TimeoutError",
+            error_message="timed out",
+        )
+        native.record_failure(
+            task_redis,
+            prefix=prefix,
+            task_id="never",
+            task_type="fast",
+            exception_type="ValueError",
+            error_message="bad row",
+        )
         result = sync.run_round(svc)
         assert result.auto_retried == 1
         assert task_redis.zrange(native.pending_key(prefix), 0, -1) == [b"due"]
@@ -412,21 +583,44 @@ def test_archive_before_delete(task_services: Services, task_redis: redis.Redis,
     prefix = task_services.settings.redis_prefix
     now = now_ms()
     old_day = now - 40 * DAY
-    native.record_failure(task_redis, prefix=prefix, task_id="old-1", task_type="embedding",
-                          exception_type="TimeoutError", error_message="timed out", failed_at_ms=old_day,
-                          client_id="c1", traceback="Traceback...\nTimeoutError: timed out")
-    native.record_failure(task_redis, prefix=prefix, task_id="old-2", task_type="indexing",
-                          error_message="没有权限访问指定代码库", failed_at_ms=old_day + 1000)
-    native.record_failure(task_redis, prefix=prefix, task_id="new-1", task_type="embedding",
-                          error_message="timed out", failed_at_ms=now - DAY)
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="old-1",
+        task_type="embedding",
+        exception_type="TimeoutError",
+        error_message="timed out",
+        failed_at_ms=old_day,
+        client_id="c1",
+        traceback="Traceback...\nTimeoutError: timed out",
+    )
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="old-2",
+        task_type="indexing",
+        error_message="没有权限访问指定代码库",
+        failed_at_ms=old_day + 1000,
+    )
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="new-1",
+        task_type="embedding",
+        error_message="timed out",
+        failed_at_ms=now - DAY,
+    )
     # A retry logged 40 days ago (stream ids are the time an entry was written).
-    task_redis.xadd(native.retries_key(prefix), {"task_id": "ancient", "attempt": 1, "at": old_day},
-                    id=f"{old_day}-0")
+    task_redis.xadd(native.retries_key(prefix), {"task_id": "ancient", "attempt": 1, "at": old_day}, id=f"{old_day}-0")
     native.record_retry(task_redis, prefix=prefix, task_id="new-0", attempt=1)
 
     # The archive directory cannot be created: nothing may be deleted.
-    blocked = build_task_services(task_services.settings.database_url, tmp_path,
-                                  redis_prefix=prefix, task_archive_dir=tmp_path / "file-not-dir" / "x")
+    blocked = build_task_services(
+        task_services.settings.database_url,
+        tmp_path,
+        redis_prefix=prefix,
+        task_archive_dir=tmp_path / "file-not-dir" / "x",
+    )
     (tmp_path / "file-not-dir").write_text("in the way")
     with pytest.raises(OSError):
         retention.archive_failed_tasks(blocked, older_than_days=30)
@@ -441,7 +635,9 @@ def test_archive_before_delete(task_services: Services, task_redis: redis.Redis,
     assert result.files == [str(path)]
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["task_id"], r["task_type"], r["category"]) for r in lines] == [
-        ("old-2", "indexing", "authorization"), ("old-1", "embedding", "service_timeout")]
+        ("old-2", "indexing", "authorization"),
+        ("old-1", "embedding", "service_timeout"),
+    ]
     assert lines[1]["client_id"] == "c1" and lines[1]["traceback"].endswith("TimeoutError: timed out")
     assert lines[1]["error_message"] == "timed out" and lines[1]["archived_at"]
     assert task_redis.zrange(native.failed_key(prefix), 0, -1) == [b"new-1"]
@@ -454,8 +650,12 @@ def test_archive_before_delete(task_services: Services, task_redis: redis.Redis,
 
 def test_hints(task_client: TestClient) -> None:
     def ev(**fields: Any) -> dict[str, Any]:
-        base = {"source": "embedder", "item_type": "task", "status": "failure",
-                "occurred_at": datetime.fromtimestamp((now_ms() - 2 * MINUTE) / 1000, tz=UTC).isoformat()}
+        base = {
+            "source": "embedder",
+            "item_type": "task",
+            "status": "failure",
+            "occurred_at": datetime.fromtimestamp((now_ms() - 2 * MINUTE) / 1000, tz=UTC).isoformat(),
+        }
         base.update(fields)
         return base
 
@@ -469,8 +669,13 @@ def test_hints(task_client: TestClient) -> None:
     )
     assert client_post(task_client, batch) == len(batch)
     hints = {h["code"]: h for h in task_client.get("/api/v1/tasks/hints").json()["items"]}
-    assert set(hints) == {"task_retries_past_max", "task_silent_retry_loop", "task_failure_spike",
-                          "task_category_dominates", "task_failure_rate"}
+    assert set(hints) == {
+        "task_retries_past_max",
+        "task_silent_retry_loop",
+        "task_failure_spike",
+        "task_category_dominates",
+        "task_failure_rate",
+    }
     for h in hints.values():
         assert set(h) == {"code", "level", "observed", "threshold", "source", "message"}
         assert h["source"] == "embedder" and h["level"] in ("info", "warn", "critical")
@@ -491,8 +696,15 @@ def client_post(client: TestClient, batch: list[dict[str, Any]]) -> int:
 def test_retry_policy_file(tmp_path: Path) -> None:
     assert load_retry_policies(None) == RetryPolicies()
     f = tmp_path / "p.json"
-    f.write_text(json.dumps({"default": {"max_retries": 5}, "task_types": {"embedding": {"max_retries": 1}},
-                             "never_retry_categories": ["authorization"]}))
+    f.write_text(
+        json.dumps(
+            {
+                "default": {"max_retries": 5},
+                "task_types": {"embedding": {"max_retries": 1}},
+                "never_retry_categories": ["authorization"],
+            }
+        )
+    )
     p = load_retry_policies(f)
     assert p.for_type("embedding").max_retries == 1 and p.for_type("tasks.embedding").max_retries == 1
     assert p.for_type("other").max_retries == 5
@@ -518,8 +730,14 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 def test_cli_list_sync_archive_retry(task_services: Services, task_redis: redis.Redis, tmp_path: Path) -> None:
     prefix = task_services.settings.redis_prefix
     _recent(task_redis, prefix, 3)
-    native.record_failure(task_redis, prefix=prefix, task_id="old", task_type="embedding",
-                          error_message="timed out", failed_at_ms=now_ms() - 10 * DAY)
+    native.record_failure(
+        task_redis,
+        prefix=prefix,
+        task_id="old",
+        task_type="embedding",
+        error_message="timed out",
+        failed_at_ms=now_ms() - 10 * DAY,
+    )
     common = ["--db", task_services.settings.database_url, "--redis-url", TASK_REDIS_URL, "--prefix", prefix]
     runner = CliRunner()
     listed = runner.invoke(cli_app, ["tasks", "list", *common])
@@ -533,33 +751,48 @@ def test_cli_list_sync_archive_retry(task_services: Services, task_redis: redis.
     refused = runner.invoke(cli_app, ["tasks", "retry", "n001", *common])
     assert refused.exit_code == 1 and "task_not_retryable" in refused.stderr
     archive_dir = tmp_path / "cli-archive"
-    archived = runner.invoke(cli_app, ["tasks", "archive", "--older-than-days", "7", "--archive-dir",
-                                       str(archive_dir), *common])
+    archived = runner.invoke(
+        cli_app, ["tasks", "archive", "--older-than-days", "7", "--archive-dir", str(archive_dir), *common]
+    )
     assert archived.exit_code == 0, archived.output
     assert json.loads(archived.stdout)["archived"] == 1
     assert [json.loads(x)["task_id"] for f in archive_dir.iterdir() for x in f.read_text().splitlines()] == ["old"]
-    down = runner.invoke(cli_app, ["tasks", "list", "--db", task_services.settings.database_url,
-                                   "--redis-url", "redis://127.0.0.1:1/0"])
+    down = runner.invoke(
+        cli_app, ["tasks", "list", "--db", task_services.settings.database_url, "--redis-url", "redis://127.0.0.1:1/0"]
+    )
     assert down.exit_code == 1 and "redis_unavailable" in down.stderr
 
 
 def test_one_broken_source_does_not_stop_the_sync(task_services: Services, task_redis: redis.Redis) -> None:
     task_redis.set(native.failed_key(task_services.settings.redis_prefix), "not a sorted set")
     # A Celery result-backend meta as a worker with result_extended=True writes it.
-    task_redis.set("celery-task-meta-c-1", json.dumps({
-        "status": "FAILURE", "task_id": "c-1", "name": "codebase.embed", "args": [], "retries": 0,
-        "kwargs": {"client_id": "c9", "codebase_path": "/p/9"}, "queue": "celery",
-        "result": {"exc_type": "TimeoutError", "exc_message": ["upstream timed out"], "exc_module": "builtins"},
-        "traceback": "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    g()\n"
-                     "TimeoutError: upstream timed out\n",
-        "date_done": "2026-01-02T03:04:05.678901+00:00",
-    }))
+    task_redis.set(
+        "celery-task-meta-c-1",
+        json.dumps(
+            {
+                "status": "FAILURE",
+                "task_id": "c-1",
+                "name": "codebase.embed",
+                "args": [],
+                "retries": 0,
+                "kwargs": {"client_id": "c9", "codebase_path": "/p/9"},
+                "queue": "celery",
+                "result": {"exc_type": "TimeoutError", "exc_message": ["upstream timed out"], "exc_module": "builtins"},
+                "traceback": 'Traceback (most recent call last):\n  File "x.py", line 1, in f\n    g()\n'
+                "TimeoutError: upstream timed out\n",
+                "date_done": "2026-01-02T03:04:05.678901+00:00",
+            }
+        ),
+    )
     result = sync.sync_failed_tasks(task_services)
     assert (result.found, result.accepted) == (1, 1)
     assert len(result.errors) == 1 and result.errors[0].startswith("native:") and "WRONGTYPE" in result.errors[0]
     with task_services.engine.connect() as conn:
         row = conn.execute(select(events)).one()
     assert row.id == f"task:celery:c-1:0:{_ms('2026-01-02T03:04:05.678Z')}"
-    assert (row.source, row.operation, row.error_message) == ("celery", "codebase.embed",
-                                                              "TimeoutError: upstream timed out")
+    assert (row.source, row.operation, row.error_message) == (
+        "celery",
+        "codebase.embed",
+        "TimeoutError: upstream timed out",
+    )
     assert json.loads(row.attributes)["client_id"] == "c9"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from faultlens.api.app import create_app
 from faultlens.connectors import native, registry, sync
-from faultlens.connectors.base import RedisUnavailable
+from faultlens.errors import RedisUnavailable
 from faultlens.services import Services
 from faultlens.store.tables import events
 from tests.integration.task_support import RedisServer, build_task_services, own_redis, wait_for
@@ -36,8 +36,14 @@ def down_services(sqlite_url: str, tmp_path: Path, own_redis: RedisServer) -> It
 
 def _record(server: RedisServer, services: Services, task_id: str) -> None:
     client = redis.Redis.from_url(server.url, socket_timeout=2)
-    native.record_failure(client, prefix=services.settings.redis_prefix, task_id=task_id, task_type="embedding",
-                          exception_type="TimeoutError", error_message="timed out")
+    native.record_failure(
+        client,
+        prefix=services.settings.redis_prefix,
+        task_id=task_id,
+        task_type="embedding",
+        exception_type="TimeoutError",
+        error_message="timed out",
+    )
     client.close()
 
 

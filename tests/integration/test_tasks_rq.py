@@ -22,17 +22,28 @@ from tests.integration.task_support import run_rq_burst, task_client, task_redis
 __all__ = ["task_client", "task_redis", "task_services"]  # fixtures, imported for pytest
 
 PATH = "/codebase-embedder/api/v1/tasks/failed"
-FIELDS = {"TaskId", "TaskType", "ClientId", "CodebasePath", "StartTime", "FailTime", "ErrorCode", "ErrorMessage",
-          "RetryCount", "ProcessedFiles", "ErrorCategory"}
+FIELDS = {
+    "TaskId",
+    "TaskType",
+    "ClientId",
+    "CodebasePath",
+    "StartTime",
+    "FailTime",
+    "ErrorCode",
+    "ErrorMessage",
+    "RetryCount",
+    "ProcessedFiles",
+    "ErrorCategory",
+}
 
 
-def test_rq_failures_in_the_envelope_and_as_events(task_client: TestClient, task_services: Services,
-                                                   task_redis: redis.Redis) -> None:
+def test_rq_failures_in_the_envelope_and_as_events(
+    task_client: TestClient, task_services: Services, task_redis: redis.Redis
+) -> None:
     embed_q = Queue("embed", connection=task_redis)
     index_q = Queue("index", connection=task_redis)
     jobs = {
-        "timeout": embed_q.enqueue(task_jobs.embed_codebase, client_id="c1", codebase_path="/p/slow",
-                                   job_timeout=1),
+        "timeout": embed_q.enqueue(task_jobs.embed_codebase, client_id="c1", codebase_path="/p/slow", job_timeout=1),
         "permission": index_q.enqueue(task_jobs.index_codebase, client_id="c2", codebase_path="/p/secret"),
         "disk": index_q.enqueue(task_jobs.clean_codebase, {"client_id": "c3", "codebase_path": "/p/full"}),
         "data": index_q.enqueue(task_jobs.parse_manifest, "c4", codebasePath="/p/bad"),
@@ -98,8 +109,9 @@ def test_rq_failures_in_the_envelope_and_as_events(task_client: TestClient, task
     assert summary["total"] == 5 and summary["failure_count"] == 5
 
 
-def test_rq_retry_requeues_and_archive_deletes(task_client: TestClient, task_services: Services,
-                                               task_redis: redis.Redis) -> None:
+def test_rq_retry_requeues_and_archive_deletes(
+    task_client: TestClient, task_services: Services, task_redis: redis.Redis
+) -> None:
     queue = Queue("index", connection=task_redis)
     disk = queue.enqueue(task_jobs.clean_codebase, {"client_id": "c3", "codebase_path": "/p/full"})
     data = queue.enqueue(task_jobs.parse_manifest, "c4", codebasePath="/p/bad")

@@ -362,7 +362,8 @@ def load_pack_data(data: dict[str, Any]) -> RulePack:
 def _decode(text: str, suffix: str, origin: str) -> Any:
     try:
         if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            # libyaml's safe loader when present: the default pack parses several times faster.
+            return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if suffix == ".json":
             return json.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:

@@ -1,4 +1,4 @@
-"""The adapter interface every Redis task source implements: FailedTask, Adapter and the task errors."""
+"""The adapter interface every Redis task source implements: FailedTask and Adapter (errors live in errors.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
-
-from faultlens.errors import Conflict, FaultlensError, InvalidRequest, NotFound, ServiceUnavailable
 
 # The adapter kinds; a task is identified by (kind, task_id) because ids are only unique per system.
 NATIVE = "native"
@@ -19,35 +17,6 @@ KINDS = (NATIVE, RQ, CELERY)
 _CLIENT_KEYS = ("client_id", "clientId")
 _CODEBASE_KEYS = ("codebase_path", "codebasePath")
 _FILES_KEYS = ("processed_files", "processedFiles")
-
-
-class TaskNotFound(NotFound):
-    code = "task_not_found"
-
-
-class TaskNotRetryable(Conflict):
-    code = "task_not_retryable"
-
-
-class AmbiguousTaskId(Conflict):
-    code = "ambiguous_task_id"
-
-
-class RedisUnavailable(ServiceUnavailable):
-    """Redis refused, dropped or did not answer within Settings.redis_timeout_s."""
-
-    code = "redis_unavailable"
-
-
-class TaskScanFailed(FaultlensError):
-    """Redis answered, but reading the failed tasks failed (wrong key type, a script error...)."""
-
-    code = "task_scan_failed"
-    http_status = 500
-
-
-class RetryPolicyError(InvalidRequest):
-    code = "invalid_retry_policy"
 
 
 @dataclass(frozen=True)
@@ -149,7 +118,7 @@ def last_exception(traceback_text: str) -> tuple[str, str]:
     for i, line in enumerate(lines):
         if line.startswith(("  File ", '\tFile "')):
             last_frame = i
-    tail = lines[last_frame + 1:]
+    tail = lines[last_frame + 1 :]
     while last_frame >= 0 and tail and tail[0].startswith((" ", "\t")):
         tail = tail[1:]  # the frame's source line and its ^^^^ markers
     text = "\n".join(tail).strip()

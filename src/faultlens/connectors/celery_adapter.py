@@ -15,8 +15,6 @@ from faultlens.connectors.base import (
     CELERY,
     FailedTask,
     RetryRecord,
-    TaskNotFound,
-    TaskNotRetryable,
     as_int,
     as_text,
     client_and_codebase,
@@ -25,7 +23,7 @@ from faultlens.connectors.base import (
     processed_files_of,
     short_type,
 )
-from faultlens.errors import Conflict
+from faultlens.errors import Conflict, TaskNotFound, TaskNotRetryable
 
 log = logging.getLogger("faultlens.connectors.celery")
 
@@ -50,8 +48,7 @@ def celery_app(broker_url: str, timeout_s: float) -> Any:
             app = Celery("faultlens-retry", broker=broker_url, set_as_current=False)
             app.conf.broker_connection_timeout = timeout_s
             app.conf.broker_connection_retry_on_startup = False
-            app.conf.broker_transport_options = {"socket_timeout": timeout_s,
-                                                 "socket_connect_timeout": timeout_s}
+            app.conf.broker_transport_options = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
             _apps[key] = app
     return app
 
@@ -106,11 +103,11 @@ class CeleryAdapter:
         keys = [as_text(k) for k in self.redis.scan_iter(match=f"{META_PREFIX}*", count=_SCAN_COUNT)]
         out: list[tuple[str, dict[str, Any]]] = []
         for i in range(0, len(keys), _MGET_BATCH):
-            chunk = keys[i:i + _MGET_BATCH]
+            chunk = keys[i : i + _MGET_BATCH]
             for key, raw in zip(chunk, self.redis.mget(chunk), strict=True):
                 meta = _decode(raw)
                 if meta is not None:
-                    out.append((key[len(META_PREFIX):], meta))
+                    out.append((key[len(META_PREFIX) :], meta))
         return out
 
     def _task(self, task_id: str, meta: Mapping[str, Any]) -> FailedTask:
@@ -168,16 +165,18 @@ class CeleryAdapter:
                 meta = _decode(pipe.get(key))
                 if meta is None or meta.get("status") != "FAILURE":
                     pipe.unwatch()
-                    raise TaskNotFound(f"Celery task {task.task_id!r} is no longer failed",
-                                       details={"id": task.key})
+                    raise TaskNotFound(f"Celery task {task.task_id!r} is no longer failed", details={"id": task.key})
                 previous = dict(meta)
                 meta.update({"status": "RETRY", "retries": task.retry_count + 1, RESENT_MARK: True})
                 pipe.multi()
                 pipe.set(key, orjson.dumps(meta), keepttl=True)
                 pipe.execute()
         except redis.WatchError as exc:
-            raise Conflict(f"Celery task {task.task_id!r} changed while it was being retried; try again",
-                           details={"id": task.key}, code="task_changed") from exc
+            raise Conflict(
+                f"Celery task {task.task_id!r} changed while it was being retried; try again",
+                details={"id": task.key},
+                code="task_changed",
+            ) from exc
         options: dict[str, Any] = {"task_id": task.task_id, "retries": task.retry_count + 1, "retry": False}
         if task.queue:
             options["queue"] = task.queue
@@ -201,9 +200,18 @@ class CeleryAdapter:
             if meta.get("status") != "RETRY" or meta.get(RESENT_MARK):
                 continue
             task = self._task(task_id, meta)
-            out.append(RetryRecord(kind=CELERY, task_id=task_id, source=CELERY, task_type=task.task_type,
-                                   attempt=task.retry_count, at_ms=0, error_message=task.error_message,
-                                   marker=str(task.retry_count)))
+            out.append(
+                RetryRecord(
+                    kind=CELERY,
+                    task_id=task_id,
+                    source=CELERY,
+                    task_type=task.task_type,
+                    attempt=task.retry_count,
+                    at_ms=0,
+                    error_message=task.error_message,
+                    marker=str(task.retry_count),
+                )
+            )
         return out
 
 

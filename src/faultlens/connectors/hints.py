@@ -18,17 +18,30 @@ _MAX_RETRY_ROWS = 50_000
 
 
 def _hint(code: str, level: str, observed: float, threshold: float, source: str, message: str) -> dict[str, Any]:
-    return {"code": code, "level": level, "observed": observed, "threshold": threshold, "source": source,
-            "message": message}
+    return {
+        "code": code,
+        "level": level,
+        "observed": observed,
+        "threshold": threshold,
+        "source": source,
+        "message": message,
+    }
 
 
-def _retry_hints(conn: Connection, *, tenant: str, start: int, end: int,
-                 policies: RetryPolicies) -> list[dict[str, Any]]:
+def _retry_hints(
+    conn: Connection, *, tenant: str, start: int, end: int, policies: RetryPolicies
+) -> list[dict[str, Any]]:
     c = events.c
     rows = conn.execute(
         select(c.source, c.job_id, c.operation, c.attempt, c.max_attempts)
-        .where(c.tenant == tenant, c.item_type == "task", c.status == "retry", c.occurred_at >= start,
-               c.occurred_at < end, c.job_id.is_not(None))
+        .where(
+            c.tenant == tenant,
+            c.item_type == "task",
+            c.status == "retry",
+            c.occurred_at >= start,
+            c.occurred_at < end,
+            c.job_id.is_not(None),
+        )
         .order_by(c.occurred_at, c.pk)
         .limit(_MAX_RETRY_ROWS)
     ).all()
@@ -42,8 +55,16 @@ def _retry_hints(conn: Connection, *, tenant: str, start: int, end: int,
         declared = [r.max_attempts for r in retries if r.max_attempts is not None]
         limit = max(declared) if declared else policies.for_type(retries[-1].operation or "").max_retries
         if top > limit:
-            out.append(_hint("task_retries_past_max", "critical", top, limit, source,
-                             f"task {job_id} is at attempt {top}, past its max_attempts {limit}"))
+            out.append(
+                _hint(
+                    "task_retries_past_max",
+                    "critical",
+                    top,
+                    limit,
+                    source,
+                    f"task {job_id} is at attempt {top}, past its max_attempts {limit}",
+                )
+            )
         # A silent loop: retries keep arriving but the attempt counter stopped increasing.
         stuck, best = 0, -1
         for r in retries:
@@ -53,22 +74,33 @@ def _retry_hints(conn: Connection, *, tenant: str, start: int, end: int,
             else:
                 stuck += 1
         if stuck >= loop_after:
-            out.append(_hint("task_silent_retry_loop", "warn", stuck, loop_after, source,
-                             f"task {job_id} retried {stuck} times without its attempt counter passing {best}"))
+            out.append(
+                _hint(
+                    "task_silent_retry_loop",
+                    "warn",
+                    stuck,
+                    loop_after,
+                    source,
+                    f"task {job_id} retried {stuck} times without its attempt counter passing {best}",
+                )
+            )
     return out
 
 
 def _counts(conn: Connection, *, tenant: str, start: int, end: int) -> list[Any]:
     c = events.c
-    return list(conn.execute(
-        select(c.source, c.status, c.category, func.count().label("n"))
-        .where(c.tenant == tenant, c.item_type == "task", c.occurred_at >= start, c.occurred_at < end)
-        .group_by(c.source, c.status, c.category)
-    ).all())
+    return list(
+        conn.execute(
+            select(c.source, c.status, c.category, func.count().label("n"))
+            .where(c.tenant == tenant, c.item_type == "task", c.occurred_at >= start, c.occurred_at < end)
+            .group_by(c.source, c.status, c.category)
+        ).all()
+    )
 
 
-def task_hints(conn: Connection, *, tenant: str, start_ms: int, end_ms: int,
-               policies: RetryPolicies) -> list[dict[str, Any]]:
+def task_hints(
+    conn: Connection, *, tenant: str, start_ms: int, end_ms: int, policies: RetryPolicies
+) -> list[dict[str, Any]]:
     """Hints over the task events of [start_ms, end_ms): dicts of code, level, observed, threshold, source, message.
 
     The spike compares the last 15 minutes with the rest of the window scaled to 15 minutes.
@@ -101,23 +133,46 @@ def task_hints(conn: Connection, *, tenant: str, start_ms: int, end_ms: int,
             threshold = max(float(t.spike_min_failures), t.spike_factor * per_window)
             if now_n >= threshold:
                 level = "critical" if now_n >= 2 * threshold else "warn"
-                out.append(_hint("task_failure_spike", level, now_n, round(threshold, 2), source,
-                                 f"{now_n} task failures in the last 15 minutes against a baseline of "
-                                 f"{per_window:.1f} per 15 minutes"))
+                out.append(
+                    _hint(
+                        "task_failure_spike",
+                        level,
+                        now_n,
+                        round(threshold, 2),
+                        source,
+                        f"{now_n} task failures in the last 15 minutes against a baseline of "
+                        f"{per_window:.1f} per 15 minutes",
+                    )
+                )
         cats = by_category.get(source)
         total_failed = failed[source]
         if cats and total_failed >= t.dominant_min_failures:
             category, n = max(sorted(cats.items()), key=lambda kv: kv[1])
             share = n / total_failed
             if share >= t.dominant_share:
-                out.append(_hint("task_category_dominates", "warn" if share < 0.9 else "critical",
-                                 round(share, 4), t.dominant_share, source,
-                                 f"{category} is {share:.0%} of {total_failed} task failures"))
+                out.append(
+                    _hint(
+                        "task_category_dominates",
+                        "warn" if share < 0.9 else "critical",
+                        round(share, 4),
+                        t.dominant_share,
+                        source,
+                        f"{category} is {share:.0%} of {total_failed} task failures",
+                    )
+                )
         total = counted[source]
         if total >= t.failure_rate_min_events:
             rate = total_failed / total
             if rate > t.failure_rate:
                 level = "critical" if rate >= min(1.0, 2 * t.failure_rate) else "warn"
-                out.append(_hint("task_failure_rate", level, round(rate, 4), t.failure_rate, source,
-                                 f"{rate:.0%} of {total} tasks failed (threshold {t.failure_rate:.0%})"))
+                out.append(
+                    _hint(
+                        "task_failure_rate",
+                        level,
+                        round(rate, 4),
+                        t.failure_rate,
+                        source,
+                        f"{rate:.0%} of {total} tasks failed (threshold {t.failure_rate:.0%})",
+                    )
+                )
     return out

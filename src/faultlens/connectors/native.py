@@ -13,12 +13,12 @@ from faultlens.connectors.base import (
     NATIVE,
     FailedTask,
     RetryRecord,
-    TaskNotFound,
     as_int,
     as_text,
     client_and_codebase,
     parse_time_ms,
 )
+from faultlens.errors import TaskNotFound
 from faultlens.timeutil import now_ms
 
 DEFAULT_PREFIX = "faultlens:tasks"
@@ -79,12 +79,20 @@ def record_start(
     prefix: str = DEFAULT_PREFIX,
 ) -> None:
     """A task began (or began again after a retry): status running, start_time set."""
-    fields = _clean({
-        "task_id": task_id, "task_type": task_type, "client_id": client_id, "codebase_path": codebase_path,
-        "source": source, "args": list(args) if args is not None else None,
-        "kwargs": dict(kwargs) if kwargs is not None else None, "max_retries": max_retries,
-        "status": RUNNING, "start_time": started_at_ms if started_at_ms is not None else now_ms(),
-    })
+    fields = _clean(
+        {
+            "task_id": task_id,
+            "task_type": task_type,
+            "client_id": client_id,
+            "codebase_path": codebase_path,
+            "source": source,
+            "args": list(args) if args is not None else None,
+            "kwargs": dict(kwargs) if kwargs is not None else None,
+            "max_retries": max_retries,
+            "status": RUNNING,
+            "start_time": started_at_ms if started_at_ms is not None else now_ms(),
+        }
+    )
     r.hset(task_key(prefix, task_id), mapping=fields)
 
 
@@ -114,14 +122,27 @@ def record_failure(
     Fields left None keep what the hash already holds (e.g. retry_count after a retry, start_time).
     """
     failed_at = failed_at_ms if failed_at_ms is not None else now_ms()
-    fields = _clean({
-        "task_id": task_id, "task_type": task_type, "client_id": client_id, "codebase_path": codebase_path,
-        "source": source, "error_message": error_message, "error_code": error_code,
-        "exception_type": exception_type, "retry_count": retry_count, "max_retries": max_retries,
-        "processed_files": processed_files, "args": list(args) if args is not None else None,
-        "kwargs": dict(kwargs) if kwargs is not None else None, "traceback": traceback,
-        "start_time": started_at_ms, "status": FAILED, "fail_time": failed_at,
-    })
+    fields = _clean(
+        {
+            "task_id": task_id,
+            "task_type": task_type,
+            "client_id": client_id,
+            "codebase_path": codebase_path,
+            "source": source,
+            "error_message": error_message,
+            "error_code": error_code,
+            "exception_type": exception_type,
+            "retry_count": retry_count,
+            "max_retries": max_retries,
+            "processed_files": processed_files,
+            "args": list(args) if args is not None else None,
+            "kwargs": dict(kwargs) if kwargs is not None else None,
+            "traceback": traceback,
+            "start_time": started_at_ms,
+            "status": FAILED,
+            "fail_time": failed_at,
+        }
+    )
     with r.pipeline(transaction=True) as pipe:
         pipe.hset(task_key(prefix, task_id), mapping=fields)
         pipe.zadd(failed_key(prefix), {task_id: failed_at})
@@ -130,14 +151,17 @@ def record_failure(
     return failed_at
 
 
-def record_exception(
-    r: redis.Redis, exc: BaseException, *, task_id: str, task_type: str, **fields: Any
-) -> int:
+def record_exception(r: redis.Redis, exc: BaseException, *, task_id: str, task_type: str, **fields: Any) -> int:
     """record_failure for a caught exception: its type, message and traceback."""
     text = "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__))
     return record_failure(
-        r, task_id=task_id, task_type=task_type, error_message=str(exc),
-        exception_type=type(exc).__name__, traceback=text, **fields,
+        r,
+        task_id=task_id,
+        task_type=task_type,
+        error_message=str(exc),
+        exception_type=type(exc).__name__,
+        traceback=text,
+        **fields,
     )
 
 
@@ -156,9 +180,12 @@ def record_retry(
     with r.pipeline(transaction=True) as pipe:
         pipe.hset(key, mapping={"status": RETRYING, "retry_count": attempt})
         pipe.zrem(failed_key(prefix), task_id)
-        pipe.xadd(retries_key(prefix), _clean({"task_id": task_id, "attempt": attempt, "at": at,
-                                               "error_message": error_message}),
-                  maxlen=RETRY_LOG_MAXLEN, approximate=True)
+        pipe.xadd(
+            retries_key(prefix),
+            _clean({"task_id": task_id, "attempt": attempt, "at": at, "error_message": error_message}),
+            maxlen=RETRY_LOG_MAXLEN,
+            approximate=True,
+        )
         pipe.execute()
 
 
@@ -250,8 +277,10 @@ class NativeAdapter:
         out: list[FailedTask] = []
         start, batch = 0, 1000
         while True:
-            members = cast(list[tuple[bytes, float]], self.redis.zrange(
-                failed_key(self.prefix), start, start + batch - 1, withscores=True))
+            members = cast(
+                list[tuple[bytes, float]],
+                self.redis.zrange(failed_key(self.prefix), start, start + batch - 1, withscores=True),
+            )
             if not members:
                 return out
             with self.redis.pipeline(transaction=False) as pipe:
@@ -275,21 +304,34 @@ class NativeAdapter:
 
     def retry(self, task: FailedTask, *, delay_s: float = 0.0) -> None:
         now = now_ms()
-        keys = (failed_key(self.prefix), task_key(self.prefix, task.task_id), pending_key(self.prefix),
-                retries_key(self.prefix))
-        moved = self.redis.eval(_RETRY, len(keys), *keys, task.task_id, task.retry_count + 1,
-                                now + int(delay_s * 1000), now, RETRY_LOG_MAXLEN)
+        keys = (
+            failed_key(self.prefix),
+            task_key(self.prefix, task.task_id),
+            pending_key(self.prefix),
+            retries_key(self.prefix),
+        )
+        moved = self.redis.eval(
+            _RETRY,
+            len(keys),
+            *keys,
+            task.task_id,
+            task.retry_count + 1,
+            now + int(delay_s * 1000),
+            now,
+            RETRY_LOG_MAXLEN,
+        )
         if not moved:
-            raise TaskNotFound(f"task {task.key!r} is no longer in the failed index",
-                               details={"id": task.key})
+            raise TaskNotFound(f"task {task.key!r} is no longer in the failed index", details={"id": task.key})
 
     def delete(self, task: FailedTask) -> bool:
         keys = (failed_key(self.prefix), task_key(self.prefix, task.task_id))
         return bool(self.redis.eval(_DELETE, len(keys), *keys, task.task_id))
 
     def list_retries(self) -> list[RetryRecord]:
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]],
-                       self.redis.xrange(retries_key(self.prefix), count=RETRY_LOG_MAXLEN * 2))
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]],
+            self.redis.xrange(retries_key(self.prefix), count=RETRY_LOG_MAXLEN * 2),
+        )
         if not entries:
             return []
         ids = sorted({as_text(fields.get(b"task_id")) for _eid, fields in entries})
@@ -301,12 +343,18 @@ class NativeAdapter:
         for entry_id, fields in entries:
             task_id = as_text(fields.get(b"task_id"))
             source, task_type = (as_text(v) for v in meta[task_id])
-            out.append(RetryRecord(
-                kind=NATIVE, task_id=task_id, source=source or NATIVE, task_type=task_type,
-                attempt=max(0, as_int(fields.get(b"attempt"))),
-                at_ms=parse_time_ms(fields.get(b"at")) or as_int(as_text(entry_id).split("-")[0]),
-                error_message=as_text(fields.get(b"error_message")), marker=as_text(entry_id),
-            ))
+            out.append(
+                RetryRecord(
+                    kind=NATIVE,
+                    task_id=task_id,
+                    source=source or NATIVE,
+                    task_type=task_type,
+                    attempt=max(0, as_int(fields.get(b"attempt"))),
+                    at_ms=parse_time_ms(fields.get(b"at")) or as_int(as_text(entry_id).split("-")[0]),
+                    error_message=as_text(fields.get(b"error_message")),
+                    marker=as_text(entry_id),
+                )
+            )
         return out
 
     def trim_retries(self, older_than_ms: int) -> int:

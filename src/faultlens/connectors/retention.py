@@ -14,9 +14,8 @@ import orjson
 
 from faultlens.classify.redact import redact
 from faultlens.connectors import service
-from faultlens.connectors.base import RedisUnavailable
 from faultlens.connectors.native import NativeAdapter
-from faultlens.errors import FaultlensError
+from faultlens.errors import FaultlensError, RedisUnavailable
 from faultlens.services import Services
 from faultlens.timeutil import ms_to_rfc3339, now_ms
 

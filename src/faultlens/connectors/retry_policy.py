@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from faultlens.connectors.base import RetryPolicyError
+from faultlens.errors import RetryPolicyError
 
 # The seed document's five categories; policies and hints speak of these.
 TASK_CATEGORIES = ("service_timeout", "authorization", "resource_exhausted", "data_error", "system_error")
@@ -92,18 +92,24 @@ class RetryPolicies(BaseModel):
         short = task_type.rsplit(".", 1)[-1]
         return self.task_types.get(short, self.default)
 
-    def decide(self, *, task_type: str, category: str, retry_count: int,
-               max_retries: int | None = None, seed: str = "") -> RetryDecision:
+    def decide(
+        self, *, task_type: str, category: str, retry_count: int, max_retries: int | None = None, seed: str = ""
+    ) -> RetryDecision:
         """Whether a failed task may run again; the task's own max (if it declares one) wins."""
         policy = self.for_type(task_type)
         limit = max_retries if max_retries is not None else policy.max_retries
         if category in self.never_retry_categories:
-            return RetryDecision(False, "category_never_retried",
-                                 f"{category} failures fail the same way again; they are never retried",
-                                 limit, None)
+            return RetryDecision(
+                False,
+                "category_never_retried",
+                f"{category} failures fail the same way again; they are never retried",
+                limit,
+                None,
+            )
         if retry_count >= limit:
-            return RetryDecision(False, "retries_exhausted",
-                                 f"retried {retry_count} time(s); the limit is {limit}", limit, None)
+            return RetryDecision(
+                False, "retries_exhausted", f"retried {retry_count} time(s); the limit is {limit}", limit, None
+            )
         return RetryDecision(True, "", "", limit, policy.delay_s(retry_count + 1, seed=seed))
 
 
@@ -119,8 +125,9 @@ def _load(path: str, _mtime: int) -> RetryPolicies:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise RetryPolicyError(f"retry policy file {path} cannot be read: {exc.strerror}",
-                               details={"path": path}) from exc
+        raise RetryPolicyError(
+            f"retry policy file {path} cannot be read: {exc.strerror}", details={"path": path}
+        ) from exc
     try:
         doc: Any = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
@@ -129,5 +136,7 @@ def _load(path: str, _mtime: int) -> RetryPolicies:
         return RetryPolicies.model_validate(doc or {})
     except ValidationError as exc:
         problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        raise RetryPolicyError(f"retry policy file {path} is invalid: {problems[0]['field']}: "
-                               f"{problems[0]['message']}", details={"path": path, "problems": problems}) from exc
+        raise RetryPolicyError(
+            f"retry policy file {path} is invalid: {problems[0]['field']}: {problems[0]['message']}",
+            details={"path": path, "problems": problems},
+        ) from exc

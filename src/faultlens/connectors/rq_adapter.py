@@ -17,7 +17,6 @@ from faultlens.connectors.base import (
     RQ,
     FailedTask,
     RetryRecord,
-    TaskNotFound,
     as_int,
     client_and_codebase,
     datetime_ms,
@@ -25,6 +24,7 @@ from faultlens.connectors.base import (
     processed_files_of,
     short_type,
 )
+from faultlens.errors import TaskNotFound
 
 log = logging.getLogger("faultlens.connectors.rq")
 
@@ -86,7 +86,7 @@ class RQAdapter:
             registry = FailedJobRegistry(queue=queue)
             ids = registry.get_job_ids(cleanup=False)
             for i in range(0, len(ids), _BATCH):
-                for job in Job.fetch_many(ids[i:i + _BATCH], connection=self.redis):
+                for job in Job.fetch_many(ids[i : i + _BATCH], connection=self.redis):
                     if job is not None:
                         out.append(self._task(job, queue.name))
         return out
@@ -108,8 +108,9 @@ class RQAdapter:
         # RQ's requeue is immediate; the delay of a policy is honoured by when faultlens calls it.
         job = self._fetch_failed(task.task_id)
         if job is None:
-            raise TaskNotFound(f"RQ job {task.task_id!r} is no longer in a failed job registry",
-                               details={"id": task.key})
+            raise TaskNotFound(
+                f"RQ job {task.task_id!r} is no longer in a failed job registry", details={"id": task.key}
+            )
         count = as_int(job.meta.get(RETRIES_META))
         # Counted before the requeue: once queued, a worker may run (and fail) it before we could write.
         job.meta[RETRIES_META] = count + 1
@@ -119,8 +120,9 @@ class RQAdapter:
         except InvalidJobOperation as exc:
             job.meta[RETRIES_META] = count
             job.save_meta()  # type: ignore[no-untyped-call]
-            raise TaskNotFound(f"RQ job {task.task_id!r} was requeued or removed meanwhile",
-                               details={"id": task.key}) from exc
+            raise TaskNotFound(
+                f"RQ job {task.task_id!r} was requeued or removed meanwhile", details={"id": task.key}
+            ) from exc
 
     def delete(self, task: FailedTask) -> bool:
         registry = FailedJobRegistry(task.queue or "default", connection=self.redis)

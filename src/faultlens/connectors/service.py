@@ -14,19 +14,18 @@ import redis
 
 from faultlens.classify.redact import MASK, redact
 from faultlens.connectors import registry
-from faultlens.connectors.base import (
-    KINDS,
-    Adapter,
+from faultlens.connectors.base import KINDS, Adapter, FailedTask, RetryRecord
+from faultlens.connectors.retry_policy import RetryDecision, RetryPolicies, load_retry_policies
+from faultlens.errors import (
     AmbiguousTaskId,
-    FailedTask,
+    FaultlensError,
+    Forbidden,
+    InvalidRequest,
     RedisUnavailable,
-    RetryRecord,
     TaskNotFound,
     TaskNotRetryable,
     TaskScanFailed,
 )
-from faultlens.connectors.retry_policy import RetryDecision, RetryPolicies, load_retry_policies
-from faultlens.errors import FaultlensError, Forbidden, InvalidRequest
 from faultlens.model import Category
 from faultlens.services import Services
 from faultlens.timeutil import ms_to_rfc3339, now_ms
@@ -155,15 +154,18 @@ def redis_errors(services: Services, action: str) -> Iterator[None]:
     except FaultlensError:
         raise
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise RedisUnavailable(f"Redis at {_where(services)} is unavailable while {action}: {exc}",
-                               details={"redis": _where(services)}) from exc
+        raise RedisUnavailable(
+            f"Redis at {_where(services)} is unavailable while {action}: {exc}", details={"redis": _where(services)}
+        ) from exc
     except redis.RedisError as exc:
-        raise TaskScanFailed(f"{action} failed: {type(exc).__name__}: {exc}",
-                             details={"redis": _where(services)}) from exc
+        raise TaskScanFailed(
+            f"{action} failed: {type(exc).__name__}: {exc}", details={"redis": _where(services)}
+        ) from exc
     except Exception as exc:
         if type(exc).__module__.startswith("kombu") and "Operational" in type(exc).__name__:
-            raise RedisUnavailable(f"the Celery broker at {_where(services)} is unavailable: {exc}",
-                                   details={"redis": _where(services)}) from exc
+            raise RedisUnavailable(
+                f"the Celery broker at {_where(services)} is unavailable: {exc}", details={"redis": _where(services)}
+            ) from exc
         log.exception("%s failed", action)
         raise TaskScanFailed(f"{action} failed: {type(exc).__name__}: {exc}") from exc
 
@@ -176,16 +178,24 @@ def check_redis(services: Services) -> None:
     try:
         registry.get_redis(services.settings).ping()
     except redis.RedisError as exc:
-        raise RedisUnavailable(f"Redis at {_where(services)} is unavailable: {type(exc).__name__}: {exc}",
-                               details={"redis": _where(services)}) from exc
+        raise RedisUnavailable(
+            f"Redis at {_where(services)} is unavailable: {type(exc).__name__}: {exc}",
+            details={"redis": _where(services)},
+        ) from exc
 
 
 def classify(services: Services, task: FailedTask, policies: RetryPolicies) -> TaskView:
-    c = services.classifier.classify(status="failure", error_message=redact(task.error_text) or None,
-                                     error_code=task.error_code or None)
+    c = services.classifier.classify(
+        status="failure", error_message=redact(task.error_text) or None, error_code=task.error_code or None
+    )
     category = task_category(str(c.category))
-    decision = policies.decide(task_type=task.task_type, category=category, retry_count=task.retry_count,
-                               max_retries=task.max_retries, seed=task.key)
+    decision = policies.decide(
+        task_type=task.task_type,
+        category=category,
+        retry_count=task.retry_count,
+        max_retries=task.max_retries,
+        seed=task.key,
+    )
     return TaskView(task, category, str(c.category), c.failure_kind, decision)
 
 
@@ -215,8 +225,9 @@ def split_id(task_id: str, kind: str | None = None) -> tuple[str | None, str]:
     head, sep, rest = task_id.partition(":")
     if sep and head in KINDS and rest:
         if kind is not None and kind != head:
-            raise InvalidRequest(f"id {task_id!r} names kind {head!r} but kind={kind!r} was given",
-                                 details={"param": "kind"})
+            raise InvalidRequest(
+                f"id {task_id!r} names kind {head!r} but kind={kind!r} was given", details={"param": "kind"}
+            )
         return head, rest
     return kind, task_id
 
@@ -235,8 +246,10 @@ def find_failed_task(services: Services, task_id: str, *, kind: str | None = Non
         if task is not None:
             found.append(classify(services, task, policies))
     if len(found) > 1:
-        raise AmbiguousTaskId(f"task id {bare!r} is a failed task of several sources; use one of the ids",
-                              details={"ids": [v.task.key for v in found]})
+        raise AmbiguousTaskId(
+            f"task id {bare!r} is a failed task of several sources; use one of the ids",
+            details={"ids": [v.task.key for v in found]},
+        )
     return found[0] if found else None
 
 
@@ -254,8 +267,9 @@ def _adapter(services: Services, kind: str) -> Adapter:
     raise TaskNotFound(f"no {kind} adapter is configured", details={"kind": kind})
 
 
-def retry_task(services: Services, task_id: str, *, kind: str | None = None, delay_s: float = 0.0,
-               enforce_policy: bool = True) -> dict[str, Any]:
+def retry_task(
+    services: Services, task_id: str, *, kind: str | None = None, delay_s: float = 0.0, enforce_policy: bool = True
+) -> dict[str, Any]:
     """Requeue a failed task through its adapter and record the retry as an event.
 
     Refused (TaskNotRetryable) for a never-retry category or exhausted retries, unless the caller
@@ -266,15 +280,28 @@ def retry_task(services: Services, task_id: str, *, kind: str | None = None, del
     if enforce_policy and not view.decision.retryable:
         raise TaskNotRetryable(
             f"task {task.key!r} is not retryable: {view.decision.message}",
-            details={"id": task.key, "reason": view.decision.reason, "category": view.category,
-                     "retry_count": task.retry_count, "max_retries": view.decision.max_retries},
+            details={
+                "id": task.key,
+                "reason": view.decision.reason,
+                "category": view.category,
+                "retry_count": task.retry_count,
+                "max_retries": view.decision.max_retries,
+            },
         )
     with redis_errors(services, f"requeueing {task.key}"):
         _adapter(services, task.kind).retry(task, delay_s=delay_s)
     attempt = task.retry_count + 1
     at = now_ms()
-    record = RetryRecord(kind=task.kind, task_id=task.task_id, source=task.source, task_type=task.task_type,
-                         attempt=attempt, at_ms=at, error_message=task.error_text, marker=str(at))
+    record = RetryRecord(
+        kind=task.kind,
+        task_id=task.task_id,
+        source=task.source,
+        task_type=task.task_type,
+        attempt=attempt,
+        at_ms=at,
+        error_message=task.error_text,
+        marker=str(at),
+    )
     ingest_events(services, [retry_event(record, max_attempts=view.decision.max_retries)])
     return {
         "id": task.key,
@@ -289,6 +316,7 @@ def retry_task(services: Services, task_id: str, *, kind: str | None = None, del
 
 
 # --- events --------------------------------------------------------------------------------------
+
 
 def _bounded_id(*parts: str) -> str:
     event_id = ":".join(parts)

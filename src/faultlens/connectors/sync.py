@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from faultlens.connectors import service
-from faultlens.connectors.base import RedisUnavailable, RetryRecord
-from faultlens.errors import FaultlensError
+from faultlens.connectors.base import RetryRecord
+from faultlens.errors import FaultlensError, RedisUnavailable
 from faultlens.services import Services
 from faultlens.timeutil import now_ms
 

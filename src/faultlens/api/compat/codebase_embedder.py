@@ -14,8 +14,7 @@ from fastapi.routing import APIRoute
 
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.connectors import service
-from faultlens.connectors.base import RedisUnavailable, TaskScanFailed
-from faultlens.errors import FaultlensError
+from faultlens.errors import FaultlensError, RedisUnavailable, TaskScanFailed
 
 log = logging.getLogger("faultlens.api.compat")
 
@@ -25,8 +24,9 @@ SCAN_FAILED_MESSAGE = "查询失败任务失败"
 METHOD_NOT_ALLOWED_MESSAGE = "方法不允许，仅支持GET请求"
 
 
-def envelope(code: int, message: str, data: Any, *, status: int = 200, headers: dict[str, str] | None = None
-             ) -> JSONResponse:
+def envelope(
+    code: int, message: str, data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"Code": code, "Message": message, "Success": code == 0, "Data": data}
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -12,5 +12,6 @@ Stop = Callable[[], None]
 def start_all(services: Services) -> list[Stop]:
     """Start every background worker; the server stops them in reverse order at shutdown."""
     from faultlens.connectors.sync import start_sync
+    from faultlens.jobs.runner import start_runner
 
-    return [start_sync(services)]
+    return [start_runner(services), start_sync(services)]

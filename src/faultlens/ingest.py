@@ -300,8 +300,12 @@ class Pipeline:
             seen.add(row["id"])
             self.classify_row(row)
             found = self.fingerprint_row(row)
-            if found is not None and found[0] not in templates:
-                templates[found[0]] = (found[1], row["error_message"] or row["error_code"] or "", row["occurred_at"])
+            if found is not None:
+                known = templates.get(found[0])
+                # first seen is the earliest occurrence in the batch, whatever order the batch arrived in
+                if known is None or row["occurred_at"] < known[2]:
+                    sample = row["error_message"] or row["error_code"] or ""
+                    templates[found[0]] = (found[1], sample, row["occurred_at"])
             rows.append(row)
         if rows:
             inserted = event_store.insert_events(self.engine, rows, templates=templates, tenant=tenant)

@@ -13,6 +13,8 @@ from faultlens.classify.engine import Classifier
 from faultlens.classify.fingerprint import Fingerprinter
 from faultlens.classify.rules import RulePack, default_pack, load_pack
 from faultlens.ingest import IngestResult, Pipeline
+from faultlens.jobs.activation import startup_packs, sync_rule_version
+from faultlens.jobs.metrics import register_metrics
 from faultlens.metrics import Metrics
 from faultlens.settings import Settings
 from faultlens.store.db import create_db_engine, migrate
@@ -92,9 +94,13 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
     if run_migrations:
         migrate(engine)
     slo.load_config(settings.slo_file)  # a bad SLO file stops the start, not the first scrape
-    packs = load_packs(settings)
+    # The pack activated over the API survives restarts; a changed pack only enqueues a backfill here.
+    packs = startup_packs(engine, settings)
     classifier = Classifier(packs)
+    sync_rule_version(engine, classifier.version)
     saved = load_state(engine, FINGERPRINT_STATE_KEY)
     fingerprinter = Fingerprinter.from_state(orjson.loads(saved)) if saved else Fingerprinter()
     pipeline = Pipeline(engine, settings, classifier, fingerprinter)
-    return Services(settings, engine, classifier, fingerprinter, pipeline, metrics or Metrics(), packs)
+    services = Services(settings, engine, classifier, fingerprinter, pipeline, metrics or Metrics(), packs)
+    register_metrics(services)
+    return services

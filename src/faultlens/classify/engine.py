@@ -180,8 +180,37 @@ _Hits = tuple[frozenset[int], frozenset[int]]
 # error_message, for text) and the substrings to confirm with an `in` on the whole text.
 _Entry = tuple[frozenset[int], frozenset[int], tuple[str, ...]]
 _EQUALS, _ENDS, _STARTS = 0, 1, 2
+# What is left of a decision once its key settled everything else: rules in order, each with the
+# checks (a regex flag and the regexes or substrings of which one must match) to run on the text.
+_Checks = tuple[tuple[bool, tuple[Any, ...]], ...]
+_Program = tuple[tuple["_Compiled", _Checks], ...]
+_MISSING: Any = object()
 # Compared by identity: a lookup that found nothing, as opposed to a cached "nothing here" (None).
 _NOT_CACHED: _Entry = (frozenset(), frozenset(), ("",))
+
+
+# The whole-message mask a decision is cached under. Every replaced region starts with a digit and
+# is either a digit run or a digit plus the hex characters after it up to the end of its word, so
+# the regex engine only ever starts at digits (a charset prefix scan) and most ids, numbers and
+# hashes of a message fold into "0". See _stable_under_message_mask for what it provably keeps.
+_MESSAGE_MASK_RE = re.compile(r"\d(?:[0-9a-f]*(?!\w)|\d*)")
+
+
+def _stable_under_message_mask(pattern: str) -> bool:
+    """Whether `pattern in text` equals `pattern in _MESSAGE_MASK_RE.sub("0", text)` for every text.
+
+    A masked region starts with a digit and holds digits or hex letters only; when it holds hex
+    letters it ends where its word ends. A pattern without digits therefore cannot contain a
+    region, nor the "0" that replaces one, nor end inside one (that would need a digit at the
+    overlap's start). It can only start inside one: then its leading run of word characters is a
+    tail of a region, made of hex letters a-f alone. Excluding those patterns, an occurrence in
+    the text lies outside every region and survives the mask, and an occurrence in the masked text
+    lies between placeholders, in text the mask left as it was.
+    """
+    if any(ch.isdigit() for ch in pattern):
+        return False
+    first = _FIRST_RUN_RE.search(pattern)
+    return not (first and set(first.group()) <= _HEX_LETTERS)
 
 
 def _mask_stable_run(run: str) -> bool:
@@ -267,6 +296,22 @@ class _SubstringIndex:
         self._chunks: dict[str, _Entry] = {}
         self._masked: dict[str, _Entry | None] = {}
         self._dead: set[str] = set()
+
+    def candidates(self, text: str) -> set[str]:
+        """Every substring that may occur in `text`: those whose core does, and the unanchored ones.
+
+        The cores of a text's substrings are stable under the message mask (a run with no digit
+        and not of hex letters only), so this set is the same for every text with the same mask.
+        """
+        found = set(self._unanchored)
+        words = self._words
+        for word in set(_WORD_RE.findall(text)):
+            pats = words.get(word)
+            if pats is None:
+                # Hex ids and the like hold no core (cores have a letter beyond a-f): skip them.
+                pats = () if set(word) <= _HEX_LETTERS.union("0123456789") else self._word(word)
+            found.update(pats)
+        return found
 
     def _word(self, word: str) -> tuple[str, ...]:
         """Substrings whose core occurs in `word`."""
@@ -458,6 +503,12 @@ class Classifier:
         self._by_source = {k: frozenset(v) for k, v in by_source.items()}
         self._by_op = {k: frozenset(v) for k, v in by_op.items()}
         self._always = frozenset(always)
+        self._sources = frozenset(s for cr in self._rules for s in cr.sources or ())
+        self._operations = frozenset(s for cr in self._rules for s in cr.operations or ())
+        self._stable = frozenset(p for p in self._hit_table if _stable_under_message_mask(p))
+        self._program_cache_size = _CACHE_SIZE // 2
+        self._programs: dict[tuple[Any, ...], _Compiled | _Program | None] = {}
+        self._old_programs: dict[tuple[Any, ...], _Compiled | _Program | None] = {}
 
     @property
     def version(self) -> str:
@@ -495,6 +546,8 @@ class Classifier:
     def cache_clear(self) -> None:
         self._cache = {}
         self._old = {}
+        self._programs = {}
+        self._old_programs = {}
 
     def _classify(
         self,
@@ -543,19 +596,64 @@ class Classifier:
                 http_status = int(http_status)
             except (TypeError, ValueError):
                 http_status = None
-        msg = decision_text(error_message)
+        text = decision_text(error_message)
         code = error_code.strip().lower() if error_code else ""
         src = source.strip().lower() if source else ""
         op = operation.strip().lower() if operation else ""
+        # Everything a decision depends on, with the message masked (see _program for why the
+        # mask cannot change a decision). A source or operation no rule names counts as none.
+        key = (
+            st,
+            http_status,
+            code,
+            src if src in self._sources else "",
+            op if op in self._operations else "",
+            _MESSAGE_MASK_RE.sub("0", text),
+        )
+        prog = self._programs.get(key, _MISSING)
+        if prog is _MISSING:
+            prog = self._old_programs.get(key, _MISSING)
+            if prog is _MISSING:
+                prog = self._program(st, http_status, code, key[3], key[4], text)
+            if len(self._programs) >= self._program_cache_size:
+                self._old_programs = self._programs
+                self._programs = {}
+            self._programs[key] = prog
+        if type(prog) is not tuple:
+            return prog
+        # Rules whose match hangs on what the mask hides, in order, each with its checks left.
+        for cr, checks in prog:
+            for is_regex, items in checks:
+                if is_regex:
+                    if not any(r.search(text) for r in items):
+                        break
+                elif not any(p in text for p in items):
+                    break
+            else:
+                return cr
+        return None
 
-        if msg:
-            msg_hits, txt_hits = self._index.find(msg)
-        else:
-            msg_hits, txt_hits = set(), set()
-        if code:
-            txt_hits |= self._index.find(code)[1]
+    def _program(
+        self, st: str, http_status: int | None, code: str, src: str, op: str, text: str
+    ) -> _Compiled | _Program | None:
+        """The decision for every text with the same mask as `text`, and these other fields.
 
-        cands = msg_hits | txt_hits | self._always
+        A substring stable under the mask occurs in `text` exactly when it occurs in the masked
+        text, so it is settled here; every other condition but regexes on the text reads the key.
+        The result is the deciding rule, or None, when those settle it; otherwise the rules in
+        order up to the first settled one, each with the checks (mask-unstable substrings among
+        those whose core occurs, text regexes) left to run on the actual text.
+        """
+        index = self._index
+        table = self._hit_table
+        maybe = index.candidates(text) if text else set()
+        present = {p for p in maybe if p in self._stable and p in text}
+        shaky = maybe - self._stable
+        code_hits: set[int] = index.find(code)[1] if code else set()
+        cands = code_hits | self._always
+        for p in maybe:
+            cands |= table[p][0]
+            cands |= table[p][1]
         if http_status is not None:
             cands |= self._by_http.get(http_status, frozenset())
         if code:
@@ -566,37 +664,41 @@ class Classifier:
         if op:
             cands |= self._by_op.get(op, frozenset())
 
-        rules = self._rules
-        if not cands:
-            return None
-        first = rules[min(cands)]
-        if first.simple:
-            return first
+        steps: list[tuple[_Compiled, _Checks]] = []
         for i in sorted(cands):
-            cr = rules[i]
-            if cr.msg_subs is not None and i not in msg_hits:
-                continue
-            if cr.txt_subs is not None and i not in txt_hits:
-                continue
+            cr = self._rules[i]
             if cr.statuses is not None and st not in cr.statuses:
                 continue
-            if cr.http is not None:
-                if http_status is None:
-                    continue
-                if not any(lo <= http_status <= hi for lo, hi in cr.http):
-                    continue
+            if cr.http is not None and (http_status is None or not any(lo <= http_status <= hi for lo, hi in cr.http)):
+                continue
             if cr.codes is not None and code not in cr.codes:
                 continue
             if cr.sources is not None and src not in cr.sources:
                 continue
             if cr.operations is not None and op not in cr.operations:
                 continue
-            if cr.msg_regex is not None and not any(r.search(msg) for r in cr.msg_regex):
-                continue
-            if cr.txt_regex is not None and not any(r.search(msg) or (code and r.search(code)) for r in cr.txt_regex):
-                continue
-            return cr
-        return None
+            checks: list[tuple[bool, tuple[Any, ...]]] = []
+            if cr.msg_subs is not None and present.isdisjoint(cr.msg_subs):
+                left = tuple(p for p in cr.msg_subs if p in shaky)
+                if not left:
+                    continue
+                checks.append((False, left))
+            if cr.txt_subs is not None and i not in code_hits and present.isdisjoint(cr.txt_subs):
+                left = tuple(p for p in cr.txt_subs if p in shaky)
+                if not left:
+                    continue
+                checks.append((False, left))
+            if cr.msg_regex is not None:
+                checks.append((True, cr.msg_regex))
+            if cr.txt_regex is not None and not (code and any(r.search(code) for r in cr.txt_regex)):
+                checks.append((True, cr.txt_regex))
+            if not checks:
+                if not steps:
+                    return cr
+                steps.append((cr, ()))
+                break
+            steps.append((cr, tuple(checks)))
+        return tuple(steps) if steps else None
 
 
 def _contains_any(needles: tuple[str, ...], hay: tuple[str, ...] | None) -> bool:

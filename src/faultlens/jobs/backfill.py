@@ -98,7 +98,7 @@ class BackfillHandler:
     def step(self, conn: Connection, job: Job, services: Services, batch_size: int) -> Step:
         until = int(job.params["until_pk"])
         step = reclassify_batch(conn, services, after_pk=job.checkpoint, until_pk=until, limit=batch_size)
-        if False:
+        if step.finished and not job.params.get("tail_checked"):
             # An ingest batch classified just before the swap may have committed after until_pk was read:
             # the rows that arrived meanwhile are looked at once more (most are already current: no writes).
             latest = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)

@@ -48,7 +48,11 @@ def upgrade() -> None:
         sa.UniqueConstraint(*KEY, name="uq_rollups_key"),
     )
     # Existing events are folded in by the rollup rebuild job, never here: start-up must not scan data.
-    op.execute("INSERT INTO service_state (key, value, updated_at) VALUES ('rollups_rebuild_needed', 'true', 0)")
+    # A bounded EXISTS probe, not a scan: a fresh database needs no rebuild.
+    op.execute(
+        "INSERT INTO service_state (key, value, updated_at) "
+        "SELECT 'rollups_rebuild_needed', 'true', 0 WHERE EXISTS (SELECT 1 FROM events)"
+    )
 
 
 def downgrade() -> None:

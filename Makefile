@@ -33,10 +33,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Throughput and latency goals with a baseline measured in the same run; numbers go in the README.
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/fingerprint.py
+	$(BIN)/python bench/query.py --sizes 1000000
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -81,15 +81,34 @@ def apply_deltas(conn: Connection, counts: Counter[RollupKey], attempts: Counter
     conn.exec_driver_sql(f"INSERT INTO rollups ({cols}, count, attempt_sum) VALUES ({marks}) {upsert}", values)
 
 
+def _edge(hour: int, lo: int, hi: int) -> list[tuple[str, int, int]]:
+    """[lo, hi) inside the hour starting at `hour`: raw rows, or the hour's rollup minus the raw remainder.
+
+    Whichever reads fewer raw rows wins, so no raw piece is longer than half an hour; a window ending now
+    subtracts the (normally empty) rest of the current hour.
+    """
+    if hi - lo <= HOUR_MS // 2:
+        return [("raw", lo, hi)]
+    pieces = [("hour", hour, hour + HOUR_MS)]
+    if hour < lo:
+        pieces.append(("raw-", hour, lo))
+    if hi < hour + HOUR_MS:
+        pieces.append(("raw-", hi, hour + HOUR_MS))
+    return pieces
+
+
 def decompose(start: int, end: int, *, days: bool = True) -> list[tuple[str, int, int]]:
-    """Split [start, end) into ("raw"|"hour"|"day", lo, hi) pieces: days inside, hours beside, raw edges."""
-    pieces: list[tuple[str, int, int]] = []
+    """Split [start, end) into signed pieces: ("day"|"hour"|"raw", lo, hi) add, ("raw-", lo, hi) subtracts.
+
+    Days inside, hours beside them, and at each edge the cheaper of raw rows or an hour minus its remainder.
+    """
     h1 = -(-start // HOUR_MS) * HOUR_MS
     h2 = end // HOUR_MS * HOUR_MS
-    if h1 >= h2:
-        return [("raw", start, end)]
+    if h1 > h2:  # inside one hour
+        return _edge(h2, start, end)
+    pieces: list[tuple[str, int, int]] = []
     if start < h1:
-        pieces.append(("raw", start, h1))
+        pieces += _edge(h1 - HOUR_MS, start, h1)
     d1 = -(-h1 // DAY_MS) * DAY_MS
     d2 = h2 // DAY_MS * DAY_MS
     if days and d1 < d2:
@@ -98,10 +117,10 @@ def decompose(start: int, end: int, *, days: bool = True) -> list[tuple[str, int
         pieces.append(("day", d1, d2))
         if d2 < h2:
             pieces.append(("hour", d2, h2))
-    else:
+    elif h1 < h2:
         pieces.append(("hour", h1, h2))
     if h2 < end:
-        pieces.append(("raw", h2, end))
+        pieces += _edge(h2, h2, end)
     return pieces
 
 
@@ -127,17 +146,20 @@ def aggregate(
             raise ValueError(f"{name} is not a rollup dimension")
     totals: dict[tuple[Any, ...], list[int]] = {}
 
+    sign = 1
+
     def add(key: tuple[Any, ...], n: int, a: int) -> None:
         slot = totals.setdefault(key, [0, 0])
-        slot[0] += int(n)
-        slot[1] += int(a or 0)
+        slot[0] += sign * int(n)
+        slot[1] += sign * int(a or 0)
 
     if bucket_ms and bucket_ms % HOUR_MS:
         pieces = [("raw", start, end)]
     else:
         pieces = decompose(start, end, days=not bucket_ms or bucket_ms % DAY_MS == 0)
     for kind, lo, hi in pieces:
-        if kind == "raw":
+        sign = -1 if kind == "raw-" else 1
+        if kind in ("raw", "raw-"):
             _aggregate_raw(conn, tenant, lo, hi, by, where, bucket_ms, add)
         else:
             grain = HOUR_MS if kind == "hour" else DAY_MS

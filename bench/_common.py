@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import subprocess
+import sys
+import time
+
+import httpx
 
 
 def machine() -> str:
@@ -26,3 +31,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`uvicorn faultlens.api.asgi:app` on 127.0.0.1:port with FAULTLENS_* from `env`; returns once /healthz answers."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "faultlens.api.asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **env},
+    )
+    deadline = time.monotonic() + 120
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        while True:
+            try:
+                if client.get("/healthz").status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.terminate()
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)

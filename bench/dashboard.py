@@ -28,6 +28,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, machine
+from _common import start_server as start_server_on
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -88,38 +89,12 @@ def ensure_database(path: Path, events: int, days: int) -> None:
 
 def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         "FAULTLENS_DATABASE_URL": f"sqlite:///{db}",
         "FAULTLENS_START_JOBS": "false",
         # Nothing listens there: the failed-tasks panel gets its quick 503, as on a server without Redis.
         "FAULTLENS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "faultlens.api.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 120
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.terminate()
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+    return start_server_on(port, env)
 
 
 def api_baseline(base: str) -> tuple[float, dict[str, float]]:

@@ -47,10 +47,10 @@ NAIVE = {
     "summary": f"SELECT status, failure_class, is_actionable, count(*) FROM events {_WHERE} GROUP BY 1, 2, 3",
     "errors": f"SELECT failure_class, failure_kind, count(*) FROM events {_WHERE} GROUP BY 1, 2",
     "trends": f"SELECT occurred_at / 86400000, status, failure_class, is_actionable, count(*) FROM events {_WHERE} "
-              "GROUP BY 1, 2, 3, 4",
+    "GROUP BY 1, 2, 3, 4",
     "overview": "SELECT source, status, failure_class, is_actionable, failure_kind, category, "
-                f"coalesce(error_code, ''), count(*), sum(coalesce(attempt, 0)) FROM events {_WHERE} "
-                "GROUP BY 1, 2, 3, 4, 5, 6, 7",
+    f"coalesce(error_code, ''), count(*), sum(coalesce(attempt, 0)) FROM events {_WHERE} "
+    "GROUP BY 1, 2, 3, 4, 5, 6, 7",
 }
 
 
@@ -99,8 +99,11 @@ def build(url: str, events: int) -> str:
         raise SystemExit(f"{url} holds {found:,} events, not {events:,}; remove it or use another --workdir")
     cli = Path(sys.executable).with_name("faultlens")
     started = time.perf_counter()
-    subprocess.run([str(cli), "demo", "--db", url, "--events", str(events), "--days", str(DAYS)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(cli), "demo", "--db", url, "--events", str(events), "--days", str(DAYS)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     seconds = time.perf_counter() - started
     return f"built with `faultlens demo` in {seconds:,.0f} s ({events / seconds:,.0f} events/s)"
 
@@ -112,6 +115,7 @@ def run(url: str, events: int, requests: int, naive_requests: int) -> None:
     print(f"{'query':<10}{'API p50':>10}{'API p95':>10}{'naive p50':>12}{'naive p95':>12}{'naive/API':>11}  goal")
     with TestClient(create_app(services)) as client:
         for name, (path, params) in API.items():
+
             def call(path: str = path, params: dict[str, Any] = params) -> None:
                 r = client.get(path, params=params)
                 if r.status_code != 200:
@@ -121,12 +125,17 @@ def run(url: str, events: int, requests: int, naive_requests: int) -> None:
             end = now_ms() + 1
             bind = {"tenant": services.settings.default_tenant, "start": end - DAYS * 86_400_000, "end": end}
             with engine.connect() as conn:
+
                 def scan(sql: str = NAIVE[name], bind: dict[str, Any] = bind) -> None:
                     conn.execute(text(sql), bind).all()
 
                 naive = timed(scan, naive_requests, warmup=1)
-            a50, a95, n50, n95 = (percentile(api, 0.5), percentile(api, 0.95), percentile(naive, 0.5),
-                                  percentile(naive, 0.95))
+            a50, a95, n50, n95 = (
+                percentile(api, 0.5),
+                percentile(api, 0.95),
+                percentile(naive, 0.5),
+                percentile(naive, 0.95),
+            )
             verdict = "ok" if a95 < GOAL_P95_MS else f"MISSED (p95 >= {GOAL_P95_MS:.0f} ms)"
             print(f"{name:<10}{a50:>8.1f}ms{a95:>8.1f}ms{n50:>10.1f}ms{n95:>10.1f}ms{n50 / a50:>10.1f}x  {verdict}")
     services.engine.dispose()

@@ -484,3 +484,78 @@ def test_loosely_typed_http_status(clf: Classifier) -> None:
     assert clf.classify(status="failure", http_status=loose, error_message="Request Timeout").failure_class is SVC
     loose = 408.0
     assert clf.classify(status="failure", http_status=loose, error_message="Request Timeout").failure_class is CLI
+
+
+def _mask(text: str) -> str:
+    from faultlens.classify.engine import _MESSAGE_MASK_RE
+
+    return _MESSAGE_MASK_RE.sub("0", text)
+
+
+def test_message_mask_keeps_stable_substrings_and_guards() -> None:
+    """What the whole-message cache relies on, tried on every pack substring in hostile contexts."""
+    from faultlens.classify.engine import _masked_guard, _stable_under_message_mask
+
+    rnd = random.Random(20261122)
+    pack = default_pack()
+    patterns = sorted({s for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
+    patterns += ["ab cd", "cafe", "x1", "1x", "a-b", "0xdeadbeef", "e 9", "fa", "超时了", "id=", ".", " f"]
+    glue = ["", "", " ", "0", "7", "42", "a", "f", "ab", "c0", "1f", "dead", "x", "_", "-", ".", ":", "é", "超", "٣"]
+    for p in patterns:
+        stable = _stable_under_message_mask(p)
+        guard = None if stable else _masked_guard(p)
+        for _ in range(60):
+            pre = "".join(rnd.choice(glue) for _ in range(rnd.randint(0, 3)))
+            post = "".join(rnd.choice(glue) for _ in range(rnd.randint(0, 3)))
+            text = pre + p + post
+            masked = _mask(text)
+            if stable:
+                assert p in masked, (p, text, masked)
+                # and the mask creates no occurrence: a near miss stays a miss
+                cut = pre + p[:-1] + "|" + post
+                assert (p in cut) == (p in _mask(cut)), (p, cut)
+            elif guard is not None:
+                assert guard in masked, (p, guard, text, masked)
+
+
+def test_regex_needs_are_in_every_matching_text() -> None:
+    from faultlens.classify.engine import _regex_needs
+
+    assert _regex_needs((r"code[^0-9]{0,3}429(?!\d)", r"^429")) == ("429",)
+    assert _regex_needs((r"(?:404|410)",)) in {("404", "410"), ("04", "10")}
+    assert _regex_needs((r"oom|signal 9",)) is None  # letters: IGNORECASE may match other characters
+    assert _regex_needs((r"(?:12)?x",)) is None
+    assert _regex_needs(None) is None
+    texts = ["status 429", "http/1.1 404 x", "code: 410", "返回状态码 499", "4291", "GET /x 503", "error 401!"]
+    for rule in default_pack().rules:
+        for patterns in (rule.match.error_message_regex, rule.match.text_regex):
+            needs = _regex_needs(patterns)
+            if needs is None or patterns is None:
+                continue
+            for text in texts + [ex.error_message.lower() for ex in rule.examples if ex.error_message]:
+                if any(re.search(p, text, re.I) for p in patterns):
+                    assert any(n in text for n in needs), (rule.name, text, needs)
+
+
+def test_whole_message_cache_never_changes_a_decision() -> None:
+    """Messages that mask alike share one cached program; every one must still decide like the reference."""
+    pack = default_pack()
+    clf = Classifier([pack])
+    rnd = random.Random(7)
+    subs = sorted({s for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
+    fills = ["1", "9", "28", "32", "111", "137", "429", "499", "503", "0xc0000005", "c0ffee", "7f3a", "a1", "1a"]
+    fills += ["deadbeef1", "x509", "utf-8", "http/1.1", "٣", "1.1", "12ab", "ab12", "408"]
+    digity = [s for s in subs if any(ch.isdigit() for ch in s) or s.split()[0] in ("bad", "a", "dead", "add")]
+    for _ in range(4000):
+        words = [rnd.choice(digity if rnd.random() < 0.5 else subs) for _ in range(rnd.randint(1, 3))]
+        glue = [rnd.choice([" ", "", "-", ": ", " {x} ", "{x}", "({x})", '" {x} ']) for _ in words]
+        template = "".join(w + g for w, g in zip(words, glue, strict=True))
+        for _ in range(3):
+            message = template.replace("{x}", rnd.choice(fills))
+            if rnd.random() < 0.2:
+                message = message.upper()
+            code = rnd.choice([None, None, "ECONNRESET", "23505", "429"])
+            http = rnd.choice([None, None, 404, 429, 499, 503])
+            want = _reference(pack, "failure", http, code, message)
+            got = clf.classify(status="failure", http_status=http, error_code=code, error_message=message)
+            assert got.rule_name == want, (http, code, message)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -63,6 +64,17 @@ events = Table(
     Index("ix_events_tenant_trace", "tenant", "trace_id"),
     Index("ix_events_tenant_correlation", "tenant", "correlation_id"),
     Index("ix_events_tenant_fingerprint", "tenant", "fingerprint_id"),
+    Index(
+        "ix_events_failure_fingerprints",
+        "tenant",
+        "occurred_at",
+        "fingerprint_id",
+        "failure_class",
+        "failure_kind",
+        "rule_name",
+        sqlite_where=text("fingerprint_id IS NOT NULL"),
+        postgresql_where=text("fingerprint_id IS NOT NULL"),
+    ),
 )
 
 api_keys = Table(

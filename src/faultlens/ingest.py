@@ -33,7 +33,8 @@ _SHORT_TEXT = (
     "release",
     "environment",
 )
-_INTS = ("http_status", "attempt", "max_attempts")
+_INT_RANGES = (("http_status", 100, 599), ("attempt", 0, 1_000_000), ("max_attempts", 0, 1_000_000))
+_INTS = tuple(name for name, _, _ in _INT_RANGES)
 _KNOWN = frozenset(
     (
         "id",
@@ -204,9 +205,14 @@ class Pipeline:
             raise EventRejected("missing_field", "occurred_at is required")
         row["occurred_at"] = _time(raw["occurred_at"], "occurred_at", now)
         row["started_at"] = _time(raw.get("started_at"), "started_at", now)
-        row["http_status"] = _int(raw.get("http_status"), "http_status", 100, 599)
-        row["attempt"] = _int(raw.get("attempt"), "attempt", 0, 1_000_000)
-        row["max_attempts"] = _int(raw.get("max_attempts"), "max_attempts", 0, 1_000_000)
+        for name, low, high in _INT_RANGES:
+            value = raw.get(name)
+            # The common case (absent, or an int in range) without a call; _int explains the rest.
+            row[name] = (
+                value
+                if value is None or (type(value) is int and low <= value <= high)
+                else _int(value, name, low, high)
+            )
         duration = raw.get("duration_ms")
         if duration is not None:
             if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration):

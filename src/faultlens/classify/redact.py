@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 MASK = "[REDACTED]"
@@ -52,10 +53,25 @@ _HINT = re.compile(
 )
 
 
+_CACHED_CHARS = 512
+
+
 def redact(text: str) -> str:
     """Return `text` with every secret masked; idempotent (redacting twice changes nothing more)."""
-    if not text or not _HINT.search(text):
+    if not text:
+        return text
+    # Error messages repeat: short ones are answered from a bounded cache (at most 64k x 512 characters).
+    if len(text) <= _CACHED_CHARS:
+        return _redact_short(text)
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
+    if not _HINT.search(text):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+_redact_short = functools.lru_cache(maxsize=65_536)(_redact)

@@ -36,18 +36,25 @@ def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def deltas(rows: Iterable[Mapping[str, Any]], sign: int = 1) -> tuple[Counter[RollupKey], Counter[RollupKey]]:
     """Count rows per (tenant, grain, bucket, dimensions); returns (counts, attempt sums)."""
+    hourly: Counter[RollupKey] = Counter()
+    hourly_attempts: Counter[RollupKey] = Counter()
+    for row in rows:
+        at = row["occurred_at"]
+        key = (row["tenant"], at - at % HOUR_MS, *_key_of(row))
+        hourly[key] += sign
+        attempt = row["attempt"]
+        if attempt:
+            hourly_attempts[key] += sign * attempt
+    # Days are summed from the (far fewer) hour keys rather than from every row again.
     counts: Counter[RollupKey] = Counter()
     attempts: Counter[RollupKey] = Counter()
-    for row in rows:
-        dims = _key_of(row)
-        at = row["occurred_at"]
-        attempt = row["attempt"] or 0
-        for grain_s in GRAINS:
-            grain_ms = grain_s * 1000
-            key = (row["tenant"], grain_s, at - at % grain_ms, *dims)
-            counts[key] += sign
-            if attempt:
-                attempts[key] += sign * attempt
+    hour_grain, day_grain = GRAINS
+    for (tenant, hour, *dims), n in hourly.items():
+        a = hourly_attempts.get((tenant, hour, *dims), 0)
+        for key in ((tenant, hour_grain, hour, *dims), (tenant, day_grain, hour - hour % DAY_MS, *dims)):
+            counts[key] += n
+            if a:
+                attempts[key] += a
     return counts, attempts
 
 

@@ -523,8 +523,11 @@ def test_regex_needs_are_in_every_matching_text() -> None:
 
     assert _regex_needs((r"code[^0-9]{0,3}429(?!\d)", r"^429")) == ("429",)
     assert _regex_needs((r"(?:404|410)",)) in {("404", "410"), ("04", "10")}
-    assert _regex_needs((r"oom|signal 9",)) is None  # letters: IGNORECASE may match other characters
-    assert _regex_needs((r"(?:12)?x",)) is None
+    assert _regex_needs((r"oom|signal 9",)) == ("gnal 9", "oom")
+    # IGNORECASE matches "ı", "ſ" to i, s, and uppercase literals to the lowercased text
+    assert _regex_needs((r"sis",)) is None
+    assert _regex_needs((r"ABC",)) is None
+    assert _regex_needs((r"(?:12)?x?",)) is None
     assert _regex_needs(None) is None
     texts = ["status 429", "http/1.1 404 x", "code: 410", "返回状态码 499", "4291", "GET /x 503", "error 401!"]
     for rule in default_pack().rules:
@@ -559,3 +562,27 @@ def test_whole_message_cache_never_changes_a_decision() -> None:
             want = _reference(pack, "failure", http, code, message)
             got = clf.classify(status="failure", http_status=http, error_code=code, error_message=message)
             assert got.rule_name == want, (http, code, message)
+
+
+def test_long_messages_bypass_the_mask_cache_and_agree() -> None:
+    pack = default_pack()
+    clf = Classifier([pack])
+    rnd = random.Random(3)
+    subs = sorted({s for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
+    filler = " ".join(f"item{n} ok" for n in range(150))  # over 1024 characters
+    for _ in range(500):
+        words = [rnd.choice(subs) for _ in range(rnd.randint(1, 3))]
+        message = filler + " " + " 7 ".join(words) if rnd.random() < 0.5 else " ".join(words) + " " + filler
+        http = rnd.choice([None, 429, 503])
+        want = _reference(pack, "failure", http, None, message)
+        assert clf.classify(status="failure", http_status=http, error_message=message).rule_name == want, message
+    assert not clf._programs and not clf._old_programs  # none of them was cached by its mask
+
+
+def test_mask_cache_is_bounded() -> None:
+    clf = Classifier([default_pack()])
+    for i in range(40_000):
+        name = "".join("ghijklmnop"[int(d)] for d in str(i))  # letters: a new mask every time
+        clf.classify(status="failure", error_message=f"worker {name} failed")
+    assert clf._old_programs  # the generations did turn over
+    assert len(clf._programs) <= 16384 and len(clf._old_programs) <= 16384

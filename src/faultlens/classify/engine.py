@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import operator
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +28,15 @@ SUCCESS_RULE = "success"
 UNCLASSIFIED_RULE = "unclassified"
 
 _STATUS_VALUES = frozenset(s.value for s in Status)
+_SUCCESS: str = Status.SUCCESS.value  # a plain str compares faster than the enum member
 _DEFAULT_CACHE_SIZE = 65536
 _MAX_TEXT = 8192
+# Longer decision texts are not cached by their mask (the cache holds up to 2 x 16384 of them).
+_MAX_CACHED_TEXT = 1024
 # Starts with the literal "://" so the regex engine jumps from one URL to the next.
 _URL_PATH_RE = re.compile(r"(://[^/\s\"'<>()]+)[^\s\"'<>()]*")
+# re.sub(r"\1", ...) expands its template in Python per match; a C-level getter does the same.
+_GROUP_1: Callable[[re.Match[str]], str] = operator.itemgetter(1)
 
 
 def _strip_stack(message: str) -> str:
@@ -80,7 +87,7 @@ def decision_text(message: str | None) -> str:
     if cut > 0 and (", server: " in message or ", request: " in message or ", upstream: " in message):
         message = message[:cut]
     if "://" in message:
-        message = _URL_PATH_RE.sub(r"\1", message)
+        message = _URL_PATH_RE.sub(_GROUP_1, message)
     return message.lower()
 
 
@@ -124,6 +131,70 @@ class _Compiled:
     anchored: bool = field(default=False)
     # Only substring conditions of one kind: being a prefilter candidate already proves the match.
     simple: bool = field(default=False)
+    # Strings the text must contain for one of msg_regex / txt_regex to match it (None: unknown).
+    msg_regex_needs: tuple[str, ...] | None = field(default=None)
+    txt_regex_needs: tuple[str, ...] | None = field(default=None)
+
+
+_CASE_FOLDED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZiks")
+
+
+def _required_in(items: Sequence[Any]) -> frozenset[str] | None:
+    """Strings one of which any text a parsed regex sequence matches in contains (None: unknown).
+
+    Rules' regexes run with IGNORECASE on lowercased text, so only literal characters that match
+    nothing else there count: ASCII but no uppercase letter (absent from the text) and not i, k
+    or s, which IGNORECASE also matches to "ı", "K" and "ſ".
+    """
+    best: frozenset[str] | None = None
+
+    def rarity(found: frozenset[str]) -> int:
+        # Longer is rarer, and digits or punctuation rarer than letters.
+        return min(len(s) + 2 * sum(not ch.isalpha() for ch in s) for s in found)
+
+    def consider(found: frozenset[str] | None) -> None:
+        nonlocal best
+        if found and (best is None or rarity(found) > rarity(best)):
+            best = found
+
+    run: list[str] = []
+    for op, av in items:
+        name = getattr(op, "name", None)
+        if name == "LITERAL" and av < 128 and chr(av) not in _CASE_FOLDED:
+            run.append(chr(av))
+            continue
+        consider(frozenset({"".join(run)}) if run else None)
+        run = []
+        if name == "SUBPATTERN":
+            consider(_required_in(av[-1].data))
+        elif name == "ATOMIC_GROUP":
+            consider(_required_in(av.data))
+        elif name == "BRANCH":
+            alternatives = [_required_in(branch.data) for branch in av[1]]
+            if all(alternatives):
+                consider(frozenset().union(*(a for a in alternatives if a)))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
+            consider(_required_in(av[2].data))
+    consider(frozenset({"".join(run)}) if run else None)
+    return best
+
+
+def _regex_needs(patterns: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Strings one of which a text must contain for any of `patterns` to match it (None: unknown)."""
+    if patterns is None:
+        return None
+    needs: set[str] = set()
+    try:
+        parser: Any = importlib.import_module("re._parser")  # the parser re.compile itself uses
+        for pattern in patterns:
+            found = _required_in(parser.parse(pattern, re.IGNORECASE).data)
+            if found is None:
+                return None
+            needs |= found
+    except Exception:  # a private module: no prefilter is better than no classifier
+        return None
+    # A string containing another of the set adds nothing.
+    return tuple(sorted(n for n in needs if not any(m != n and m in n for m in needs)))
 
 
 def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
@@ -159,6 +230,8 @@ def _compile_rule(index: int, pack_id: str, rule: Rule) -> _Compiled:
         sources=fs(m.source),
         operations=fs(m.operation),
         anchored=m.error_message is not None or m.text is not None,
+        msg_regex_needs=_regex_needs(m.error_message_regex),
+        txt_regex_needs=_regex_needs(m.text_regex),
         simple=(m.error_message is None) != (m.text is None)
         and all(getattr(m, name) is None for name in type(m).model_fields if name not in ("error_message", "text")),
     )
@@ -174,6 +247,7 @@ _MASK_RE = re.compile(r"\b[0-9a-f]*\d[0-9a-f]*\b|\d+")
 _FIRST_RUN_RE = re.compile(r"^\w+")
 _LAST_RUN_RE = re.compile(r"\w+$")
 _HEX_LETTERS = frozenset("abcdef")
+_HEXDIGITS = frozenset("0123456789abcdef")
 _CACHE_SIZE = 100_000
 _Hits = tuple[frozenset[int], frozenset[int]]
 # Per whitespace-separated chunk of text: rules whose substring certainly occurs in it (for
@@ -181,19 +255,23 @@ _Hits = tuple[frozenset[int], frozenset[int]]
 _Entry = tuple[frozenset[int], frozenset[int], tuple[str, ...]]
 _EQUALS, _ENDS, _STARTS = 0, 1, 2
 # What is left of a decision once its key settled everything else: rules in order, each with the
-# checks (a regex flag and the regexes or substrings of which one must match) to run on the text.
-_Checks = tuple[tuple[bool, tuple[Any, ...]], ...]
+# checks to run on the text: (_SUB, a substring), (_ANY_SUB, substrings of which one must occur),
+# (_REGEX, a pattern) or (_ANY_REGEX, patterns of which one must match).
+_Checks = tuple[tuple[int, Any], ...]
+_SUB, _ANY_SUB, _REGEX, _ANY_REGEX = 0, 1, 2, 3
 _Program = tuple[tuple["_Compiled", _Checks], ...]
 _MISSING: Any = object()
 # Compared by identity: a lookup that found nothing, as opposed to a cached "nothing here" (None).
 _NOT_CACHED: _Entry = (frozenset(), frozenset(), ("",))
 
 
-# The whole-message mask a decision is cached under. Every replaced region starts with a digit and
-# is either a digit run or a digit plus the hex characters after it up to the end of its word, so
-# the regex engine only ever starts at digits (a charset prefix scan) and most ids, numbers and
-# hashes of a message fold into "0". See _stable_under_message_mask for what it provably keeps.
-_MESSAGE_MASK_RE = re.compile(r"\d(?:[0-9a-f]*(?!\w)|\d*)")
+# The whole-message mask a decision is cached under. Every replaced region starts with an ASCII
+# digit and is either a run of them or one plus the hex characters after it up to the end of its
+# word, so the regex engine only ever starts at digits (a charset prefix scan) and most ids,
+# numbers and hashes of a message fold into "0". (The possessive quantifiers only save the
+# backtracking into hex runs that could never end a word.) _stable_under_message_mask and
+# _masked_guard say what the mask provably keeps.
+_MESSAGE_MASK_RE = re.compile(r"[0-9](?:[0-9a-f]*+(?!\w)|[0-9]*+)")
 
 
 def _stable_under_message_mask(pattern: str) -> bool:
@@ -211,6 +289,28 @@ def _stable_under_message_mask(pattern: str) -> bool:
         return False
     first = _FIRST_RUN_RE.search(pattern)
     return not (first and set(first.group()) <= _HEX_LETTERS)
+
+
+def _masked_guard(pattern: str) -> str | None:
+    """A string in the masked text of every text `pattern` occurs in (None: no such guard known).
+
+    Masking starts at digits and only covers digits and hex letters a-f, so a region cannot cover
+    the pattern's first character that is neither: from there on the text is masked exactly like
+    the pattern alone, except the last region when it runs to the pattern's end (the text may
+    continue it). That region still starts with its "0", where the guard ends.
+    """
+    start = next((i for i, ch in enumerate(pattern) if ch not in _HEXDIGITS and not ch.isdigit()), None)
+    if start is None:
+        return None
+    rest = pattern[start:]
+    out: list[str] = []
+    pos = 0
+    for m in _MESSAGE_MASK_RE.finditer(rest):
+        out.append(rest[pos : m.start()])
+        out.append("0")
+        pos = m.end()
+    out.append(rest[pos:])
+    return "".join(out)
 
 
 def _mask_stable_run(run: str) -> bool:
@@ -506,7 +606,8 @@ class Classifier:
         self._sources = frozenset(s for cr in self._rules for s in cr.sources or ())
         self._operations = frozenset(s for cr in self._rules for s in cr.operations or ())
         self._stable = frozenset(p for p in self._hit_table if _stable_under_message_mask(p))
-        self._program_cache_size = _CACHE_SIZE // 2
+        self._guards = {p: _masked_guard(p) for p in self._hit_table if p not in self._stable}
+        self._program_cache_size = 16384
         self._programs: dict[tuple[Any, ...], _Compiled | _Program | None] = {}
         self._old_programs: dict[tuple[Any, ...], _Compiled | _Program | None] = {}
 
@@ -534,7 +635,12 @@ class Classifier:
             return hit
         hit = self._old.get(key)
         if hit is None:
-            hit = self._classify(status, http_status, error_code, error_message, source, operation)
+            st = str(status).strip().lower()
+            if st == _SUCCESS:
+                hit = self._success
+            else:
+                cr = self._decide(st, http_status, error_code, error_message, source, operation)
+                hit = self._unclassified if cr is None else cr.result
         # Two generations approximate LRU without per-hit bookkeeping: entries used since the
         # last swap survive it, the rest are dropped with the old generation.
         if len(self._cache) >= self._cache_size:
@@ -548,21 +654,6 @@ class Classifier:
         self._old = {}
         self._programs = {}
         self._old_programs = {}
-
-    def _classify(
-        self,
-        status: str,
-        http_status: int | None,
-        error_code: str | None,
-        error_message: str | None,
-        source: str | None,
-        operation: str | None,
-    ) -> Classification:
-        st = str(status).strip().lower()
-        if st == Status.SUCCESS:
-            return self._success
-        cr = self._decide(st, http_status, error_code, error_message, source, operation)
-        return self._unclassified if cr is None else cr.result
 
     def decide_rule(self, **event: Any) -> tuple[str, str] | None:
         """(pack id, rule name) of the rule that decides an event, or None for a built-in decision."""
@@ -598,57 +689,122 @@ class Classifier:
                 http_status = None
         text = decision_text(error_message)
         code = error_code.strip().lower() if error_code else ""
-        src = source.strip().lower() if source else ""
-        op = operation.strip().lower() if operation else ""
+        # A source or operation no rule names is as good as none.
+        src = source.strip().lower() if source and self._sources else ""
+        if src and src not in self._sources:
+            src = ""
+        op = operation.strip().lower() if operation and self._operations else ""
+        if op and op not in self._operations:
+            op = ""
+        if len(text) > _MAX_CACHED_TEXT:
+            # Rare, and too big to keep by the thousand: the chunk index bounds their cost instead.
+            return self._decide_by_index(st, http_status, code, src, op, text)
         # Everything a decision depends on, with the message masked (see _program for why the
-        # mask cannot change a decision). A source or operation no rule names counts as none.
-        key = (
-            st,
-            http_status,
-            code,
-            src if src in self._sources else "",
-            op if op in self._operations else "",
-            _MESSAGE_MASK_RE.sub("0", text),
-        )
-        prog = self._programs.get(key, _MISSING)
+        # mask cannot change a decision).
+        masked = _MESSAGE_MASK_RE.sub("0", text)
+        key = (st, http_status, code, src, op, masked)
+        prog: _Compiled | _Program | None = self._programs.get(key, _MISSING)
         if prog is _MISSING:
             prog = self._old_programs.get(key, _MISSING)
             if prog is _MISSING:
-                prog = self._program(st, http_status, code, key[3], key[4], text)
+                prog = self._program(st, http_status, code, src, op, text, masked)
             if len(self._programs) >= self._program_cache_size:
                 self._old_programs = self._programs
                 self._programs = {}
             self._programs[key] = prog
-        if type(prog) is not tuple:
+        if not isinstance(prog, tuple):
             return prog
         # Rules whose match hangs on what the mask hides, in order, each with its checks left.
         for cr, checks in prog:
-            for is_regex, items in checks:
-                if is_regex:
-                    if not any(r.search(text) for r in items):
+            for kind, item in checks:
+                if kind == _SUB:
+                    if item not in text:
                         break
-                elif not any(p in text for p in items):
+                elif kind == _ANY_SUB:
+                    if not any(p in text for p in item):
+                        break
+                elif kind == _REGEX:
+                    if item.search(text) is None:
+                        break
+                elif not any(r.search(text) for r in item):
                     break
             else:
                 return cr
         return None
 
+    def _decide_by_index(
+        self, st: str, http_status: int | None, code: str, src: str, op: str, msg: str
+    ) -> _Compiled | None:
+        """_decide for one text, uncached: the substring index finds the candidate rules."""
+        if msg:
+            msg_hits, txt_hits = self._index.find(msg)
+        else:
+            msg_hits, txt_hits = set(), set()
+        if code:
+            txt_hits |= self._index.find(code)[1]
+
+        cands = msg_hits | txt_hits | self._always
+        if http_status is not None:
+            cands |= self._by_http.get(http_status, frozenset())
+        if code:
+            cands |= self._by_code.get(code, frozenset())
+        cands |= self._by_status.get(st, frozenset())
+        if src:
+            cands |= self._by_source.get(src, frozenset())
+        if op:
+            cands |= self._by_op.get(op, frozenset())
+
+        rules = self._rules
+        if not cands:
+            return None
+        first = rules[min(cands)]
+        if first.simple:
+            return first
+        for i in sorted(cands):
+            cr = rules[i]
+            if cr.msg_subs is not None and i not in msg_hits:
+                continue
+            if cr.txt_subs is not None and i not in txt_hits:
+                continue
+            if cr.statuses is not None and st not in cr.statuses:
+                continue
+            if cr.http is not None:
+                if http_status is None:
+                    continue
+                if not any(lo <= http_status <= hi for lo, hi in cr.http):
+                    continue
+            if cr.codes is not None and code not in cr.codes:
+                continue
+            if cr.sources is not None and src not in cr.sources:
+                continue
+            if cr.operations is not None and op not in cr.operations:
+                continue
+            if cr.msg_regex is not None and not any(r.search(msg) for r in cr.msg_regex):
+                continue
+            if cr.txt_regex is not None and not any(r.search(msg) or (code and r.search(code)) for r in cr.txt_regex):
+                continue
+            return cr
+        return None
+
     def _program(
-        self, st: str, http_status: int | None, code: str, src: str, op: str, text: str
+        self, st: str, http_status: int | None, code: str, src: str, op: str, text: str, masked: str
     ) -> _Compiled | _Program | None:
         """The decision for every text with the same mask as `text`, and these other fields.
 
         A substring stable under the mask occurs in `text` exactly when it occurs in the masked
         text, so it is settled here; every other condition but regexes on the text reads the key.
         The result is the deciding rule, or None, when those settle it; otherwise the rules in
-        order up to the first settled one, each with the checks (mask-unstable substrings among
-        those whose core occurs, text regexes) left to run on the actual text.
+        order up to the first settled one, each with the checks left to run on the actual text:
+        the mask-unstable substrings that may occur (their core occurs and their guard is in the
+        masked text) and the text regexes, behind the literals one of which they need.
         """
         index = self._index
         table = self._hit_table
         maybe = index.candidates(text) if text else set()
         present = {p for p in maybe if p in self._stable and p in text}
-        shaky = maybe - self._stable
+        # Substrings the mask may hide: their guard must be in the masked text, they in the text.
+        guards = self._guards
+        shaky = {p for p in maybe if p not in self._stable and ((g := guards[p]) is None or g in masked)}
         code_hits: set[int] = index.find(code)[1] if code else set()
         cands = code_hits | self._always
         for p in maybe:
@@ -677,21 +833,23 @@ class Classifier:
                 continue
             if cr.operations is not None and op not in cr.operations:
                 continue
-            checks: list[tuple[bool, tuple[Any, ...]]] = []
+            checks: list[tuple[int, Any]] = []
             if cr.msg_subs is not None and present.isdisjoint(cr.msg_subs):
                 left = tuple(p for p in cr.msg_subs if p in shaky)
                 if not left:
                     continue
-                checks.append((False, left))
+                checks.append((_SUB, left[0]) if len(left) == 1 else (_ANY_SUB, left))
             if cr.txt_subs is not None and i not in code_hits and present.isdisjoint(cr.txt_subs):
                 left = tuple(p for p in cr.txt_subs if p in shaky)
                 if not left:
                     continue
-                checks.append((False, left))
-            if cr.msg_regex is not None:
-                checks.append((True, cr.msg_regex))
-            if cr.txt_regex is not None and not (code and any(r.search(code) for r in cr.txt_regex)):
-                checks.append((True, cr.txt_regex))
+                checks.append((_SUB, left[0]) if len(left) == 1 else (_ANY_SUB, left))
+            for regexes, needs in ((cr.msg_regex, cr.msg_regex_needs), (cr.txt_regex, cr.txt_regex_needs)):
+                if regexes is None or (regexes is cr.txt_regex and code and any(r.search(code) for r in regexes)):
+                    continue
+                if needs is not None:
+                    checks.append((_SUB, needs[0]) if len(needs) == 1 else (_ANY_SUB, needs))
+                checks.append((_REGEX, regexes[0]) if len(regexes) == 1 else (_ANY_REGEX, regexes))
             if not checks:
                 if not steps:
                     return cr

@@ -73,3 +73,17 @@ def services(db_url: str) -> Iterator[Services]:
 def client(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services)) as c:
         yield c
+
+
+@pytest.fixture
+def quiet(db_url: str) -> Iterator[Services]:
+    """Services whose server starts no background job: the test runs jobs itself, step by step."""
+    svc = make_services(db_url, start_jobs=False)
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def api(quiet: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(quiet)) as c:
+        yield c

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 
-from faultlens.api.app import create_app
 from faultlens.jobs import runner
 from faultlens.jobs.metrics import register_metrics
-from faultlens.jobs.rollup_rebuild import ensure_rollup_rebuild
 from faultlens.services import Services
 from faultlens.store import keys
-from tests.conftest import make_services
 from tests.integration.test_backfill import OPS_PACK, mixed_events
 
 NEWER_PACK = {**OPS_PACK, "id": "ops@2026-12-05"}
-
-
-@pytest.fixture
-def quiet(db_url: str) -> Iterator[Services]:
-    svc = make_services(db_url, start_jobs=False)
-    ensure_rollup_rebuild(svc.engine)
-    yield svc
-    svc.engine.dispose()
-
-
-@pytest.fixture
-def api(quiet: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(quiet)) as c:
-        yield c
 
 
 def _gauges(services: Services) -> dict[str, float]:

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import typer
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from faultlens.api.app import create_app
 from faultlens.classify.rules import default_pack
 from faultlens.cli import rules_diff
-from faultlens.jobs.rollup_rebuild import ensure_rollup_rebuild
 from faultlens.services import Services
 from faultlens.store.tables import jobs, rollups, service_state
-from tests.conftest import make_services
 from tests.helpers import ago, event
 from tests.integration.test_backfill import OPS_PACK, derived_by_id
 
@@ -38,20 +33,6 @@ CANDIDATE: dict[str, Any] = {
         },
     ],
 }
-
-
-@pytest.fixture
-def quiet(db_url: str) -> Iterator[Services]:
-    svc = make_services(db_url, start_jobs=False)
-    ensure_rollup_rebuild(svc.engine)
-    yield svc
-    svc.engine.dispose()
-
-
-@pytest.fixture
-def api(quiet: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(quiet)) as c:
-        yield c
 
 
 def _load(api: TestClient) -> None:

@@ -53,7 +53,7 @@ class Services:
         m.ingest_events.labels("duplicate").inc(result.duplicates)
         m.ingest_events.labels("rejected").inc(len(result.rejected))
         m.ingest_batch_seconds.observe(seconds)
-        count = len(self.fingerprinter.templates())
+        count = len(self.fingerprinter)
         if count != self._saved_templates and time.monotonic() - self._saved_at > 5.0:
             self._saved_templates = count
             self._saved_at = time.monotonic()

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens.store.tables import ROLLUP_KEY, events, pg_array_types, rollups
 
@@ -167,7 +168,9 @@ def aggregate(
     for kind, lo, hi in pieces:
         sign = -1 if kind == "raw-" else 1
         if kind in ("raw", "raw-"):
-            _aggregate_raw(conn, tenant, lo, hi, by, where, bucket_ms, add)
+            raw = aggregate_events(conn, tenant=tenant, start=lo, end=hi, by=by, where=where, bucket_ms=bucket_ms)
+            for key, (n, a) in raw.items():
+                add(key, n, a)
         else:
             grain = HOUR_MS if kind == "hour" else DAY_MS
             _aggregate_rollups(conn, tenant, grain, lo, hi, by, where, bucket_ms, add)
@@ -207,38 +210,58 @@ def _aggregate_rollups(
         add(tuple(key), n, a)
 
 
-def _aggregate_raw(
+def aggregate_events(
     conn: Connection,
+    *,
     tenant: str,
-    lo: int,
-    hi: int,
+    start: int,
+    end: int,
     by: Sequence[str],
-    where: Mapping[str, Any],
-    bucket_ms: int | None,
-    add: Any,
-) -> None:
+    where: Mapping[str, Any] | None = None,
+    extra: Sequence[ColumnElement[bool]] = (),
+    bucket_ms: int | None = None,
+    origin: int = 0,
+) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """GROUP BY over raw events in [start, end), keyed exactly like `aggregate` (the reference rollups match).
+
+    `extra` adds conditions rollups cannot answer (attribute filters). With `bucket_ms` the first key element
+    is the bucket start, origin + k * bucket_ms; `origin` must not be after `start` (integer division
+    truncates towards zero, so negative offsets would land in the wrong bucket).
+    """
+    where = dict(where or {})
+    for name in (*by, *where):
+        if name not in DIMENSIONS:
+            raise ValueError(f"{name} is not a rollup dimension")
+    if bucket_ms and origin > start:
+        raise ValueError("origin must not be after start")
     e = events.c
     cols: list[Any] = [func.coalesce(e[name], "") if name in ("operation", "error_code") else e[name] for name in by]
     if bucket_ms:
-        cols.insert(0, ((e.occurred_at // bucket_ms) * bucket_ms).label("b"))
-    conds = [e.tenant == tenant, e.occurred_at >= lo, e.occurred_at < hi]
+        cols.insert(0, ((e.occurred_at - origin) // bucket_ms).label("b"))
+    conds: list[ColumnElement[bool]] = [e.tenant == tenant, e.occurred_at >= start, e.occurred_at < end, *extra]
     for k, v in where.items():
         if k == "error_code":
-            # Rollups keep the first 64 characters of a code; the raw edges must compare the same way.
+            # Rollups keep the first 64 characters of a code; raw rows must compare the same way.
             conds.append(func.substr(func.coalesce(e.error_code, ""), 1, _CODE_CHARS) == v)
         elif k == "operation":
             conds.append(func.coalesce(e.operation, "") == v)
         else:
             conds.append(e[k] == v)
     stmt = select(*cols, func.count(), func.sum(func.coalesce(e.attempt, 0))).where(*conds).group_by(*cols)
+    offset = 1 if bucket_ms else 0
+    actionable_at = list(by).index("is_actionable") + offset if "is_actionable" in by else -1
+    code_at = list(by).index("error_code") + offset if "error_code" in by else -1
+    totals: dict[tuple[Any, ...], list[int]] = {}
     for row in conn.execute(stmt).all():
         *key, n, a = row
-        if "is_actionable" in by:
-            idx = list(by).index("is_actionable") + (1 if bucket_ms else 0)
-            key[idx] = bool(key[idx])
         if bucket_ms:
-            key[0] = int(key[0])
-        if "error_code" in by:
-            idx = list(by).index("error_code") + (1 if bucket_ms else 0)
-            key[idx] = (key[idx] or "")[:_CODE_CHARS]
-        add(tuple(key), n, a)
+            key[0] = origin + int(key[0]) * bucket_ms
+        if actionable_at >= 0:
+            key[actionable_at] = bool(key[actionable_at])
+        if code_at >= 0:
+            # Two long codes sharing their first 64 characters are one rollup key; merge them the same way.
+            key[code_at] = (key[code_at] or "")[:_CODE_CHARS]
+        slot = totals.setdefault(tuple(key), [0, 0])
+        slot[0] += int(n)
+        slot[1] += int(a or 0)
+    return {k: (v[0], v[1]) for k, v in totals.items()}

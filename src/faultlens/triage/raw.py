@@ -51,8 +51,9 @@ def aggregate(
     """rollups.aggregate's answer; attributes are not rollup dimensions, so with attribute filters scan raw events."""
     if not attrs:
         return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=where, bucket_ms=bucket_ms)
-    return aggregate_raw(conn, tenant=tenant, start=start, end=end, by=by, where=where, attrs=attrs,
-                         bucket_ms=bucket_ms)
+    return aggregate_raw(
+        conn, tenant=tenant, start=start, end=end, by=by, where=where, attrs=attrs, bucket_ms=bucket_ms
+    )
 
 
 def aggregate_raw(
@@ -67,42 +68,18 @@ def aggregate_raw(
     bucket_ms: int | None = None,
     origin: int = 0,
 ) -> Counts:
-    """GROUP BY over raw events in [start, end), keyed exactly like rollups.aggregate.
-
-    With `bucket_ms` the first key element is the bucket start, origin + k * bucket_ms; `origin` must not be
-    after `start` (integer division truncates towards zero, so negative offsets would land in the wrong bucket).
-    """
-    for name in (*by, *(where or {})):
-        if name not in rollups.DIMENSIONS:
-            raise ValueError(f"{name} is not a rollup dimension")
-    if bucket_ms and origin > start:
-        raise ValueError("origin must not be after start")
-    e = events.c
-    cols: list[Any] = [func.coalesce(e[n], "") if n in ("operation", "error_code") else e[n] for n in by]
-    if bucket_ms:
-        cols.insert(0, ((e.occurred_at - origin) // bucket_ms).label("b"))
-    conds: list[ColumnElement[bool]] = [e.tenant == tenant, e.occurred_at >= start, e.occurred_at < end]
-    for k, v in (where or {}).items():
-        conds.append(func.coalesce(e[k], "") == v if k in ("operation", "error_code") else e[k] == v)
-    conds += attribute_clauses(conn.dialect.name, attrs)
-    stmt = select(*cols, func.count(), func.sum(func.coalesce(e.attempt, 0))).where(*conds).group_by(*cols)
-    offset = 1 if bucket_ms else 0
-    actionable_at = list(by).index("is_actionable") + offset if "is_actionable" in by else -1
-    code_at = list(by).index("error_code") + offset if "error_code" in by else -1
-    totals: dict[tuple[Any, ...], list[int]] = {}
-    for row in conn.execute(stmt).all():
-        *key, n, a = row
-        if bucket_ms:
-            key[0] = origin + int(key[0]) * bucket_ms
-        if actionable_at >= 0:
-            key[actionable_at] = bool(key[actionable_at])
-        if code_at >= 0:
-            # Two long codes sharing their first 64 characters are one rollup key; merge them the same way.
-            key[code_at] = (key[code_at] or "")[:_CODE_CHARS]
-        slot = totals.setdefault(tuple(key), [0, 0])
-        slot[0] += int(n)
-        slot[1] += int(a or 0)
-    return {k: (v[0], v[1]) for k, v in totals.items()}
+    """GROUP BY over raw events in [start, end) with attribute filters; see rollups.aggregate_events."""
+    return rollups.aggregate_events(
+        conn,
+        tenant=tenant,
+        start=start,
+        end=end,
+        by=by,
+        where=where,
+        extra=attribute_clauses(conn.dialect.name, attrs),
+        bucket_ms=bucket_ms,
+        origin=origin,
+    )
 
 
 @dataclass(frozen=True)
@@ -118,9 +95,15 @@ class FailureQuery:
     attrs: Mapping[str, str] = field(default_factory=dict)
 
     def event_filter(self) -> EventFilter:
-        return EventFilter(start_ms=self.start_ms, end_ms=self.end_ms, source=self.source,
-                           failure_class=self.failure_class, failure_kind=self.failure_kind,
-                           category=self.category, failures_only=True)
+        return EventFilter(
+            start_ms=self.start_ms,
+            end_ms=self.end_ms,
+            source=self.source,
+            failure_class=self.failure_class,
+            failure_kind=self.failure_kind,
+            category=self.category,
+            failures_only=True,
+        )
 
     def rollup_where(self) -> dict[str, str]:
         names = ("source", "failure_class", "failure_kind", "category")
@@ -129,8 +112,15 @@ class FailureQuery:
 
 def count_failures(conn: Connection, *, tenant: str, query: FailureQuery) -> int:
     """Failures (failure_class other than none) matching the query; rollups answer unless attributes filter."""
-    rows = aggregate(conn, tenant=tenant, start=query.start_ms, end=query.end_ms, by=("failure_class",),
-                     where=query.rollup_where(), attrs=query.attrs)
+    rows = aggregate(
+        conn,
+        tenant=tenant,
+        start=query.start_ms,
+        end=query.end_ms,
+        by=("failure_class",),
+        where=query.rollup_where(),
+        attrs=query.attrs,
+    )
     return sum(n for (failure_class,), (n, _a) in rows.items() if failure_class != "none")
 
 

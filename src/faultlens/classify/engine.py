@@ -744,15 +744,7 @@ class Classifier:
             txt_hits |= self._index.find(code)[1]
 
         cands = msg_hits | txt_hits | self._always
-        if http_status is not None:
-            cands |= self._by_http.get(http_status, frozenset())
-        if code:
-            cands |= self._by_code.get(code, frozenset())
-        cands |= self._by_status.get(st, frozenset())
-        if src:
-            cands |= self._by_source.get(src, frozenset())
-        if op:
-            cands |= self._by_op.get(op, frozenset())
+        cands |= self._field_candidates(st, http_status, code, src, op)
 
         rules = self._rules
         if not cands:
@@ -786,6 +778,19 @@ class Classifier:
             return cr
         return None
 
+    def _field_candidates(self, st: str, http_status: int | None, code: str, src: str, op: str) -> set[int]:
+        """Rules that a status, HTTP status, error code, source or operation condition names."""
+        out = set(self._by_status.get(st, frozenset()))
+        if http_status is not None:
+            out |= self._by_http.get(http_status, frozenset())
+        if code:
+            out |= self._by_code.get(code, frozenset())
+        if src:
+            out |= self._by_source.get(src, frozenset())
+        if op:
+            out |= self._by_op.get(op, frozenset())
+        return out
+
     def _program(
         self, st: str, http_status: int | None, code: str, src: str, op: str, text: str, masked: str
     ) -> _Compiled | _Program | None:
@@ -810,15 +815,7 @@ class Classifier:
         for p in maybe:
             cands |= table[p][0]
             cands |= table[p][1]
-        if http_status is not None:
-            cands |= self._by_http.get(http_status, frozenset())
-        if code:
-            cands |= self._by_code.get(code, frozenset())
-        cands |= self._by_status.get(st, frozenset())
-        if src:
-            cands |= self._by_source.get(src, frozenset())
-        if op:
-            cands |= self._by_op.get(op, frozenset())
+        cands |= self._field_candidates(st, http_status, code, src, op)
 
         steps: list[tuple[_Compiled, _Checks]] = []
         for i in sorted(cands):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from sqlalchemy import MetaData, Table, insert, select
+from alembic import command
+from sqlalchemy import Connection, MetaData, Table, insert, select
 
-from faultlens.store.db import create_db_engine, current_revision, head_revision, migrate
+from faultlens.store import rollups
+from faultlens.store.db import alembic_config, create_db_engine, current_revision, head_revision, migrate
+from faultlens.store.tables import ROLLUP_KEY
 
 
 def _old_event(i: int) -> dict[str, Any]:
@@ -86,3 +90,58 @@ def test_migrate_twice_is_a_no_op(db_url: str) -> None:
     migrate(engine)
     assert current_revision(engine) == head_revision(engine)
     engine.dispose()
+
+
+def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollups(db_url: str) -> None:
+    """0004 adds shapes and a week grain in SQL; the table then equals a recount of the events, and back."""
+    engine = create_db_engine(db_url)
+    migrate(engine, "0003")
+    rows = []
+    for i in range(400):
+        row = _old_event(i)
+        row.update(
+            occurred_at=1_763_800_000_000 - i * 4_321_000 * 13,  # about 26 days back, across week boundaries
+            source=("codex-proxy", "billing-api", "doc_sync")[i % 3],
+            operation=("POST /a", "GET /b", "")[i % 5 % 3] or None,
+            status=("success", "failure", "retry", "dead_letter")[i % 4],
+            is_actionable=bool(i % 7 % 2),
+            failure_kind=("timeout", "bad_request")[i % 2],
+            error_code=None if i % 6 == 0 else f"E{i % 4}",
+            attempt=None if i % 5 == 0 else i % 3 + 1,
+        )
+        rows.append(row)
+    counts, attempts = rollups.deltas(rows)
+    old_key = [k for k in ROLLUP_KEY if k != "shape"]
+    old_rows = [
+        {**dict(zip(ROLLUP_KEY, key, strict=True)), "count": n, "attempt_sum": attempts.get(key, 0)}
+        for key, n in counts.items()
+        if key[1] == 0 and key[2] in (3_600, 86_400)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(Table("events", MetaData(), autoload_with=engine)), rows)
+        old = Table("rollups", MetaData(), autoload_with=engine)
+        assert "shape" not in old.c
+        conn.execute(insert(old), [{k: r[k] for k in (*old_key, "count", "attempt_sum")} for r in old_rows])
+    migrate(engine)
+    with engine.connect() as conn:
+        got_counts, got_attempts = _rollup_counters(conn, ROLLUP_KEY)
+    assert got_counts == +counts
+    assert got_attempts == +attempts
+    assert {k[1] for k in got_counts} == {0, 1, 2} and {k[2] for k in got_counts} == {3_600, 86_400, 604_800}
+
+    command.downgrade(alembic_config(engine), "0003")
+    with engine.connect() as conn:
+        got_counts, _ = _rollup_counters(conn, tuple(old_key))
+    assert got_counts == Counter({tuple(r[k] for k in old_key): r["count"] for r in old_rows})
+    engine.dispose()
+
+
+def _rollup_counters(conn: Connection, key: tuple[str, ...]) -> tuple[Counter[Any], Counter[Any]]:
+    table = Table("rollups", MetaData(), autoload_with=conn)
+    counts: Counter[Any] = Counter()
+    attempts: Counter[Any] = Counter()
+    for row in conn.execute(select(table)).mappings():
+        k = tuple(bool(row[n]) if n == "is_actionable" else row[n] for n in key)
+        counts[k] += row["count"]
+        attempts[k] += row["attempt_sum"]
+    return +counts, +attempts

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from faultlens.api.app import create_app
 from faultlens.services import Services
 from faultlens.store import events as event_store
+from faultlens.store import rollups
 from faultlens.store.rollups import DAY_MS, HOUR_MS
 from faultlens.timeutil import now_ms, parse_rfc3339_ms
 from faultlens.triage import raw, slo
@@ -82,36 +83,44 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
     messages = [(ACTIONABLE, "failure"), ("downstream_closed", "failure"), ("Invalid API key", "failure"),
                 (None, "success"), (ACTIONABLE, "dead_letter"), ("downstream_closed", "retry")]
     raw_events = []
-    for i in range(400):
+    for i in range(2000):
         message, status = rng.choice(messages)
-        at = now - rng.randrange(0, 12 * DAY_MS)
+        at = now - rng.randrange(0, 30 * DAY_MS)
         raw_events.append(event(
             id=f"r{i}", source=rng.choice(["a", "b", "doc_sync"]), status=status, error_message=message,
             occurred_at=datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(timespec="milliseconds"),
             attempt=rng.choice([None, 1, 2, 7]), attributes={"site_id": rng.choice(["s1", "s2"])},
+            operation=rng.choice(["GET /x", "POST /y", None]), error_code=rng.choice([None, "E1", "E2"]),
         ))
     result = services.pipeline.ingest(raw_events, tenant="default")
-    assert result.accepted == 400
+    assert result.accepted == 2000
     day = now // DAY_MS * DAY_MS
     windows = [
         (now - 7 * DAY_MS, now + 1),  # the overview's window
+        (now - 29 * DAY_MS, now + 1),  # whole weeks inside
         (now - 11 * DAY_MS + 17 * 60_000 + 3, now - 5 * HOUR_MS - 3 * 60_000 - 7),  # unaligned both ends
         (day - 5 * DAY_MS, day - DAY_MS),  # whole days
         (day - 3 * DAY_MS + 2 * HOUR_MS, day - DAY_MS + 5 * HOUR_MS),  # whole hours
         (now - 40 * 60_000, now - 10 * 60_000),  # inside one or two hours: raw only
     ]
-    by = ("source", "status", "failure_class", "failure_kind", "is_actionable")
+    # One question per rollup shape: the widest, the per-source one, the narrow health one.
+    questions = [("operation", "status", "failure_class", "failure_kind", "is_actionable"),
+                 ("source", "failure_kind", "error_code", "category"),
+                 ("source", "status", "failure_class", "is_actionable")]
     with services.engine.connect() as conn:
         for start, end in windows:
-            answered = {k: n for k, (n, _a) in raw.aggregate(conn, tenant="default", start=start, end=end,
-                                                              by=by).items()}
-            scanned = {
-                tuple(bool(r[k]) if k == "is_actionable" else r[k] for k in by): r["count"]
-                for r in event_store.count_raw(conn, tenant="default",
-                                               flt=event_store.EventFilter(start_ms=start, end_ms=end), by=by)
-            }
-            assert answered == scanned, (start, end)
-            assert sum(answered.values()) > 0
+            for by in questions:
+                answered = {k: v for k, v in raw.aggregate(conn, tenant="default", start=start, end=end,
+                                                            by=by).items()}
+                scanned = raw.aggregate_raw(conn, tenant="default", start=start, end=end, by=by)
+                assert answered == scanned, (start, end, by)
+                assert sum(n for n, _a in answered.values()) > 0
+                reference = {
+                    tuple(bool(r[k]) if k == "is_actionable" else r[k] or "" for k in by): r["count"]
+                    for r in event_store.count_raw(conn, tenant="default",
+                                                   flt=event_store.EventFilter(start_ms=start, end_ms=end), by=by)
+                }
+                assert {k: n for k, (n, _a) in answered.items()} == reference, (start, end, by)
             # Attribute filters take the raw path; checked against the events as sent.
             expected = Counter(
                 e["source"] for e in raw_events
@@ -120,10 +129,24 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
             filtered = raw.aggregate(conn, tenant="default", start=start, end=end, by=("source",),
                                      attrs={"site_id": "s1"})
             assert {k[0]: n for k, (n, _a) in filtered.items()} == dict(expected), (start, end)
-            bucketed = raw.aggregate(conn, tenant="default", start=start, end=end, by=("status",), bucket_ms=DAY_MS)
-            by_scan = raw.aggregate_raw(conn, tenant="default", start=start, end=end, by=("status",),
-                                        bucket_ms=DAY_MS)
-            assert bucketed == by_scan, (start, end)
+            for bucket_ms in (HOUR_MS, DAY_MS, 7 * DAY_MS):
+                bucketed = raw.aggregate(conn, tenant="default", start=start, end=end, by=("status",),
+                                         bucket_ms=bucket_ms)
+                by_scan = raw.aggregate_raw(conn, tenant="default", start=start, end=end, by=("status",),
+                                            bucket_ms=bucket_ms)
+                assert bucketed == by_scan, (start, end, bucket_ms)
+        # Nested windows ending on a whole hour: hourly rollups and raw events agree, window by window.
+        hour_end = now // HOUR_MS * HOUR_MS + HOUR_MS
+        starts = [hour_end - h * HOUR_MS for h in (1, 5, 30, 200)]
+        by = ("source", "status", "failure_class", "is_actionable")
+        from_rollups = raw.count_since(conn, tenant="default", starts=starts, end=hour_end, by=by)
+        from_events = rollups.count_since(conn, tenant="default", starts=starts, end=hour_end, by=by, raw=True)
+        assert from_rollups == from_events and len(from_rollups) > 3
+        for i, start in enumerate(starts):
+            plain = raw.aggregate_raw(conn, tenant="default", start=start, end=hour_end, by=by)
+            assert {k: v[i] for k, v in from_rollups.items() if v[i]} == {k: n for k, (n, _a) in plain.items()}
+        with pytest.raises(ValueError, match="whole hours"):
+            rollups.count_since(conn, tenant="default", starts=[hour_end - 1], end=hour_end, by=by)
 
 
 def test_trends_buckets_are_aligned_and_complete(client: TestClient) -> None:

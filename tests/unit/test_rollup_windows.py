@@ -1,10 +1,12 @@
-"""Window decomposition into signed day, hour and raw pieces: an exact cover with short raw scans."""
+"""Window decomposition into signed week, day, hour and raw pieces: an exact cover with short raw scans."""
 
 from __future__ import annotations
 
 import random
 
-from faultlens.store.rollups import DAY_MS, HOUR_MS, decompose
+import pytest
+
+from faultlens.store.rollups import DAY_MS, HOUR_MS, WEEK_MS, decompose, shape_for
 
 Piece = tuple[str, int, int]
 
@@ -20,6 +22,8 @@ def _check(start: int, end: int, pieces: list[Piece], rng: random.Random) -> Non
             assert lo % HOUR_MS == 0 and hi % HOUR_MS == 0
         if kind == "day":
             assert lo % DAY_MS == 0 and hi % DAY_MS == 0
+        if kind == "week":
+            assert lo % WEEK_MS == 0 and hi % WEEK_MS == 0
         if kind in ("raw", "raw-"):
             assert hi - lo <= HOUR_MS // 2, "no raw scan longer than half an hour"
     # Every instant is counted exactly once inside the window and zero times outside it.
@@ -34,7 +38,12 @@ def test_ninety_days_unaligned() -> None:
     start = end - 90 * DAY_MS
     pieces = decompose(start, end)
     _check(start, end, pieces, random.Random(1))
-    assert sum(1 for p in pieces if p[0] == "day") == 1
+    assert [p[0] for p in pieces if p[0] in ("week", "day")] == ["day", "week", "day"]
+    weeks = [p for p in pieces if p[0] == "week"]
+    assert (weeks[0][2] - weeks[0][1]) // WEEK_MS == 12
+    # Fewer than a week of days on each side, fewer than a day of hours beyond them.
+    assert all(p[2] - p[1] < WEEK_MS for p in pieces if p[0] == "day")
+    assert all(p[2] - p[1] < DAY_MS for p in pieces if p[0] == "hour")
     assert sum(p[2] - p[1] for p in pieces if p[0] in ("raw", "raw-")) <= HOUR_MS
 
 
@@ -55,16 +64,33 @@ def test_aligned_window_has_no_raw_edges() -> None:
     assert decompose(start, start + 3 * DAY_MS) == [("day", start, start + 3 * DAY_MS)]
 
 
-def test_hours_only_when_days_disabled() -> None:
+def test_hours_only_when_coarser_grains_are_excluded() -> None:
     start = 20_000 * DAY_MS + 5 * 60_000
-    pieces = decompose(start, start + 3 * DAY_MS, days=False)
-    _check(start, start + 3 * DAY_MS, pieces, random.Random(2))
+    pieces = decompose(start, start + 30 * DAY_MS, grains=(HOUR_MS,))
+    _check(start, start + 30 * DAY_MS, pieces, random.Random(2))
     assert {p[0] for p in pieces} <= {"raw", "raw-", "hour"}
+    days_only = decompose(start, start + 30 * DAY_MS, grains=(HOUR_MS, DAY_MS))
+    _check(start, start + 30 * DAY_MS, days_only, random.Random(4))
+    assert "day" in {p[0] for p in days_only} and "week" not in {p[0] for p in days_only}
+
+
+def test_grains_must_start_with_the_hour() -> None:
+    with pytest.raises(ValueError):
+        decompose(0, WEEK_MS, grains=(DAY_MS, WEEK_MS))
+
+
+def test_queries_read_the_narrowest_shape_that_keeps_their_dimensions() -> None:
+    assert shape_for(("source", "status", "failure_class", "is_actionable")) == 2
+    assert shape_for(("failure_class", "failure_kind", "source")) == 1
+    assert shape_for(("status", "operation")) == 0
+    with pytest.raises(ValueError, match="attributes"):
+        shape_for(("attributes",))
 
 
 def test_random_windows_cover_exactly() -> None:
     rng = random.Random(3)
     for _ in range(500):
         start = rng.randrange(0, 2_000_000_000_000)
-        end = start + rng.randrange(1, rng.choice([HOUR_MS, 3 * HOUR_MS, 100 * DAY_MS]))
+        end = start + rng.randrange(1, rng.choice([HOUR_MS, 3 * HOUR_MS, 100 * DAY_MS, 400 * DAY_MS]))
         _check(start, end, decompose(start, end), rng)
+        _check(start, end, decompose(start, end, grains=(HOUR_MS, DAY_MS)), rng)

@@ -53,7 +53,7 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema; cost depends on the number of migrations, never on the amount of data."""
+    """Upgrade the schema. 0002 builds indexes over events and 0004 rewrites the (far smaller) rollups table."""
     command.upgrade(alembic_config(engine), revision)
 
 

@@ -1,4 +1,10 @@
-"""Rollups: hourly and daily counts kept in step with events, and window queries that read them first."""
+"""Rollups: counts per hour, day and week in three shapes, kept in step with events; window queries read them first.
+
+A shape is the set of dimensions a rollup row keeps (the others hold '' or false), so a question about a few
+dimensions reads few rows: the overview by source never sums over operations, the burn-rate windows never
+over error codes. Grains nest (weeks of days of hours, weeks aligned to the epoch like trend buckets), so a
+90-day window reads about a dozen weeks, a dozen days and two days of hours.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,45 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens.store.tables import ROLLUP_KEY, events, pg_array_types, rollups
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-GRAINS = (HOUR_MS // 1000, DAY_MS // 1000)
-DIMENSIONS = ROLLUP_KEY[3:]  # everything after tenant, grain, bucket
+WEEK_MS = 7 * DAY_MS
+GRAINS_MS = (HOUR_MS, DAY_MS, WEEK_MS)  # stored in seconds in the grain column
+GRAIN_NAMES = {HOUR_MS: "hour", DAY_MS: "day", WEEK_MS: "week"}
+DIMENSIONS = ROLLUP_KEY[4:]  # everything after tenant, shape, grain, bucket
+# Shape id -> the dimensions its rows keep; 0 keeps all of them. Queries read the narrowest that covers them.
+SHAPES: tuple[tuple[str, ...], ...] = (
+    DIMENSIONS,
+    ("source", "status", "failure_class", "is_actionable", "failure_kind", "category", "error_code"),
+    ("source", "status", "failure_class", "is_actionable"),
+)
+_BLANK = tuple(False if name == "is_actionable" else "" for name in DIMENSIONS)
+_KEPT = tuple(frozenset(DIMENSIONS.index(name) for name in shape) for shape in SHAPES)
 _CODE_CHARS = 64
 
 RollupKey = tuple[Any, ...]
 _PG_TYPES = pg_array_types(rollups, [*ROLLUP_KEY, "count", "attempt_sum"])
+
+
+def shape_for(names: Iterable[str]) -> int:
+    """The narrowest shape keeping every one of `names`."""
+    wanted = set(names)
+    unknown = wanted.difference(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))} is not a rollup dimension")
+    return max(i for i, shape in enumerate(SHAPES) if wanted.issubset(shape))
+
+
+def _project(dims: tuple[Any, ...], shape: int) -> tuple[Any, ...]:
+    if shape == 0:
+        return dims
+    kept = _KEPT[shape]
+    return tuple(v if i in kept else _BLANK[i] for i, v in enumerate(dims))
 
 
 def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -36,7 +68,7 @@ def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def deltas(rows: Iterable[Mapping[str, Any]], sign: int = 1) -> tuple[Counter[RollupKey], Counter[RollupKey]]:
-    """Count rows per (tenant, grain, bucket, dimensions); returns (counts, attempt sums)."""
+    """Count rows per (tenant, shape, grain, bucket, dimensions); returns (counts, attempt sums)."""
     hourly: Counter[RollupKey] = Counter()
     hourly_attempts: Counter[RollupKey] = Counter()
     for row in rows:
@@ -46,16 +78,18 @@ def deltas(rows: Iterable[Mapping[str, Any]], sign: int = 1) -> tuple[Counter[Ro
         attempt = row["attempt"]
         if attempt:
             hourly_attempts[key] += sign * attempt
-    # Days are summed from the (far fewer) hour keys rather than from every row again.
+    # Every other shape and grain is summed from the (far fewer) hour keys rather than from every row again.
     counts: Counter[RollupKey] = Counter()
     attempts: Counter[RollupKey] = Counter()
-    hour_grain, day_grain = GRAINS
     for (tenant, hour, *dims), n in hourly.items():
         a = hourly_attempts.get((tenant, hour, *dims), 0)
-        for key in ((tenant, hour_grain, hour, *dims), (tenant, day_grain, hour - hour % DAY_MS, *dims)):
-            counts[key] += n
-            if a:
-                attempts[key] += a
+        for shape in range(len(SHAPES)):
+            kept = _project(tuple(dims), shape)
+            for grain in GRAINS_MS:
+                key = (tenant, shape, grain // 1000, hour - hour % grain, *kept)
+                counts[key] += n
+                if a:
+                    attempts[key] += a
     return counts, attempts
 
 
@@ -105,11 +139,14 @@ def _edge(hour: int, lo: int, hi: int) -> list[tuple[str, int, int]]:
     return pieces
 
 
-def decompose(start: int, end: int, *, days: bool = True) -> list[tuple[str, int, int]]:
-    """Split [start, end) into signed pieces: ("day"|"hour"|"raw", lo, hi) add, ("raw-", lo, hi) subtracts.
+def decompose(start: int, end: int, *, grains: Sequence[int] = GRAINS_MS) -> list[tuple[str, int, int]]:
+    """Split [start, end) into signed pieces: ("week"|"day"|"hour"|"raw", lo, hi) add, ("raw-", lo, hi) subtracts.
 
-    Days inside, hours beside them, and at each edge the cheaper of raw rows or an hour minus its remainder.
+    The coarsest grain inside, finer ones beside it, and at each edge the cheaper of raw rows or an hour minus
+    its remainder. `grains` (hours first) limits which rollups may answer, e.g. to keep trend buckets whole.
     """
+    if not grains or grains[0] != HOUR_MS:
+        raise ValueError("grains must start with the hour")
     h1 = -(-start // HOUR_MS) * HOUR_MS
     h2 = end // HOUR_MS * HOUR_MS
     if h1 > h2:  # inside one hour
@@ -117,19 +154,26 @@ def decompose(start: int, end: int, *, days: bool = True) -> list[tuple[str, int
     pieces: list[tuple[str, int, int]] = []
     if start < h1:
         pieces += _edge(h1 - HOUR_MS, start, h1)
-    d1 = -(-h1 // DAY_MS) * DAY_MS
-    d2 = h2 // DAY_MS * DAY_MS
-    if days and d1 < d2:
-        if h1 < d1:
-            pieces.append(("hour", h1, d1))
-        pieces.append(("day", d1, d2))
-        if d2 < h2:
-            pieces.append(("hour", d2, h2))
-    elif h1 < h2:
-        pieces.append(("hour", h1, h2))
+    pieces += _cover(h1, h2, grains)
     if h2 < end:
         pieces += _edge(h2, h2, end)
     return pieces
+
+
+def _cover(lo: int, hi: int, grains: Sequence[int]) -> list[tuple[str, int, int]]:
+    """[lo, hi), both multiples of grains[0], as whole buckets: the next grain inside, grains[0] beside it."""
+    if lo >= hi:
+        return []
+    grain = GRAIN_NAMES[grains[0]]
+    if len(grains) > 1:
+        coarse = grains[1]
+        c1 = -(-lo // coarse) * coarse
+        c2 = hi // coarse * coarse
+        if c1 < c2:
+            before = [(grain, lo, c1)] if lo < c1 else []
+            after = [(grain, c2, hi)] if c2 < hi else []
+            return before + _cover(c1, c2, grains[1:]) + after
+    return [(grain, lo, hi)]
 
 
 def aggregate(
@@ -145,13 +189,11 @@ def aggregate(
     """Sum (count, attempt_sum) over [start, end) grouped by `by` (rollup dimensions), reading rollups first.
 
     With `bucket_ms`, the first group element is the bucket start, aligned to the epoch (floor(t / bucket_ms)
-    * bucket_ms). A multiple of an hour lets hourly rollups serve it, of a day daily ones; otherwise raw
-    events answer.
+    * bucket_ms). Only grains dividing it answer (hours for 6h buckets, weeks too for 7d ones); a bucket that
+    is not a multiple of an hour is answered from raw events.
     """
     where = dict(where or {})
-    for name in (*by, *where):
-        if name not in DIMENSIONS:
-            raise ValueError(f"{name} is not a rollup dimension")
+    shape = shape_for((*by, *where))
     totals: dict[tuple[Any, ...], list[int]] = {}
 
     sign = 1
@@ -164,7 +206,8 @@ def aggregate(
     if bucket_ms and bucket_ms % HOUR_MS:
         pieces = [("raw", start, end)]
     else:
-        pieces = decompose(start, end, days=not bucket_ms or bucket_ms % DAY_MS == 0)
+        pieces = decompose(start, end, grains=[g for g in GRAINS_MS if not bucket_ms or bucket_ms % g == 0])
+    grain_of = {name: ms for ms, name in GRAIN_NAMES.items()}
     for kind, lo, hi in pieces:
         sign = -1 if kind == "raw-" else 1
         if kind in ("raw", "raw-"):
@@ -172,14 +215,14 @@ def aggregate(
             for key, (n, a) in raw.items():
                 add(key, n, a)
         else:
-            grain = HOUR_MS if kind == "hour" else DAY_MS
-            _aggregate_rollups(conn, tenant, grain, lo, hi, by, where, bucket_ms, add)
+            _aggregate_rollups(conn, tenant, shape, grain_of[kind], lo, hi, by, where, bucket_ms, add)
     return {k: (v[0], v[1]) for k, v in totals.items() if v[0]}
 
 
 def _aggregate_rollups(
     conn: Connection,
     tenant: str,
+    shape: int,
     grain_ms: int,
     lo: int,
     hi: int,
@@ -196,6 +239,7 @@ def _aggregate_rollups(
         select(*cols, func.sum(r.count), func.sum(r.attempt_sum))
         .where(
             r.tenant == tenant,
+            r.shape == shape,
             r.grain == grain_ms // 1000,
             r.bucket >= lo,
             r.bucket < hi,
@@ -228,16 +272,77 @@ def aggregate_events(
     is the bucket start, origin + k * bucket_ms; `origin` must not be after `start` (integer division
     truncates towards zero, so negative offsets would land in the wrong bucket).
     """
-    where = dict(where or {})
-    for name in (*by, *where):
-        if name not in DIMENSIONS:
-            raise ValueError(f"{name} is not a rollup dimension")
     if bucket_ms and origin > start:
         raise ValueError("origin must not be after start")
     e = events.c
-    cols: list[Any] = [func.coalesce(e[name], "") if name in ("operation", "error_code") else e[name] for name in by]
+    cols = _event_columns(by)
     if bucket_ms:
         cols.insert(0, ((e.occurred_at - origin) // bucket_ms).label("b"))
+    conds = _event_conditions(tenant, start, end, where or {}, extra)
+    stmt = select(*cols, func.count(), func.sum(func.coalesce(e.attempt, 0))).where(*conds).group_by(*cols)
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    for row in conn.execute(stmt).all():
+        *key, n, a = row
+        if bucket_ms:
+            key[0] = origin + int(key[0]) * bucket_ms
+        slot = totals.setdefault(_rollup_key(key, by), [0, 0])
+        slot[0] += int(n)
+        slot[1] += int(a or 0)
+    return {k: (v[0], v[1]) for k, v in totals.items()}
+
+
+def count_since(
+    conn: Connection,
+    *,
+    tenant: str,
+    starts: Sequence[int],
+    end: int,
+    by: Sequence[str],
+    extra: Sequence[ColumnElement[bool]] = (),
+    raw: bool = False,
+) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """Counts grouped by `by` for each window [starts[i], end), all in one pass of conditional sums.
+
+    From hourly rollups (every start and the end whole hours), or with `raw` from events (any instants,
+    `extra` conditions allowed). Burn-rate windows ask this: a few nested windows ending now.
+    """
+    if not starts:
+        return {}
+    if raw:
+        e = events.c
+        cols = _event_columns(by)
+        sums = [func.sum(case((e.occurred_at >= s, 1), else_=0)) for s in starts]
+        conds = _event_conditions(tenant, min(starts), end, {}, extra)
+    else:
+        if extra:
+            raise ValueError("rollups cannot answer extra conditions")
+        if any(t % HOUR_MS for t in (*starts, end)):
+            raise ValueError("rollup windows start and end on whole hours")
+        r = rollups.c
+        cols = [r[name] for name in by]
+        sums = [func.sum(case((r.bucket >= s, r.count), else_=0)) for s in starts]
+        conds = [r.tenant == tenant, r.shape == shape_for(by), r.grain == HOUR_MS // 1000,
+                 r.bucket >= min(starts), r.bucket < end]
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    for row in conn.execute(select(*cols, *sums).where(*conds).group_by(*cols)).all():
+        key = _rollup_key(list(row[: len(by)]), by) if raw else tuple(row[: len(by)])
+        slot = totals.setdefault(key, [0] * len(starts))
+        for i, n in enumerate(row[len(by):]):
+            slot[i] += int(n or 0)
+    return {k: tuple(v) for k, v in totals.items() if any(v)}
+
+
+def _event_columns(by: Sequence[str]) -> list[Any]:
+    shape_for(by)  # rejects names that are not rollup dimensions
+    e = events.c
+    return [func.coalesce(e[name], "") if name in ("operation", "error_code") else e[name] for name in by]
+
+
+def _event_conditions(
+    tenant: str, start: int, end: int, where: Mapping[str, Any], extra: Sequence[ColumnElement[bool]]
+) -> list[ColumnElement[bool]]:
+    shape_for(where)
+    e = events.c
     conds: list[ColumnElement[bool]] = [e.tenant == tenant, e.occurred_at >= start, e.occurred_at < end, *extra]
     for k, v in where.items():
         if k == "error_code":
@@ -247,21 +352,16 @@ def aggregate_events(
             conds.append(func.coalesce(e.operation, "") == v)
         else:
             conds.append(e[k] == v)
-    stmt = select(*cols, func.count(), func.sum(func.coalesce(e.attempt, 0))).where(*conds).group_by(*cols)
-    offset = 1 if bucket_ms else 0
-    actionable_at = list(by).index("is_actionable") + offset if "is_actionable" in by else -1
-    code_at = list(by).index("error_code") + offset if "error_code" in by else -1
-    totals: dict[tuple[Any, ...], list[int]] = {}
-    for row in conn.execute(stmt).all():
-        *key, n, a = row
-        if bucket_ms:
-            key[0] = origin + int(key[0]) * bucket_ms
-        if actionable_at >= 0:
-            key[actionable_at] = bool(key[actionable_at])
-        if code_at >= 0:
+    return conds
+
+
+def _rollup_key(key: list[Any], by: Sequence[str]) -> tuple[Any, ...]:
+    """A raw GROUP BY key as rollups store it; `key` may lead with a bucket before the `by` values."""
+    offset = len(key) - len(by)
+    for i, name in enumerate(by):
+        if name == "is_actionable":
+            key[offset + i] = bool(key[offset + i])
+        elif name == "error_code":
             # Two long codes sharing their first 64 characters are one rollup key; merge them the same way.
-            key[code_at] = (key[code_at] or "")[:_CODE_CHARS]
-        slot = totals.setdefault(tuple(key), [0, 0])
-        slot[0] += int(n)
-        slot[1] += int(a or 0)
-    return {k: (v[0], v[1]) for k, v in totals.items()}
+            key[offset + i] = (key[offset + i] or "")[:_CODE_CHARS]
+    return tuple(key)

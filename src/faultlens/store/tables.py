@@ -132,10 +132,12 @@ service_state = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
-# Pre-aggregated counts per hour and per day, kept in step with events at ingest and backfill, so that
-# window queries cost the number of buckets. Key columns use '' instead of NULL so the unique key matches.
+# Pre-aggregated counts per hour, day and week, kept in step with events at ingest and backfill, so that
+# window queries cost the number of buckets. A shape (store/rollups.py SHAPES) names the dimensions a row keeps;
+# the others, like every missing value, hold '' instead of NULL so the unique key matches.
 ROLLUP_KEY = (
     "tenant",
+    "shape",
     "grain",
     "bucket",
     "source",
@@ -152,6 +154,7 @@ rollups = Table(
     "rollups",
     metadata,
     Column("tenant", String(64), nullable=False),
+    Column("shape", Integer, nullable=False),
     Column("grain", Integer, nullable=False),
     Column("bucket", BigInteger, nullable=False),
     Column("source", String(128), nullable=False),

@@ -82,6 +82,22 @@ def aggregate_raw(
     )
 
 
+def count_since(
+    conn: Connection,
+    *,
+    tenant: str,
+    starts: Sequence[int],
+    end: int,
+    by: Sequence[str],
+    attrs: Mapping[str, str] | None = None,
+) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """Counts for each window [starts[i], end) (see rollups.count_since): hourly rollups when every bound is a
+    whole hour and no attribute filters, raw events otherwise."""
+    aligned = all(t % rollups.HOUR_MS == 0 for t in (*starts, end))
+    return rollups.count_since(conn, tenant=tenant, starts=starts, end=end, by=by,
+                               extra=attribute_clauses(conn.dialect.name, attrs), raw=bool(attrs) or not aligned)
+
+
 @dataclass(frozen=True)
 class FailureQuery:
     """Which failures to list: a window, the rollup-dimension filters and attribute filters."""

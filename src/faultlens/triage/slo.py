@@ -26,7 +26,6 @@ RECENT_WINDOWS_MS: dict[str, int] = {
     "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS, "30m": 30 * MINUTE_MS, "1h": HOUR_MS, "2h": 2 * HOUR_MS,
     "6h": 6 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS,
 }
-_FINE_MS = 5 * MINUTE_MS
 
 
 class Objective(BaseModel):
@@ -329,34 +328,24 @@ def count_recent(
 ) -> dict[str, dict[str, Counts]]:
     """Counts per source for each of RECENT_WINDOWS_MS, ending now.
 
-    Windows up to an hour are exact: raw events of the last hour in 5-minute steps counted back from now.
-    Longer ones add up hourly rollups (the current hour's row holds the events so far) from the hour boundary
-    nearest to their start, so they are within 30 minutes of their nominal length.
+    Windows up to an hour are exact: raw events back from now. Longer ones add up hourly rollups (the current
+    hour's row holds the events so far) from the hour boundary nearest to their start, so they are within 30
+    minutes of their nominal length. Each group is one query of conditional sums, a row per source and status.
     """
     end = now + 1
+    hour_end = now // HOUR_MS * HOUR_MS + HOUR_MS
+    short = {label: end - width for label, width in RECENT_WINDOWS_MS.items() if width <= HOUR_MS}
+    long = {label: (end - width + HOUR_MS // 2) // HOUR_MS * HOUR_MS
+            for label, width in RECENT_WINDOWS_MS.items() if width > HOUR_MS}
     by = ("source", "status", "failure_class", "is_actionable")
-    fine = raw.aggregate_raw(conn, tenant=tenant, start=end - HOUR_MS, end=end, by=by, attrs=attrs,
-                             bucket_ms=_FINE_MS, origin=end - HOUR_MS)
-    longest = max(RECENT_WINDOWS_MS.values())
-    coarse = raw.aggregate(conn, tenant=tenant, start=(end - longest) // HOUR_MS * HOUR_MS,
-                           end=now // HOUR_MS * HOUR_MS + HOUR_MS, by=by, attrs=attrs, bucket_ms=HOUR_MS)
-    fine_steps, coarse_steps = _per_bucket_and_source(fine), _per_bucket_and_source(coarse)
     out: dict[str, dict[str, Counts]] = {}
-    for label, width in RECENT_WINDOWS_MS.items():
-        steps, since = (fine_steps, end - width) if width <= HOUR_MS else (
-            coarse_steps, (end - width + HOUR_MS // 2) // HOUR_MS * HOUR_MS)
-        for (bucket, source), counts in steps.items():
-            if bucket >= since:
-                out.setdefault(source, {}).setdefault(label, Counts()).merge(counts)
-    return out
-
-
-def _per_bucket_and_source(rows: raw.Counts) -> dict[tuple[int, str], Counts]:
-    # Collapsed first so each window below sums a few hundred entries, not every rollup key.
-    out: dict[tuple[int, str], Counts] = {}
-    for (bucket, source, status, failure_class, is_actionable), (n, _a) in rows.items():
-        counts = out.get((bucket, source))
-        if counts is None:
-            counts = out[(bucket, source)] = Counts()
-        counts.add(status=status, failure_class=failure_class, is_actionable=is_actionable, n=n)
+    for starts, until in ((short, end), (long, hour_end)):
+        labels = list(starts)
+        rows = raw.count_since(conn, tenant=tenant, starts=list(starts.values()), end=until, by=by, attrs=attrs)
+        for (source, status, failure_class, is_actionable), counts in rows.items():
+            windows = out.setdefault(source, {})
+            for label, n in zip(labels, counts, strict=True):
+                if n:
+                    windows.setdefault(label, Counts()).add(
+                        status=status, failure_class=failure_class, is_actionable=is_actionable, n=n)
     return out

@@ -13,7 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens.errors import EventNotFound, InvalidRequest
-from faultlens.store.tables import events, fingerprints, pg_array_types
+from faultlens.store import pg_stage
+from faultlens.store.tables import events, fingerprints
 
 EVENT_COLUMNS = [c for c in events.c if c.name != "pk"]
 
@@ -27,26 +28,25 @@ _INSERT_CHUNK = 500
 _INSERT_COLUMNS = tuple(c.name for c in EVENT_COLUMNS)
 
 
-_PG_INSERT = (
-    f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{t}" for t in pg_array_types(events, _INSERT_COLUMNS))
-    + ") ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
-)
 
 
 def _insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """INSERT .. ON CONFLICT DO NOTHING RETURNING id: the ids that were really new.
 
     Written against the driver: on the ingest hot path SQLAlchemy's per-row parameter processing cost more
-    than the database's own work. PostgreSQL gets one array per column (one short statement it can cache),
-    SQLite multi-row VALUES. The unique key (tenant, id) decides duplicates in the database, so two writers
-    racing on one id cannot both count it.
+    than the database's own work. PostgreSQL gets the rows by COPY into a staging table, SQLite multi-row
+    VALUES. The unique key (tenant, id) decides duplicates in the database, so two writers racing on one id
+    cannot both count it.
     """
+    cols = ", ".join(_INSERT_COLUMNS)
     if conn.dialect.name == "postgresql":
-        columns = [[row[name] for row in rows] for name in _INSERT_COLUMNS]
-        return {r[0] for r in conn.exec_driver_sql(_PG_INSERT, tuple(columns))}
+        staged = pg_stage.stage(conn, events, _INSERT_COLUMNS, ([row[n] for n in _INSERT_COLUMNS] for row in rows))
+        result = conn.exec_driver_sql(
+            f"INSERT INTO events ({cols}) SELECT {cols} FROM {staged} ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
+        )
+        return {r[0] for r in result}
     one = "(" + ", ".join(["?"] * len(_INSERT_COLUMNS)) + ")"
-    head = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES "
+    head = f"INSERT INTO events ({cols}) VALUES "
     tail = " ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
     new_ids: set[str] = set()
     for i in range(0, len(rows), _INSERT_CHUNK):

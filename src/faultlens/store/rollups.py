@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from faultlens.store.tables import ROLLUP_KEY, events, pg_array_types, rollups
+from faultlens.store import pg_stage
+from faultlens.store.tables import ROLLUP_KEY, events, rollups
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -34,7 +35,6 @@ _KEPT = tuple(frozenset(DIMENSIONS.index(name) for name in shape) for shape in S
 _CODE_CHARS = 64
 
 RollupKey = tuple[Any, ...]
-_PG_TYPES = pg_array_types(rollups, [*ROLLUP_KEY, "count", "attempt_sum"])
 
 
 def shape_for(names: Iterable[str]) -> int:
@@ -100,25 +100,25 @@ def apply(conn: Connection, rows: Sequence[Mapping[str, Any]], sign: int = 1) ->
 
 
 def apply_deltas(conn: Connection, counts: Counter[RollupKey], attempts: Counter[RollupKey]) -> None:
-    """Upsert the deltas: one executemany against the driver (this runs inside every ingest batch)."""
+    """Upsert the deltas in one statement against the driver (this runs inside every ingest batch)."""
     values = [(*key, n, attempts.get(key, 0)) for key, n in counts.items() if n or attempts.get(key, 0)]
     if not values:
         return
-    # Sorted so concurrent writers take row locks in one order and cannot deadlock each other.
-    values.sort(key=lambda v: tuple(map(str, v[:-2])))
     cols = ", ".join(ROLLUP_KEY)
     upsert = (
         f"ON CONFLICT ({cols}) DO UPDATE SET count = rollups.count + excluded.count, "
         "attempt_sum = rollups.attempt_sum + excluded.attempt_sum"
     )
     if conn.dialect.name == "postgresql":
-        # One array per column: a short statement PostgreSQL plans once, instead of thousands of upserts.
-        arrays = tuple([v[i] for v in values] for i in range(len(_PG_TYPES)))
-        unnest = ", ".join(f"%s::{t}" for t in _PG_TYPES)
+        # Upserted in key order, so concurrent writers take row locks in one order and cannot deadlock.
+        names = [*ROLLUP_KEY, "count", "attempt_sum"]
+        staged = pg_stage.stage(conn, rollups, names, values)
         conn.exec_driver_sql(
-            f"INSERT INTO rollups ({cols}, count, attempt_sum) SELECT * FROM unnest({unnest}) {upsert}", arrays
+            f"INSERT INTO rollups ({cols}, count, attempt_sum) SELECT {', '.join(names)} FROM {staged} "
+            f"ORDER BY {cols} {upsert}"
         )
         return
+    values.sort(key=lambda v: tuple(map(str, v[:-2])))  # neighbouring keys land on neighbouring index pages
     marks = ", ".join(["?"] * (len(ROLLUP_KEY) + 2))
     conn.exec_driver_sql(f"INSERT INTO rollups ({cols}, count, attempt_sum) VALUES ({marks}) {upsert}", values)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -171,20 +169,3 @@ rollups = Table(
     UniqueConstraint(*ROLLUP_KEY, name="uq_rollups_key"),
 )
 
-
-def pg_array_types(table: Table, names: Sequence[str]) -> list[str]:
-    """PostgreSQL array type of each column, for INSERT .. SELECT FROM unnest(...) statements."""
-    out = []
-    for name in names:
-        t = table.c[name].type
-        if isinstance(t, Boolean):
-            out.append("boolean[]")
-        elif isinstance(t, BigInteger):
-            out.append("bigint[]")
-        elif isinstance(t, Integer):
-            out.append("integer[]")
-        elif isinstance(t, Float):
-            out.append("double precision[]")
-        else:
-            out.append("text[]")
-    return out

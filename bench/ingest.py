@@ -1,12 +1,15 @@
-"""Ingest throughput: events/s through POST /api/v1/events (1,000-event batches, SQLite) vs raw SQLite inserts.
+"""Ingest throughput: events/s through POST /api/v1/events (1,000-event batches) vs raw inserts of the same rows.
 
-Usage: .venv/bin/python bench/ingest.py [--events 100000] [--batch 1000]
-Both sides store the same rows in the same run; the ratio is API / raw (goal: >= 0.5).
+Usage: .venv/bin/python bench/ingest.py [--events 100000] [--batch 1000] [--clients 2] [--pg]
+SQLite by default, against sqlite3.executemany; with --pg, PostgreSQL (FAULTLENS_TEST_PG admin URL, fresh
+databases) against psycopg executemany. Both sides store the same rows in the same run; the ratio is
+API / raw (goal: >= 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import tempfile
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, machine, start_server
@@ -24,12 +28,25 @@ from faultlens.services import build_services
 from faultlens.settings import Settings
 from faultlens.store.tables import events as events_table
 
+PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-def run_api(workdir: Path, batches: list[bytes], clients: int) -> float:
+
+def fresh_pg(name: str) -> str:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_pg(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def run_api(url: str, batches: list[bytes], clients: int) -> float:
     """Batches POSTed by `clients` concurrent senders (each its own keep-alive connection)."""
-    db = workdir / "api.db"
     port = free_port()
-    proc = start_server(port, {"FAULTLENS_DATABASE_URL": f"sqlite:///{db}", "FAULTLENS_START_JOBS": "false"})
+    proc = start_server(port, {"FAULTLENS_DATABASE_URL": url, "FAULTLENS_START_JOBS": "false"})
     headers = {"content-type": "application/json"}
     base = f"http://127.0.0.1:{port}"
 
@@ -55,10 +72,10 @@ def run_api(workdir: Path, batches: list[bytes], clients: int) -> float:
         proc.wait(10)
 
 
-def run_raw(workdir: Path, raw_events: list[dict[str, object]], batch: int) -> float:
-    """The same rows (validated and classified up front, not timed) inserted with sqlite3.executemany."""
-    url = f"sqlite:///{workdir / 'raw.db'}"
-    services = build_services(Settings(database_url=url))
+def prepared_rows(url: str, raw_events: list[dict[str, object]]) -> tuple[list[str], list[tuple[object, ...]]]:
+    """The rows as the pipeline would store them (validated, classified, fingerprinted; not timed), in a
+    database migrated to the same schema."""
+    services = build_services(Settings(database_url=url, start_jobs=False))
     rows = []
     for raw in raw_events:
         row = services.pipeline.validate(raw, tenant="default", now=int(time.time() * 1000))
@@ -67,11 +84,29 @@ def run_raw(workdir: Path, raw_events: list[dict[str, object]], batch: int) -> f
         rows.append(row)
     services.engine.dispose()
     cols = [c.name for c in events_table.c if c.name != "pk"]
+    return cols, [tuple(r[c] for c in cols) for r in rows]
+
+
+def run_raw_pg(url: str, raw_events: list[dict[str, object]], batch: int) -> float:
+    """The same rows inserted with psycopg executemany, a transaction per batch."""
+    cols, tuples = prepared_rows(url, raw_events)
+    sql = f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        for i in range(0, len(tuples), batch):
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(sql, tuples[i : i + batch])
+        elapsed = time.perf_counter() - started
+    return len(tuples) / elapsed
+
+
+def run_raw(workdir: Path, raw_events: list[dict[str, object]], batch: int) -> float:
+    """The same rows inserted with sqlite3.executemany, a transaction per batch."""
+    cols, tuples = prepared_rows(f"sqlite:///{workdir / 'raw.db'}", raw_events)
     sql = f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     conn = sqlite3.connect(workdir / "raw.db")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    tuples = [tuple(r[c] for c in cols) for r in rows]
     started = time.perf_counter()
     for i in range(0, len(tuples), batch):
         with conn:
@@ -86,16 +121,28 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=2, help="concurrent senders (one connection each)")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
     raw = list(demo.generate(args.events, days=7, seed=11))
     batches = [orjson.dumps(raw[i : i + args.batch]) for i in range(0, len(raw), args.batch)]
-    with tempfile.TemporaryDirectory() as tmp:
-        api = run_api(Path(tmp), batches, args.clients)
-        base = run_raw(Path(tmp), raw, args.batch)
+    if args.pg:
+        names = ("faultlens_bench_ingest_api", "faultlens_bench_ingest_raw")
+        try:
+            api = run_api(fresh_pg(names[0]), batches, args.clients)
+            base = run_raw_pg(fresh_pg(names[1]), raw, args.batch)
+        finally:
+            for name in names:
+                drop_pg(name)
+        baseline = "raw  psycopg executemany "
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            api = run_api(f"sqlite:///{Path(tmp) / 'api.db'}", batches, args.clients)
+            base = run_raw(Path(tmp), raw, args.batch)
+        baseline = "raw  sqlite3 executemany "
     print(f"machine: {machine()}")
     print(f"events: {args.events}, batch: {args.batch}, concurrent senders: {args.clients}")
     print(f"API  POST /api/v1/events : {api:12,.0f} events/s")
-    print(f"raw  sqlite3 executemany : {base:12,.0f} events/s")
+    print(f"{baseline}: {base:12,.0f} events/s")
     print(f"ratio API/raw            : {api / base:.2f}  (goal >= 0.50)")
 
 

@@ -8,9 +8,11 @@ from typing import Any
 from alembic import command
 from sqlalchemy import Connection, MetaData, Table, insert, select
 
+from faultlens.jobs.runner import run_until_idle
 from faultlens.store import rollups
 from faultlens.store.db import alembic_config, create_db_engine, current_revision, head_revision, migrate
-from faultlens.store.tables import ROLLUP_KEY
+from faultlens.store.tables import ROLLUP_KEY, events
+from tests.conftest import make_services
 
 
 def _old_event(i: int) -> dict[str, Any]:
@@ -93,7 +95,8 @@ def test_migrate_twice_is_a_no_op(db_url: str) -> None:
 
 
 def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollups(db_url: str) -> None:
-    """0004 adds shapes and a week grain in SQL; the table then equals a recount of the events, and back."""
+    """0004 adds shapes and a week grain in SQL and asks the rebuild job for attribute rows; then the table
+    equals a recount of the events (attribute filters scanning raw events meanwhile), and back."""
     engine = create_db_engine(db_url)
     migrate(engine, "0003")
     rows = []
@@ -108,10 +111,11 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
             failure_kind=("timeout", "bad_request")[i % 2],
             error_code=None if i % 6 == 0 else f"E{i % 4}",
             attempt=None if i % 5 == 0 else i % 3 + 1,
+            attributes=None if i % 4 == 0 else f'{{"site_id": "s{i % 3}", "target_object": {i % 2}}}',
         )
         rows.append(row)
     counts, attempts = rollups.deltas(rows)
-    old_key = [k for k in ROLLUP_KEY if k != "shape"]
+    old_key = [k for k in ROLLUP_KEY if k not in ("shape", "attr_name", "attr_value")]
     old_rows = [
         {**dict(zip(ROLLUP_KEY, key, strict=True)), "count": n, "attempt_sum": attempts.get(key, 0)}
         for key, n in counts.items()
@@ -123,16 +127,36 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
         assert "shape" not in old.c
         conn.execute(insert(old), [{k: r[k] for k in (*old_key, "count", "attempt_sum")} for r in old_rows])
     migrate(engine)
+    without_attributes = Counter({k: n for k, n in counts.items() if k[1] != rollups.ATTRIBUTE_SHAPE})
     with engine.connect() as conn:
         got_counts, got_attempts = _rollup_counters(conn, ROLLUP_KEY)
-    assert got_counts == +counts
-    assert got_attempts == +attempts
+        assert not rollups.attribute_rollups_ready(conn)
+        # Until the job has run, an attribute filter is answered from raw events.
+        by_site = rollups.aggregate(conn, tenant="default", start=0, end=2_000_000_000_000, by=("status",),
+                                    where={"attr_name": "site_id", "attr_value": "s1"})
+    assert sum(n for n, _a in by_site.values()) == sum(1 for r in rows if r["attributes"] and '"s1"' in r["attributes"]
+                                                         and r["tenant"] == "default")
+    assert got_counts == +without_attributes
+    assert got_attempts == +Counter({k: a for k, a in attempts.items() if k[1] != rollups.ATTRIBUTE_SHAPE})
     assert {k[1] for k in got_counts} == {0, 1, 2} and {k[2] for k in got_counts} == {3_600, 86_400, 604_800}
+
+    services = make_services(db_url)
+    ended = run_until_idle(services)  # the attribute rows, and a backfill to the current rule pack
+    assert ("rollup_rebuild", "done", [3]) in [(j.kind, j.state, j.params.get("shapes")) for j in ended]
+    with engine.connect() as conn:
+        got_counts, got_attempts = _rollup_counters(conn, ROLLUP_KEY)
+        assert rollups.attribute_rollups_ready(conn)
+        counts, attempts = rollups.deltas([dict(r) for r in conn.execute(select(events)).mappings()])
+    assert got_counts == +counts and got_attempts == +attempts
+    assert rollups.ATTRIBUTE_SHAPE in {k[1] for k in got_counts}
+    services.engine.dispose()
 
     command.downgrade(alembic_config(engine), "0003")
     with engine.connect() as conn:
         got_counts, _ = _rollup_counters(conn, tuple(old_key))
-    assert got_counts == Counter({tuple(r[k] for k in old_key): r["count"] for r in old_rows})
+    kept = [ROLLUP_KEY.index(k) for k in old_key]
+    assert got_counts == Counter({tuple(key[i] for i in kept): n for key, n in counts.items()
+                                  if key[1] == 0 and key[2] in (3_600, 86_400)})
     engine.dispose()
 
 

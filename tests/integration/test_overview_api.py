@@ -77,6 +77,28 @@ def test_overview_partitions_per_source(client: TestClient) -> None:
         assert "window_days" in err["message"] or err["details"][0]["param"] == "window_days"
 
 
+LONG = "x" * 200  # longer than attribute rows keep: filters on it scan raw events
+ATTRIBUTE_MIXES: list[dict[str, Any] | None] = [
+    {"site_id": "s1", "target_object": "page"}, {"site_id": "s2", "target_object": 12}, {"site_id": 7},
+    {"site_id": True, "template_key": "t"}, {"site_id": 7.0}, {"site_id": LONG, "target_object": "12"},
+    {"other": "s1"}, None, {"site_id": "s1", "template_key": 10**18}, {"site_id": "s1", "template_key": 10**17},
+]
+ATTRIBUTE_FILTERS = [{"site_id": "s1"}, {"site_id": "7"}, {"site_id": "1"}, {"site_id": LONG},
+                     {"target_object": "12"}, {"site_id": "s1", "target_object": "page"},
+                     {"template_key": str(10**18)}, {"template_key": str(10**17)}]
+
+
+def _matches(attributes: dict[str, Any] | None, attrs: dict[str, str]) -> bool:
+    def text(value: Any) -> str | None:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
+            return str(value)
+        return None
+
+    return all(text((attributes or {}).get(k)) == v for k, v in attrs.items())
+
+
 def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> None:
     rng = random.Random(4)
     now = now_ms()
@@ -89,7 +111,7 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
         raw_events.append(event(
             id=f"r{i}", source=rng.choice(["a", "b", "doc_sync"]), status=status, error_message=message,
             occurred_at=datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(timespec="milliseconds"),
-            attempt=rng.choice([None, 1, 2, 7]), attributes={"site_id": rng.choice(["s1", "s2"])},
+            attempt=rng.choice([None, 1, 2, 7]), attributes=rng.choice(ATTRIBUTE_MIXES),
             operation=rng.choice(["GET /x", "POST /y", None]), error_code=rng.choice([None, "E1", "E2"]),
         ))
     result = services.pipeline.ingest(raw_events, tenant="default")
@@ -121,14 +143,19 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
                                                    flt=event_store.EventFilter(start_ms=start, end_ms=end), by=by)
                 }
                 assert {k: n for k, (n, _a) in answered.items()} == reference, (start, end, by)
-            # Attribute filters take the raw path; checked against the events as sent.
-            expected = Counter(
-                e["source"] for e in raw_events
-                if start <= parse_rfc3339_ms(e["occurred_at"]) < end and e["attributes"]["site_id"] == "s1"
-            )
-            filtered = raw.aggregate(conn, tenant="default", start=start, end=end, by=("source",),
-                                     attrs={"site_id": "s1"})
-            assert {k[0]: n for k, (n, _a) in filtered.items()} == dict(expected), (start, end)
+            # Attribute filters (attribute rows for one rolled-up attribute, raw scans otherwise), checked
+            # against the events as sent under the documented rule: strings, and integers by their text.
+            for attrs in ATTRIBUTE_FILTERS:
+                expected = Counter(
+                    (e["source"], e["status"]) for e in raw_events
+                    if start <= parse_rfc3339_ms(e["occurred_at"]) < end and _matches(e["attributes"], attrs)
+                )
+                filtered = raw.aggregate(conn, tenant="default", start=start, end=end, by=("source", "status"),
+                                         attrs=attrs)
+                assert {k: n for k, (n, _a) in filtered.items()} == dict(expected), (start, end, attrs)
+                scanned = raw.aggregate_raw(conn, tenant="default", start=start, end=end, by=("source", "status"),
+                                            attrs=attrs)
+                assert filtered == scanned, (start, end, attrs)
             for bucket_ms in (HOUR_MS, DAY_MS, 7 * DAY_MS):
                 bucketed = raw.aggregate(conn, tenant="default", start=start, end=end, by=("status",),
                                          bucket_ms=bucket_ms)

@@ -83,6 +83,9 @@ def test_queries_read_the_narrowest_shape_that_keeps_their_dimensions() -> None:
     assert shape_for(("source", "status", "failure_class", "is_actionable")) == 2
     assert shape_for(("failure_class", "failure_kind", "source")) == 1
     assert shape_for(("status", "operation")) == 0
+    assert shape_for(("source", "attr_name", "attr_value")) == 3, "attribute rows only under an attribute filter"
+    with pytest.raises(ValueError, match="attribute rows keep only"):
+        shape_for(("operation", "attr_name", "attr_value"))
     with pytest.raises(ValueError, match="attributes"):
         shape_for(("attributes",))
 

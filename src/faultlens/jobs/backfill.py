@@ -24,7 +24,7 @@ _COLUMNS = [
     events.c[name]
     for name in dict.fromkeys((
         "pk", "tenant", "occurred_at", "attempt", "source", "operation", "item_type", "status", "http_status",
-        "error_code", "error_message", *DERIVED,
+        "error_code", "error_message", "attributes", *DERIVED,
     ))
 ]
 _IN_CHUNK = 1000  # pks per UPDATE: far below every driver's bound-parameter limit

@@ -22,32 +22,50 @@ DONE = "false"
 _COLUMNS = [
     events.c[name]
     for name in ("pk", "tenant", "occurred_at", "attempt", "source", "operation", "item_type", "status",
-                 "failure_class", "failure_kind", "category", "is_actionable", "error_code")
+                 "failure_class", "failure_kind", "category", "is_actionable", "error_code", "attributes")
 ]
+# The attribute rows alone (migration 0004 on a database with events): service_state values of that request.
+ATTRIBUTES_NEEDED, ATTRIBUTES_READY = "needed", "ready"
 
 
 def ensure_rollup_rebuild(engine: Engine) -> Job | None:
-    """Enqueue the rebuild once when service_state asks for it; a database without events needs none."""
+    """Enqueue what service_state asks for: a full rebuild, attribute rows only, or nothing; returns the job."""
+    full = _ensure(engine, ROLLUPS_REBUILD_NEEDED, NEEDED, DONE, shapes=None)
+    attributes = _ensure(engine, rollups.ATTRIBUTE_ROLLUPS_STATE, ATTRIBUTES_NEEDED, ATTRIBUTES_READY,
+                         shapes=[rollups.ATTRIBUTE_SHAPE])
+    return full or attributes
+
+
+def _ensure(engine: Engine, key: str, needed: str, done: str, *, shapes: list[int] | None) -> Job | None:
+    """Turn state `key` from `needed` into a queued rebuild of `shapes` (all when None), once across processes;
+    a database without events needs none and is `done` at once."""
     with engine.connect() as conn:
-        if find_state(conn, ROLLUPS_REBUILD_NEEDED) != NEEDED:
+        if find_state(conn, key) != needed:
             return None
     with engine.begin() as conn:
         write_lock(conn)
-        if find_state(conn, ROLLUPS_REBUILD_NEEDED) != NEEDED:
+        if find_state(conn, key) != needed:
             return None  # another process got here first
         if conn.execute(select(events.c.pk).limit(1)).first() is None:
-            conn.execute(delete(rollups_table))
-            put_state(conn, ROLLUPS_REBUILD_NEEDED, DONE)
+            conn.execute(delete(rollups_table).where(*_shape_filter(shapes)))
+            put_state(conn, key, done)
             return None
-        put_state(conn, ROLLUPS_REBUILD_NEEDED, QUEUED)
-        active = find_active(conn, JobKind.ROLLUP_REBUILD)
-        if active is not None and "max_pk" not in active.params:
-            return active  # not started yet: it will see everything this request is about
-        return enqueue(conn, JobKind.ROLLUP_REBUILD)
+        put_state(conn, key, QUEUED)
+        if shapes is None:
+            active = find_active(conn, JobKind.ROLLUP_REBUILD)
+            if active is not None and "max_pk" not in active.params and "shapes" not in active.params:
+                return active  # a full rebuild not started yet: it will see everything this request is about
+        return enqueue(conn, JobKind.ROLLUP_REBUILD, params={"state": key, "done": done} | (
+            {"shapes": shapes} if shapes is not None else {}))
+
+
+def _shape_filter(shapes: list[int] | None) -> list[Any]:
+    return [] if shapes is None else [rollups_table.c.shape.in_(shapes)]
 
 
 class RollupRebuildHandler:
-    """Delete every rollup, then fold in events up to the max pk seen at that moment, in pk batches.
+    """Delete the rollups (of the job's shapes, or all), then fold in events up to the max pk seen at that
+    moment, in pk batches.
 
     The delete and the reading of max(pk) happen in one transaction that no ingest can interleave with
     (SQLite: the write lock; PostgreSQL: a SHARE lock on events, which waits for in-flight inserts and
@@ -65,7 +83,7 @@ class RollupRebuildHandler:
             return {}
         if conn.dialect.name == "postgresql":
             conn.execute(text("LOCK TABLE events IN SHARE MODE"))
-        conn.execute(delete(rollups_table))
+        conn.execute(delete(rollups_table).where(*_shape_filter(job.params.get("shapes"))))
         max_pk = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
         total = int(conn.execute(select(func.count()).select_from(events).where(events.c.pk <= max_pk)).scalar() or 0)
         return {"params": {**job.params, "max_pk": max_pk}, "total": total, "checkpoint": 0, "done": 0}
@@ -79,9 +97,9 @@ class RollupRebuildHandler:
         ).mappings()]
         if not rows:
             return Step(finished=True)
-        rollups.apply(conn, rows, +1)
+        rollups.apply(conn, rows, +1, shapes=job.params.get("shapes") or rollups.ALL_SHAPES)
         return Step(examined=len(rows), checkpoint=int(rows[-1]["pk"]))
 
     def finish(self, conn: Connection, job: Job, services: Services) -> None:
-        # Only a queued request is cleared: a new request made meanwhile ("true") gets its own rebuild.
-        swap_state(conn, ROLLUPS_REBUILD_NEEDED, QUEUED, DONE)
+        # Only a queued request is cleared: a new request made meanwhile ("needed") gets its own rebuild.
+        swap_state(conn, job.params.get("state", ROLLUPS_REBUILD_NEEDED), QUEUED, job.params.get("done", DONE))

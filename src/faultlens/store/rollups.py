@@ -1,38 +1,49 @@
-"""Rollups: counts per hour, day and week in three shapes, kept in step with events; window queries read them first.
+"""Rollups: counts per hour, day and week in four shapes, kept in step with events; window queries read them first.
 
 A shape is the set of dimensions a rollup row keeps (the others hold '' or false), so a question about a few
 dimensions reads few rows: the overview by source never sums over operations, the burn-rate windows never
-over error codes. Grains nest (weeks of days of hours, weeks aligned to the epoch like trend buckets), so a
-90-day window reads about a dozen weeks, a dozen days and two days of hours.
+over error codes. The attribute shape keeps a row per value of each rolled-up attribute (store/attributes.py),
+so a filter on one of them is a rollup read too. Grains nest (weeks of days of hours, weeks aligned to the
+epoch like trend buckets), so a 90-day window reads about a dozen weeks, a dozen days and two days of hours.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from faultlens.store import pg_stage
-from faultlens.store.tables import ROLLUP_KEY, events, rollups
+from faultlens.store import attributes, pg_stage
+from faultlens.store.tables import ROLLUP_KEY, events, rollups, service_state
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 GRAINS_MS = (HOUR_MS, DAY_MS, WEEK_MS)  # stored in seconds in the grain column
 GRAIN_NAMES = {HOUR_MS: "hour", DAY_MS: "day", WEEK_MS: "week"}
-DIMENSIONS = ROLLUP_KEY[4:]  # everything after tenant, shape, grain, bucket
-# Shape id -> the dimensions its rows keep; 0 keeps all of them. Queries read the narrowest that covers them.
+EVENT_DIMENSIONS = ROLLUP_KEY[6:]  # source .. error_code: the event fields every shape picks from
+ATTRIBUTE_DIMENSIONS = ("attr_name", "attr_value")  # filter-only: an event has a row per rolled attribute
+DIMENSIONS = (*EVENT_DIMENSIONS, *ATTRIBUTE_DIMENSIONS)
+_PER_SOURCE = ("source", "status", "failure_class", "is_actionable", "failure_kind", "category", "error_code")
+# Shape id -> the dimensions its rows keep. Queries read the narrowest that covers them.
 SHAPES: tuple[tuple[str, ...], ...] = (
-    DIMENSIONS,
-    ("source", "status", "failure_class", "is_actionable", "failure_kind", "category", "error_code"),
+    EVENT_DIMENSIONS,
+    _PER_SOURCE,
     ("source", "status", "failure_class", "is_actionable"),
+    (*_PER_SOURCE, *ATTRIBUTE_DIMENSIONS),
 )
-_BLANK = tuple(False if name == "is_actionable" else "" for name in DIMENSIONS)
-_KEPT = tuple(frozenset(DIMENSIONS.index(name) for name in shape) for shape in SHAPES)
+ATTRIBUTE_SHAPE = 3
+ALL_SHAPES = tuple(range(len(SHAPES)))
+_BLANK = tuple(False if name == "is_actionable" else "" for name in EVENT_DIMENSIONS)
+_KEPT = tuple(frozenset(i for i, name in enumerate(EVENT_DIMENSIONS) if name in shape) for shape in SHAPES)
+_NO_ATTRIBUTE = (("", ""),)
 _CODE_CHARS = 64
+# service_state: "ready" once attribute rows cover every event (a database upgraded with events in it waits
+# for the rollup rebuild job; until then attribute filters scan raw events).
+ATTRIBUTE_ROLLUPS_STATE = "attribute_rollups"
 
 RollupKey = tuple[Any, ...]
 
@@ -43,7 +54,34 @@ def shape_for(names: Iterable[str]) -> int:
     unknown = wanted.difference(DIMENSIONS)
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))} is not a rollup dimension")
-    return max(i for i, shape in enumerate(SHAPES) if wanted.issubset(shape))
+    if wanted & set(ATTRIBUTE_DIMENSIONS):
+        # An event has a row per attribute there: only a filter on one name and value reads them.
+        if not wanted.issubset(SHAPES[ATTRIBUTE_SHAPE]):
+            raise ValueError(f"attribute rows keep only {', '.join(SHAPES[ATTRIBUTE_SHAPE])}")
+        return ATTRIBUTE_SHAPE
+    return max(i for i, shape in enumerate(SHAPES) if i != ATTRIBUTE_SHAPE and wanted.issubset(shape))
+
+
+def _check_query(by: Sequence[str], where: Mapping[str, Any]) -> int:
+    """The shape answering `by` and `where`; attributes may only filter, by name and value together."""
+    if set(ATTRIBUTE_DIMENSIONS) & set(by):
+        raise ValueError("attributes filter rollups; they cannot group them")
+    if len(set(ATTRIBUTE_DIMENSIONS) & set(where)) == 1:
+        raise ValueError("an attribute filter needs both attr_name and attr_value")
+    return shape_for((*by, *where))
+
+
+def attribute_rollups_ready(conn: Connection) -> bool:
+    value = conn.execute(
+        select(service_state.c.value).where(service_state.c.key == ATTRIBUTE_ROLLUPS_STATE)
+    ).scalar()
+    return value == "ready"
+
+
+def _attribute_rows_answer(conn: Connection, where: Mapping[str, Any]) -> bool:
+    """Whether attribute rows hold the answer for this filter: a rolled attribute, a short value, rows complete."""
+    rolled = attributes.rollable({where["attr_name"]: where["attr_value"]}) is not None
+    return rolled and attribute_rollups_ready(conn)
 
 
 def _project(dims: tuple[Any, ...], shape: int) -> tuple[Any, ...]:
@@ -67,35 +105,41 @@ def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def deltas(rows: Iterable[Mapping[str, Any]], sign: int = 1) -> tuple[Counter[RollupKey], Counter[RollupKey]]:
-    """Count rows per (tenant, shape, grain, bucket, dimensions); returns (counts, attempt sums)."""
+def deltas(
+    rows: Iterable[Mapping[str, Any]], sign: int = 1, *, shapes: Collection[int] = ALL_SHAPES
+) -> tuple[Counter[RollupKey], Counter[RollupKey]]:
+    """Count rows per rollup key (ROLLUP_KEY order) for `shapes`; returns (counts, attempt sums)."""
     hourly: Counter[RollupKey] = Counter()
     hourly_attempts: Counter[RollupKey] = Counter()
     for row in rows:
         at = row["occurred_at"]
-        key = (row["tenant"], at - at % HOUR_MS, *_key_of(row))
+        key = (row["tenant"], at - at % HOUR_MS, _key_of(row), attributes.rolled_pairs(row["attributes"]))
         hourly[key] += sign
         attempt = row["attempt"]
         if attempt:
             hourly_attempts[key] += sign * attempt
-    # Every other shape and grain is summed from the (far fewer) hour keys rather than from every row again.
+    # Every shape and grain is summed from the (far fewer) hour keys rather than from every row again.
     counts: Counter[RollupKey] = Counter()
     attempts: Counter[RollupKey] = Counter()
-    for (tenant, hour, *dims), n in hourly.items():
-        a = hourly_attempts.get((tenant, hour, *dims), 0)
-        for shape in range(len(SHAPES)):
-            kept = _project(tuple(dims), shape)
-            for grain in GRAINS_MS:
-                key = (tenant, shape, grain // 1000, hour - hour % grain, *kept)
-                counts[key] += n
-                if a:
-                    attempts[key] += a
+    for hour_key, n in hourly.items():
+        tenant, hour, dims, pairs = hour_key
+        a = hourly_attempts.get(hour_key, 0)
+        for shape in shapes:
+            kept = _project(dims, shape)
+            for name, value in pairs if shape == ATTRIBUTE_SHAPE else _NO_ATTRIBUTE:
+                for grain in GRAINS_MS:
+                    key = (tenant, shape, grain // 1000, name, value, hour - hour % grain, *kept)
+                    counts[key] += n
+                    if a:
+                        attempts[key] += a
     return counts, attempts
 
 
-def apply(conn: Connection, rows: Sequence[Mapping[str, Any]], sign: int = 1) -> None:
-    """Add (sign=1) or remove (sign=-1) rows from the rollups, in the caller's transaction."""
-    counts, attempts = deltas(rows, sign)
+def apply(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], sign: int = 1, *, shapes: Collection[int] = ALL_SHAPES
+) -> None:
+    """Add (sign=1) or remove (sign=-1) rows from the rollups of `shapes`, in the caller's transaction."""
+    counts, attempts = deltas(rows, sign, shapes=shapes)
     apply_deltas(conn, counts, attempts)
 
 
@@ -190,10 +234,13 @@ def aggregate(
 
     With `bucket_ms`, the first group element is the bucket start, aligned to the epoch (floor(t / bucket_ms)
     * bucket_ms). Only grains dividing it answer (hours for 6h buckets, weeks too for 7d ones); a bucket that
-    is not a multiple of an hour is answered from raw events.
+    is not a multiple of an hour is answered from raw events. `where` may hold attr_name and attr_value: one
+    attribute filter, answered from attribute rows once they are complete and from raw events until then.
     """
     where = dict(where or {})
-    shape = shape_for((*by, *where))
+    shape = _check_query(by, where)
+    if shape == ATTRIBUTE_SHAPE and not _attribute_rows_answer(conn, where):
+        return aggregate_events(conn, tenant=tenant, start=start, end=end, by=by, where=where, bucket_ms=bucket_ms)
     totals: dict[tuple[Any, ...], list[int]] = {}
 
     sign = 1
@@ -241,9 +288,10 @@ def _aggregate_rollups(
             r.tenant == tenant,
             r.shape == shape,
             r.grain == grain_ms // 1000,
+            *_attribute_conditions(where),
             r.bucket >= lo,
             r.bucket < hi,
-            *(r[k] == v for k, v in where.items()),
+            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
         )
         .group_by(*cols)
     )
@@ -252,6 +300,12 @@ def _aggregate_rollups(
         if bucket_ms:
             key[0] = int(key[0])
         add(tuple(key), n, a)
+
+
+def _attribute_conditions(where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    # Always both: rows without an attribute hold '' there, and the equalities lead the unique index.
+    r = rollups.c
+    return [r.attr_name == where.get("attr_name", ""), r.attr_value == where.get("attr_value", "")]
 
 
 def aggregate_events(
@@ -278,7 +332,7 @@ def aggregate_events(
     cols = _event_columns(by)
     if bucket_ms:
         cols.insert(0, ((e.occurred_at - origin) // bucket_ms).label("b"))
-    conds = _event_conditions(tenant, start, end, where or {}, extra)
+    conds = _event_conditions(conn, tenant, start, end, by, where or {}, extra)
     stmt = select(*cols, func.count(), func.sum(func.coalesce(e.attempt, 0))).where(*conds).group_by(*cols)
     totals: dict[tuple[Any, ...], list[int]] = {}
     for row in conn.execute(stmt).all():
@@ -298,6 +352,7 @@ def count_since(
     starts: Sequence[int],
     end: int,
     by: Sequence[str],
+    where: Mapping[str, Any] | None = None,
     extra: Sequence[ColumnElement[bool]] = (),
     raw: bool = False,
 ) -> dict[tuple[Any, ...], tuple[int, ...]]:
@@ -308,11 +363,15 @@ def count_since(
     """
     if not starts:
         return {}
+    where = dict(where or {})
+    shape = _check_query(by, where)
+    if shape == ATTRIBUTE_SHAPE and not _attribute_rows_answer(conn, where):
+        raw = True
     if raw:
         e = events.c
         cols = _event_columns(by)
         sums = [func.sum(case((e.occurred_at >= s, 1), else_=0)) for s in starts]
-        conds = _event_conditions(tenant, min(starts), end, {}, extra)
+        conds = _event_conditions(conn, tenant, min(starts), end, by, where, extra)
     else:
         if extra:
             raise ValueError("rollups cannot answer extra conditions")
@@ -321,8 +380,9 @@ def count_since(
         r = rollups.c
         cols = [r[name] for name in by]
         sums = [func.sum(case((r.bucket >= s, r.count), else_=0)) for s in starts]
-        conds = [r.tenant == tenant, r.shape == shape_for(by), r.grain == HOUR_MS // 1000,
-                 r.bucket >= min(starts), r.bucket < end]
+        conds = [r.tenant == tenant, r.shape == shape, r.grain == HOUR_MS // 1000, *_attribute_conditions(where),
+                 r.bucket >= min(starts), r.bucket < end,
+                 *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS)]
     totals: dict[tuple[Any, ...], list[int]] = {}
     for row in conn.execute(select(*cols, *sums).where(*conds).group_by(*cols)).all():
         key = _rollup_key(list(row[: len(by)]), by) if raw else tuple(row[: len(by)])
@@ -333,18 +393,28 @@ def count_since(
 
 
 def _event_columns(by: Sequence[str]) -> list[Any]:
-    shape_for(by)  # rejects names that are not rollup dimensions
     e = events.c
     return [func.coalesce(e[name], "") if name in ("operation", "error_code") else e[name] for name in by]
 
 
 def _event_conditions(
-    tenant: str, start: int, end: int, where: Mapping[str, Any], extra: Sequence[ColumnElement[bool]]
+    conn: Connection,
+    tenant: str,
+    start: int,
+    end: int,
+    by: Sequence[str],
+    where: Mapping[str, Any],
+    extra: Sequence[ColumnElement[bool]],
 ) -> list[ColumnElement[bool]]:
-    shape_for(where)
+    """The raw-event form of a rollup question: the same dimensions compared the way rollups store them."""
+    _check_query(by, where)  # rejects names that are not rollup dimensions
     e = events.c
     conds: list[ColumnElement[bool]] = [e.tenant == tenant, e.occurred_at >= start, e.occurred_at < end, *extra]
+    if "attr_name" in where:
+        conds.append(attributes.clause(conn.dialect.name, where["attr_name"], where["attr_value"]))
     for k, v in where.items():
+        if k in ATTRIBUTE_DIMENSIONS:
+            continue
         if k == "error_code":
             # Rollups keep the first 64 characters of a code; raw rows must compare the same way.
             conds.append(func.substr(func.coalesce(e.error_code, ""), 1, _CODE_CHARS) == v)

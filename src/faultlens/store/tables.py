@@ -132,11 +132,15 @@ service_state = Table(
 
 # Pre-aggregated counts per hour, day and week, kept in step with events at ingest and backfill, so that
 # window queries cost the number of buckets. A shape (store/rollups.py SHAPES) names the dimensions a row keeps;
-# the others, like every missing value, hold '' instead of NULL so the unique key matches.
+# the others, like every missing value, hold '' instead of NULL so the unique key matches. Attribute rows
+# (shape 3) carry one attribute name and value each; the key puts them before the bucket so a filter on one
+# value reads only its rows.
 ROLLUP_KEY = (
     "tenant",
     "shape",
     "grain",
+    "attr_name",
+    "attr_value",
     "bucket",
     "source",
     "operation",
@@ -154,6 +158,8 @@ rollups = Table(
     Column("tenant", String(64), nullable=False),
     Column("shape", Integer, nullable=False),
     Column("grain", Integer, nullable=False),
+    Column("attr_name", String(64), nullable=False),
+    Column("attr_value", String(128), nullable=False),
     Column("bucket", BigInteger, nullable=False),
     Column("source", String(128), nullable=False),
     Column("operation", String(256), nullable=False),
@@ -168,4 +174,3 @@ rollups = Table(
     Column("attempt_sum", BigInteger, nullable=False),
     UniqueConstraint(*ROLLUP_KEY, name="uq_rollups_key"),
 )
-

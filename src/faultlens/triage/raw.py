@@ -1,40 +1,33 @@
-"""Raw-event scans: attribute filters (JSON attributes), aggregates rollups cannot answer, failure pages."""
+"""Window answers under attribute filters (rollups for one rolled-up attribute, raw scans otherwise); failure pages."""
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, select
 
-from faultlens.store import rollups
+from faultlens.store import attributes, rollups
 from faultlens.store.events import EventFilter, row_to_event
 from faultlens.store.tables import events
 
-# The attribute filters the API exposes; the names the parallel-ops document uses.
-ATTRIBUTE_FILTERS = ("site_id", "target_object", "template_key")
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_CODE_CHARS = 64  # rollups keep the first 64 characters of error_code; raw answers must match them
+ATTRIBUTE_FILTERS = attributes.ROLLED  # the attribute filters the API exposes
 
 Counts = dict[tuple[Any, ...], tuple[int, int]]
 
 
-def attribute_text(dialect: str, key: str) -> ColumnElement[Any]:
-    """The text form of events.attributes[key] (strings and numbers compare alike on both databases)."""
-    if not _KEY.match(key):
-        raise ValueError(f"{key!r} is not an attribute name")
-    if dialect == "postgresql":
-        return cast(events.c.attributes, JSONB).op("->>")(key)
-    return cast(func.json_extract(events.c.attributes, f'$."{key}"'), events.c.attributes.type)
-
-
-def attribute_clauses(dialect: str, attrs: Mapping[str, str] | None) -> list[ColumnElement[bool]]:
-    return [attribute_text(dialect, k) == v for k, v in sorted((attrs or {}).items())]
+def _with_attribute(by: Sequence[str], where: Mapping[str, Any] | None,
+                    attrs: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """`where` plus the attribute filter when attribute rollups can answer the question, else None."""
+    pair = attributes.rollable(attrs)
+    if pair is None:
+        return None
+    combined = {**(where or {}), "attr_name": pair[0], "attr_value": pair[1]}
+    if not set((*by, *combined)).issubset(rollups.SHAPES[rollups.ATTRIBUTE_SHAPE]):
+        return None  # e.g. by operation: attribute rows do not keep it
+    return combined
 
 
 def aggregate(
@@ -48,9 +41,14 @@ def aggregate(
     attrs: Mapping[str, str] | None = None,
     bucket_ms: int | None = None,
 ) -> Counts:
-    """rollups.aggregate's answer; attributes are not rollup dimensions, so with attribute filters scan raw events."""
+    """rollups.aggregate's answer. One attribute filter on a rolled-up attribute is a rollup read as well;
+    others (several attributes, or dimensions attribute rows do not keep) scan raw events."""
     if not attrs:
         return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=where, bucket_ms=bucket_ms)
+    combined = _with_attribute(by, where, attrs)
+    if combined is not None:
+        return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=combined,
+                                 bucket_ms=bucket_ms)
     return aggregate_raw(
         conn, tenant=tenant, start=start, end=end, by=by, where=where, attrs=attrs, bucket_ms=bucket_ms
     )
@@ -76,7 +74,7 @@ def aggregate_raw(
         end=end,
         by=by,
         where=where,
-        extra=attribute_clauses(conn.dialect.name, attrs),
+        extra=attributes.clauses(conn.dialect.name, attrs),
         bucket_ms=bucket_ms,
         origin=origin,
     )
@@ -92,10 +90,13 @@ def count_since(
     attrs: Mapping[str, str] | None = None,
 ) -> dict[tuple[Any, ...], tuple[int, ...]]:
     """Counts for each window [starts[i], end) (see rollups.count_since): hourly rollups when every bound is a
-    whole hour and no attribute filters, raw events otherwise."""
+    whole hour and rollups can answer the attribute filter, raw events otherwise."""
     aligned = all(t % rollups.HOUR_MS == 0 for t in (*starts, end))
+    combined = _with_attribute(by, None, attrs)
+    if aligned and (not attrs or combined is not None):
+        return rollups.count_since(conn, tenant=tenant, starts=starts, end=end, by=by, where=combined)
     return rollups.count_since(conn, tenant=tenant, starts=starts, end=end, by=by,
-                               extra=attribute_clauses(conn.dialect.name, attrs), raw=bool(attrs) or not aligned)
+                               extra=attributes.clauses(conn.dialect.name, attrs), raw=True)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def list_failures(
     pages = math.ceil(total / page_size)
     items: list[dict[str, Any]] = []
     if page <= pages:
-        where = query.event_filter().clauses(tenant) + attribute_clauses(conn.dialect.name, query.attrs)
+        where = query.event_filter().clauses(tenant) + attributes.clauses(conn.dialect.name, query.attrs)
         stmt = (
             select(events)
             .where(*where)

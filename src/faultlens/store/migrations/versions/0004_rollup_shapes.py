@@ -1,8 +1,9 @@
-"""Rollup shapes and a week grain: rows that keep fewer dimensions, and weeks of days.
+"""Rollup shapes, a week grain and attribute rows.
 
-The new rows are sums of the existing ones, so they are derived here in SQL from the rollups table (which is
-small next to events) and stats stay exact across the upgrade without a rebuild. When a rebuild is still
-pending, it recomputes everything from events anyway.
+Shapes and weeks are sums of the existing rows, so they are derived here in SQL from the rollups table (small
+next to events) and stats stay exact across the upgrade without a rebuild. Attribute rows need the events'
+attributes: with events present, service_state asks the rollup rebuild job for them, and attribute filters
+scan raw events until it is done. When a full rebuild is still pending, it recomputes everything anyway.
 
 Revision ID: 0004
 Revises: 0003
@@ -27,8 +28,9 @@ DIMENSIONS = (
     "is_actionable",
     "error_code",
 )
-KEY = ("tenant", "shape", "grain", "bucket", *DIMENSIONS)
-# Frozen copy of store/rollups.py SHAPES as of this revision: shape id -> dimensions kept.
+KEY = ("tenant", "shape", "grain", "attr_name", "attr_value", "bucket", *DIMENSIONS)
+# Frozen copy of store/rollups.py SHAPES as of this revision: shape id -> dimensions kept (shape 3, the
+# attribute rows, comes from events through the rebuild job).
 SHAPES = {
     1: ("source", "status", "failure_class", "is_actionable", "failure_kind", "category", "error_code"),
     2: ("source", "status", "failure_class", "is_actionable"),
@@ -42,6 +44,8 @@ def _columns() -> list[sa.Column[object]]:
         sa.Column("tenant", sa.String(64), nullable=False),
         sa.Column("shape", sa.Integer, nullable=False),
         sa.Column("grain", sa.Integer, nullable=False),
+        sa.Column("attr_name", sa.String(64), nullable=False),
+        sa.Column("attr_value", sa.String(128), nullable=False),
         sa.Column("bucket", sa.BigInteger, nullable=False),
         sa.Column("source", sa.String(128), nullable=False),
         sa.Column("operation", sa.String(256), nullable=False),
@@ -66,11 +70,11 @@ def upgrade() -> None:
     dims = ", ".join(DIMENSIONS)
     op.execute(
         f"INSERT INTO rollups ({cols}, count, attempt_sum) "
-        f"SELECT tenant, 0, grain, bucket, {dims}, count, attempt_sum FROM rollups_0003"
+        f"SELECT tenant, 0, grain, '', '', bucket, {dims}, count, attempt_sum FROM rollups_0003"
     )
     op.execute(
         f"INSERT INTO rollups ({cols}, count, attempt_sum) "
-        f"SELECT tenant, 0, {7 * DAY_S}, bucket - bucket % {WEEK_MS}, {dims}, sum(count), sum(attempt_sum) "
+        f"SELECT tenant, 0, {7 * DAY_S}, '', '', bucket - bucket % {WEEK_MS}, {dims}, sum(count), sum(attempt_sum) "
         f"FROM rollups WHERE shape = 0 AND grain = {DAY_S} "
         f"GROUP BY tenant, bucket - bucket % {WEEK_MS}, {dims}"
     )
@@ -80,15 +84,23 @@ def upgrade() -> None:
         )
         op.execute(
             f"INSERT INTO rollups ({cols}, count, attempt_sum) "
-            f"SELECT tenant, {shape}, grain, bucket, {projected}, sum(count), sum(attempt_sum) "
+            f"SELECT tenant, {shape}, grain, '', '', bucket, {projected}, sum(count), sum(attempt_sum) "
             f"FROM rollups WHERE shape = 0 GROUP BY tenant, grain, bucket, {', '.join(kept)}"
         )
     op.drop_table("rollups_0003")
+    # A bounded EXISTS probe, not a scan: without events the (empty) attribute rows are already complete.
+    op.execute(
+        "INSERT INTO service_state (key, value, updated_at) "
+        "SELECT 'attribute_rollups', CASE WHEN EXISTS (SELECT 1 FROM events) THEN 'needed' ELSE 'ready' END, 0"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM service_state WHERE key = 'attribute_rollups'")
     op.execute("DELETE FROM rollups WHERE shape <> 0 OR grain > 86400")
     with op.batch_alter_table("rollups", recreate="always") as batch:
         batch.drop_constraint("uq_rollups_key", type_="unique")
-        batch.drop_column("shape")
-        batch.create_unique_constraint("uq_rollups_key", list(k for k in KEY if k != "shape"))
+        added = ("shape", "attr_name", "attr_value")
+        for name in added:
+            batch.drop_column(name)
+        batch.create_unique_constraint("uq_rollups_key", [k for k in KEY if k not in added])

@@ -33,6 +33,8 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA cache_size=-65536")
+    # Checkpoint every 64 MB of WAL instead of every 4 MB: ingest spends far less time copying pages back.
+    cur.execute("PRAGMA wal_autocheckpoint=16384")
     cur.close()
 
 

@@ -37,6 +37,8 @@ SHAPES: tuple[tuple[str, ...], ...] = (
 )
 ATTRIBUTE_SHAPE = 3
 ALL_SHAPES = tuple(range(len(SHAPES)))
+# Weeks only where long windows need them: by-operation and attribute questions read days (fewer rows to write).
+SHAPE_GRAINS_MS = ((HOUR_MS, DAY_MS), GRAINS_MS, GRAINS_MS, (HOUR_MS, DAY_MS))
 _BLANK = tuple(False if name == "is_actionable" else "" for name in EVENT_DIMENSIONS)
 _KEPT = tuple(frozenset(i for i, name in enumerate(EVENT_DIMENSIONS) if name in shape) for shape in SHAPES)
 _NO_ATTRIBUTE = (("", ""),)
@@ -111,9 +113,14 @@ def deltas(
     """Count rows per rollup key (ROLLUP_KEY order) for `shapes`; returns (counts, attempt sums)."""
     hourly: Counter[RollupKey] = Counter()
     hourly_attempts: Counter[RollupKey] = Counter()
+    pairs_of: dict[Any, tuple[tuple[str, str], ...]] = {None: ()}  # attributes JSON -> rolled pairs
     for row in rows:
         at = row["occurred_at"]
-        key = (row["tenant"], at - at % HOUR_MS, _key_of(row), attributes.rolled_pairs(row["attributes"]))
+        doc = row["attributes"]
+        pairs = pairs_of.get(doc)
+        if pairs is None:
+            pairs = pairs_of[doc] = attributes.rolled_pairs(doc)
+        key = (row["tenant"], at - at % HOUR_MS, _key_of(row), pairs)
         hourly[key] += sign
         attempt = row["attempt"]
         if attempt:
@@ -121,14 +128,18 @@ def deltas(
     # Every shape and grain is summed from the (far fewer) hour keys rather than from every row again.
     counts: Counter[RollupKey] = Counter()
     attempts: Counter[RollupKey] = Counter()
+    projected: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...]]]] = {}  # dims -> [(shape, kept dims)]
+    grains = [[(grain // 1000, grain) for grain in shape_grains] for shape_grains in SHAPE_GRAINS_MS]
     for hour_key, n in hourly.items():
         tenant, hour, dims, pairs = hour_key
         a = hourly_attempts.get(hour_key, 0)
-        for shape in shapes:
-            kept = _project(dims, shape)
+        per_shape = projected.get(dims)
+        if per_shape is None:
+            per_shape = projected[dims] = [(shape, _project(dims, shape)) for shape in shapes]
+        for shape, kept in per_shape:
             for name, value in pairs if shape == ATTRIBUTE_SHAPE else _NO_ATTRIBUTE:
-                for grain in GRAINS_MS:
-                    key = (tenant, shape, grain // 1000, name, value, hour - hour % grain, *kept)
+                for grain_s, grain in grains[shape]:
+                    key = (tenant, shape, grain_s, name, value, hour - hour % grain, *kept)
                     counts[key] += n
                     if a:
                         attempts[key] += a
@@ -162,7 +173,6 @@ def apply_deltas(conn: Connection, counts: Counter[RollupKey], attempts: Counter
             f"ORDER BY {cols} {upsert}"
         )
         return
-    values.sort(key=lambda v: tuple(map(str, v[:-2])))  # neighbouring keys land on neighbouring index pages
     marks = ", ".join(["?"] * (len(ROLLUP_KEY) + 2))
     conn.exec_driver_sql(f"INSERT INTO rollups ({cols}, count, attempt_sum) VALUES ({marks}) {upsert}", values)
 
@@ -253,7 +263,8 @@ def aggregate(
     if bucket_ms and bucket_ms % HOUR_MS:
         pieces = [("raw", start, end)]
     else:
-        pieces = decompose(start, end, grains=[g for g in GRAINS_MS if not bucket_ms or bucket_ms % g == 0])
+        grains = [g for g in SHAPE_GRAINS_MS[shape] if not bucket_ms or bucket_ms % g == 0]
+        pieces = decompose(start, end, grains=grains)
     grain_of = {name: ms for ms, name in GRAIN_NAMES.items()}
     for kind, lo, hi in pieces:
         sign = -1 if kind == "raw-" else 1

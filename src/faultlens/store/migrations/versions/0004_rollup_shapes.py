@@ -1,4 +1,4 @@
-"""Rollup shapes, a week grain and attribute rows.
+"""Rollup shapes, a week grain and attribute rows (store/rollups.py SHAPES and SHAPE_GRAINS_MS).
 
 Shapes and weeks are sums of the existing rows, so they are derived here in SQL from the rollups table (small
 next to events) and stats stay exact across the upgrade without a rebuild. Attribute rows need the events'
@@ -29,8 +29,8 @@ DIMENSIONS = (
     "error_code",
 )
 KEY = ("tenant", "shape", "grain", "attr_name", "attr_value", "bucket", *DIMENSIONS)
-# Frozen copy of store/rollups.py SHAPES as of this revision: shape id -> dimensions kept (shape 3, the
-# attribute rows, comes from events through the rebuild job).
+# Frozen copy of store/rollups.py SHAPES as of this revision: shape id -> dimensions kept. These two also get
+# weeks; shape 0 keeps hours and days, and shape 3 (attribute rows) comes from events through the rebuild job.
 SHAPES = {
     1: ("source", "status", "failure_class", "is_actionable", "failure_kind", "category", "error_code"),
     2: ("source", "status", "failure_class", "is_actionable"),
@@ -72,12 +72,6 @@ def upgrade() -> None:
         f"INSERT INTO rollups ({cols}, count, attempt_sum) "
         f"SELECT tenant, 0, grain, '', '', bucket, {dims}, count, attempt_sum FROM rollups_0003"
     )
-    op.execute(
-        f"INSERT INTO rollups ({cols}, count, attempt_sum) "
-        f"SELECT tenant, 0, {7 * DAY_S}, '', '', bucket - bucket % {WEEK_MS}, {dims}, sum(count), sum(attempt_sum) "
-        f"FROM rollups WHERE shape = 0 AND grain = {DAY_S} "
-        f"GROUP BY tenant, bucket - bucket % {WEEK_MS}, {dims}"
-    )
     for shape, kept in SHAPES.items():
         projected = ", ".join(
             name if name in kept else ("false" if name == "is_actionable" else "''") for name in DIMENSIONS
@@ -86,6 +80,12 @@ def upgrade() -> None:
             f"INSERT INTO rollups ({cols}, count, attempt_sum) "
             f"SELECT tenant, {shape}, grain, '', '', bucket, {projected}, sum(count), sum(attempt_sum) "
             f"FROM rollups WHERE shape = 0 GROUP BY tenant, grain, bucket, {', '.join(kept)}"
+        )
+        op.execute(
+            f"INSERT INTO rollups ({cols}, count, attempt_sum) "
+            f"SELECT tenant, {shape}, {7 * DAY_S}, '', '', bucket - bucket % {WEEK_MS}, {dims}, sum(count), "
+            f"sum(attempt_sum) FROM rollups WHERE shape = {shape} AND grain = {DAY_S} "
+            f"GROUP BY tenant, bucket - bucket % {WEEK_MS}, {dims}"
         )
     op.drop_table("rollups_0003")
     # A bounded EXISTS probe, not a scan: without events the (empty) attribute rows are already complete.

@@ -28,8 +28,6 @@ _INSERT_CHUNK = 500
 _INSERT_COLUMNS = tuple(c.name for c in EVENT_COLUMNS)
 
 
-
-
 def _insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """INSERT .. ON CONFLICT DO NOTHING RETURNING id: the ids that were really new.
 

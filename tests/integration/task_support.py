@@ -112,9 +112,23 @@ class RedisServer:
             missing_service("redis-server is not installed")
             raise AssertionError("unreachable")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
 
@@ -173,9 +187,22 @@ def worker_env(**extra: str) -> dict[str, str]:
 def run_rq_burst(queues: list[str], *, redis_url: str = TASK_REDIS_URL, timeout: float = 60) -> str:
     """Run a real `rq worker --burst` over the queues until they are empty; returns its log."""
     proc = subprocess.run(
-        [str(BIN / "rq"), "worker", "--burst", "--url", redis_url, "--logging_level", "WARNING",
-         "--disable-job-desc-logging", *queues],
-        cwd=REPO, env=worker_env(), capture_output=True, text=True, timeout=timeout,
+        [
+            str(BIN / "rq"),
+            "worker",
+            "--burst",
+            "--url",
+            redis_url,
+            "--logging_level",
+            "WARNING",
+            "--disable-job-desc-logging",
+            *queues,
+        ],
+        cwd=REPO,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert proc.returncode == 0, f"rq worker failed ({proc.returncode}): {proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
@@ -203,10 +230,28 @@ def start_celery_worker(tmp_path: Path, *, redis_url: str = TASK_REDIS_URL, queu
     """A real Celery worker (solo pool) on the test's Redis DB as broker and result backend."""
     log_path = tmp_path / "celery-worker.log"
     process = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "tests.integration.celery_app", "worker", "--pool=solo", "--concurrency=1",
-         "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
-         "-n", f"faultlens-test-{uuid.uuid4().hex[:6]}@%h", f"--logfile={log_path}"],
-        cwd=REPO, env=worker_env(FAULTLENS_TEST_CELERY_URL=redis_url), text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "celery"),
+            "-A",
+            "tests.integration.celery_app",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
+            "-n",
+            f"faultlens-test-{uuid.uuid4().hex[:6]}@%h",
+            f"--logfile={log_path}",
+        ],
+        cwd=REPO,
+        env=worker_env(FAULTLENS_TEST_CELERY_URL=redis_url),
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return CeleryWorker(process, log_path)

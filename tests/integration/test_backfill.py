@@ -76,7 +76,7 @@ def mixed_events(n: int, *, prefix: str = "e") -> list[dict[str, Any]]:
 
 def ingest(services: Services, raw: list[dict[str, Any]]) -> None:
     for start in range(0, len(raw), 1000):
-        result = services.pipeline.ingest(raw[start:start + 1000], tenant="default")
+        result = services.pipeline.ingest(raw[start : start + 1000], tenant="default")
         assert not result.rejected, result.rejected
 
 
@@ -113,8 +113,13 @@ def assert_rollups_exact(services: Services) -> None:
 def derived_by_id(services: Services) -> dict[str, tuple[Any, ...]]:
     with services.engine.connect() as conn:
         rows = conn.execute(select(events.c.id, *(events.c[n] for n in DERIVED))).all()
-    return {r[0]: tuple(bool(v) if isinstance(v, bool | int) and n in ("is_actionable", "retryable") else v
-                        for n, v in zip(DERIVED, r[1:], strict=True)) for r in rows}
+    return {
+        r[0]: tuple(
+            bool(v) if isinstance(v, bool | int) and n in ("is_actionable", "retryable") else v
+            for n, v in zip(DERIVED, r[1:], strict=True)
+        )
+        for r in rows
+    }
 
 
 def assert_classified_by(services: Services) -> None:
@@ -126,7 +131,8 @@ def assert_classified_by(services: Services) -> None:
         fresh = dict(row)
         services.pipeline.classify_row(fresh)
         assert tuple(fresh[n] for n in DERIVED) == tuple(
-            bool(row[n]) if n in ("is_actionable", "retryable") else row[n] for n in DERIVED), row["id"]
+            bool(row[n]) if n in ("is_actionable", "retryable") else row[n] for n in DERIVED
+        ), row["id"]
 
 
 def test_activation_moves_stats_exactly_and_a_second_run_changes_nothing(quiet: Services) -> None:
@@ -152,14 +158,19 @@ def test_activation_moves_stats_exactly_and_a_second_run_changes_nothing(quiet: 
         # Changed: the 10 moved events, and the 10 successes, whose built-in decision is stamped with the
         # whole stack's version (their rollup rows do not move).
         assert [(j.kind, j.state, j.done, j.total, j.params["changed"]) for j in ended] == [
-            ("backfill", "done", 31, 31, 20)]
+            ("backfill", "done", 31, 31, 20)
+        ]
         after = client.get("/api/v1/stats/summary").json()
         assert after["total"] == 31 and after["success_count"] == 10
         assert (after["client_abort_count"], after["service_failure_count"]) == (0, 21)
         assert after["actionable_failure_count"] == 21
         moved = client.get("/api/v1/events/e0").json()
         assert (moved["failure_kind"], moved["failure_class"], moved["rule_name"], moved["rule_version"]) == (
-            "proxy_closed", "service_failure", "closed_is_ours", "ops@2026-12-01")
+            "proxy_closed",
+            "service_failure",
+            "closed_is_ours",
+            "ops@2026-12-01",
+        )
         assert moved["category"] == "dependency_error" and moved["is_actionable"] is True
         for name in ("error_message", "occurred_at", "received_at", "status", "source", "attempt", "fingerprint_id"):
             assert moved[name] == original[name], name
@@ -215,8 +226,7 @@ def test_restart_keeps_the_activated_pack_and_a_new_rules_file_enqueues(db_url: 
 def test_superseded_backfill_is_never_run(quiet: Services) -> None:
     ingest(quiet, mixed_events(12))
     first = activation.activate(quiet, activation.parse_pack(OPS_PACK), OPS_PACK).job
-    newer = {**OPS_PACK, "id": "ops@2026-12-03",
-             "rules": [{**OPS_PACK["rules"][0], "failure_kind": "proxy_hangup"}]}
+    newer = {**OPS_PACK, "id": "ops@2026-12-03", "rules": [{**OPS_PACK["rules"][0], "failure_kind": "proxy_hangup"}]}
     second = activation.activate(quiet, activation.parse_pack(newer), newer).job
     assert first is not None and second is not None
     ended = runner.run_until_idle(quiet)
@@ -236,10 +246,13 @@ def _snapshot_check(services: Services) -> None:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         else:
             conn.exec_driver_sql("BEGIN")  # pysqlite opens no transaction for reads by itself
-        rolled = dict(conn.execute(
-            select(rollups_table.c.failure_class, func.sum(rollups_table.c["count"]))
-            .where(rollups_table.c.shape == 0, rollups_table.c.grain == 86_400).group_by(rollups_table.c.failure_class)
-        ).all())
+        rolled = dict(
+            conn.execute(
+                select(rollups_table.c.failure_class, func.sum(rollups_table.c["count"]))
+                .where(rollups_table.c.shape == 0, rollups_table.c.grain == 86_400)
+                .group_by(rollups_table.c.failure_class)
+            ).all()
+        )
         raw = dict(conn.execute(select(events.c.failure_class, func.count()).group_by(events.c.failure_class)).all())
         conn.rollback()
     assert {k: int(v) for k, v in rolled.items() if v} == raw
@@ -282,9 +295,21 @@ def test_backfill_killed_mid_way_resumes_from_its_checkpoint(db_url: str, tmp_pa
     pack_file.write_text(json.dumps(OPS_PACK))
     cli = Path(sys.executable).with_name("faultlens")
     proc = subprocess.Popen(
-        [str(cli), "backfill", "--db", db_url, "--rules", str(pack_file), "--wait", "--batch-size", "10",
-         "--pause-ms", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            str(cli),
+            "backfill",
+            "--db",
+            db_url,
+            "--rules",
+            str(pack_file),
+            "--wait",
+            "--batch-size",
+            "10",
+            "--pause-ms",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     seen: Job | None = None
@@ -316,9 +341,11 @@ def test_backfill_killed_mid_way_resumes_from_its_checkpoint(db_url: str, tmp_pa
     assert_classified_by(resumed)
     assert_rollups_exact(resumed)
     with resumed.engine.connect() as conn:
-        versions = dict(conn.execute(
-            select(events.c.failure_kind, events.c.rule_version).where(events.c.status == "failure").distinct()
-        ).all())
+        versions = dict(
+            conn.execute(
+                select(events.c.failure_kind, events.c.rule_version).where(events.c.status == "failure").distinct()
+            ).all()
+        )
     assert versions["proxy_closed"] == "ops@2026-12-01" and "downstream_closed" not in versions
     resumed.engine.dispose()
 

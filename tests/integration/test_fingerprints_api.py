@@ -24,8 +24,12 @@ def client(db_url: str) -> Iterator[TestClient]:
 
 
 def _events() -> list[dict[str, Any]]:
-    frob = [event(id=f"frob{i}", error_message=f"frobnicator {i} exploded in sector {i * 7}",
-                  occurred_at=ago(minutes=10 + i)) for i in range(6)]
+    frob = [
+        event(
+            id=f"frob{i}", error_message=f"frobnicator {i} exploded in sector {i * 7}", occurred_at=ago(minutes=10 + i)
+        )
+        for i in range(6)
+    ]
     closed = [event(id=f"closed{i}", error_message="downstream_closed", occurred_at=ago(minutes=3)) for i in range(3)]
     widget = [event(id=f"widget{i}", error_message=f"widget {i} went sideways", status="retry") for i in range(2)]
     old = [event(id="old-frob", error_message="frobnicator 99 exploded in sector 1", occurred_at=ago(days=2))]
@@ -62,8 +66,7 @@ def test_templates_ranked_with_mix_and_coverage(client: TestClient) -> None:
 
 def test_template_ids_survive_a_restart(db_url: str) -> None:
     first = make_services(db_url, start_jobs=False)
-    first.pipeline.ingest([event(id="a", error_message="cache node 10.1.2.3 timed out after 31 ms")],
-                          tenant="default")
+    first.pipeline.ingest([event(id="a", error_message="cache node 10.1.2.3 timed out after 31 ms")], tenant="default")
     with TestClient(create_app(first)):
         pass  # shutting the app down saves the fingerprinter, as the server does
     [template] = first.fingerprinter.templates()
@@ -79,8 +82,9 @@ def test_template_ids_survive_a_restart(db_url: str) -> None:
         assert (item["id"], item["count"]) == (template.id, 2)
 
     # `faultlens fingerprint --db` starts from the same saved state, so it prints the same ids.
-    result = CliRunner().invoke(cli_app, ["fingerprint", "--db", db_url],
-                                input="cache node 10.4.4.4 timed out after 99 ms\n")
+    result = CliRunner().invoke(
+        cli_app, ["fingerprint", "--db", db_url], input="cache node 10.4.4.4 timed out after 99 ms\n"
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.split("\t")[0] == template.id
     second.engine.dispose()

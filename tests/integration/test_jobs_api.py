@@ -29,8 +29,10 @@ def test_jobs_are_listed_newest_first_with_progress(quiet: Services, api: TestCl
     register_metrics(quiet)  # idempotent: a second registration must not raise
     assert api.get("/api/v1/jobs").json() == {"items": []}
     assert _gauges(quiet) == {
-        'faultlens_jobs_running{kind="backfill"}': 0.0, 'faultlens_jobs_running{kind="rollup_rebuild"}': 0.0,
-        'faultlens_jobs_pending{kind="backfill"}': 0.0, 'faultlens_jobs_pending{kind="rollup_rebuild"}': 0.0,
+        'faultlens_jobs_running{kind="backfill"}': 0.0,
+        'faultlens_jobs_running{kind="rollup_rebuild"}': 0.0,
+        'faultlens_jobs_pending{kind="backfill"}': 0.0,
+        'faultlens_jobs_pending{kind="rollup_rebuild"}': 0.0,
         'faultlens_jobs_progress_ratio{kind="backfill"}': 1.0,
         'faultlens_jobs_progress_ratio{kind="rollup_rebuild"}': 1.0,
     }
@@ -49,12 +51,24 @@ def test_jobs_are_listed_newest_first_with_progress(quiet: Services, api: TestCl
 
     items = api.get("/api/v1/jobs").json()["items"]
     assert [i["id"] for i in items] == [second["id"], first["id"]]
-    assert set(items[1]) == {"id", "kind", "state", "rule_version", "progress", "created_at", "started_at",
-                             "finished_at", "error"}
+    assert set(items[1]) == {
+        "id",
+        "kind",
+        "state",
+        "rule_version",
+        "progress",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error",
+    }
     done = api.get(f"/api/v1/jobs/{first['id']}").json()
     assert done == items[1]
-    assert (done["kind"], done["state"], done["rule_version"]) == ("backfill", "done", "ops@2026-12-01+" + (
-        quiet.packs[-1].id))
+    assert (done["kind"], done["state"], done["rule_version"]) == (
+        "backfill",
+        "done",
+        "ops@2026-12-01+" + (quiet.packs[-1].id),
+    )
     assert done["progress"] == {"done": 15, "total": 15, "changed": 10}
     assert done["started_at"] <= done["finished_at"]
     assert [i["id"] for i in api.get("/api/v1/jobs", params={"state": "pending"}).json()["items"]] == [second["id"]]

@@ -62,13 +62,25 @@ def test_metrics_values_and_promtool(client: TestClient) -> None:
     assert value(found, "faultlens_overview_events", window="1h", source="api", status="success") == 10
     assert value(found, "faultlens_overview_events", window="24h", source="worker", status="retry") == 1
     assert value(found, "faultlens_overview_events", window="1h", source="worker", status="retry") is None
-    assert value(found, "faultlens_overview_failures", window="24h", source="api", failure_class="service_failure",
-                 failure_kind=ACTIONABLE, category="dependency_error") == 30
+    assert (
+        value(
+            found,
+            "faultlens_overview_failures",
+            window="24h",
+            source="api",
+            failure_class="service_failure",
+            failure_kind=ACTIONABLE,
+            category="dependency_error",
+        )
+        == 30
+    )
     assert value(found, "faultlens_overview_actionable_failures", window="1h", source="api") == 30
     assert value(found, "faultlens_overview_actionable_failure_ratio", window="1h", source="api") == 0.75
     assert value(found, "faultlens_overview_actionable_failure_ratio", window="24h", source="worker") == 0
-    assert value(found, "faultlens_slo_hint_active", source="api", code="actionable_failure_rate_high",
-                 level="critical") == 1
+    assert (
+        value(found, "faultlens_slo_hint_active", source="api", code="actionable_failure_rate_high", level="critical")
+        == 1
+    )
     assert value(found, "faultlens_ingest_events_total", outcome="accepted") == 41
     assert value(found, "faultlens_ingest_batch_duration_seconds_count") == 1
     assert value(found, "faultlens_overview_up") == 1
@@ -77,11 +89,13 @@ def test_metrics_values_and_promtool(client: TestClient) -> None:
 
 def test_label_sets_are_capped(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     many = metrics_collector.MAX_SOURCES + 10
-    _load(client, [event(source=f"src-{i:03d}", error_message=ACTIONABLE) for i in range(many)]
-          + [event(source="big", status="success") for _ in range(3)])
+    _load(
+        client,
+        [event(source=f"src-{i:03d}", error_message=ACTIONABLE) for i in range(many)]
+        + [event(source="big", status="success") for _ in range(3)],
+    )
     found = samples(client.get("/metrics").text)
-    events = {dict(k)["source"]: v for k, v in found["faultlens_overview_events"].items()
-              if dict(k)["window"] == "24h"}
+    events = {dict(k)["source"]: v for k, v in found["faultlens_overview_events"].items() if dict(k)["window"] == "24h"}
     assert len(events) == metrics_collector.MAX_SOURCES + 1 and "big" in events
     assert events[metrics_collector.OTHER] == many - (metrics_collector.MAX_SOURCES - 1)  # "big" keeps a slot
     assert sum(events.values()) == many + 3
@@ -94,8 +108,9 @@ def test_label_sets_are_capped(client: TestClient, monkeypatch: pytest.MonkeyPat
     failures = [(dict(k), v) for k, v in found["faultlens_overview_failures"].items() if dict(k)["window"] == "24h"]
     assert len(failures) == 11 and sum(v for _k, v in failures) == many
     other = metrics_collector.OTHER
-    assert {"source": other, "failure_class": other, "failure_kind": other, "category": other,
-            "window": "24h"} in [k for k, _v in failures]
+    assert {"source": other, "failure_class": other, "failure_kind": other, "category": other, "window": "24h"} in [
+        k for k, _v in failures
+    ]
 
 
 def test_metrics_answer_for_the_scraping_key_tenant(services: Services, client: TestClient) -> None:
@@ -109,7 +124,8 @@ def test_metrics_answer_for_the_scraping_key_tenant(services: Services, client: 
     theirs = samples(client.get("/metrics", headers=beta).text)
     assert value(mine, "faultlens_overview_events", window="1h", source="alpha-only", status="failure") == 1
     assert "faultlens_overview_events" not in theirs or not any(
-        dict(k)["source"] == "alpha-only" for k in theirs["faultlens_overview_events"])
+        dict(k)["source"] == "alpha-only" for k in theirs["faultlens_overview_events"]
+    )
     assert value(theirs, "faultlens_overview_up") == 1
 
 

@@ -132,10 +132,17 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
         got_counts, got_attempts = _rollup_counters(conn, ROLLUP_KEY)
         assert not rollups.attribute_rollups_ready(conn)
         # Until the job has run, an attribute filter is answered from raw events.
-        by_site = rollups.aggregate(conn, tenant="default", start=0, end=2_000_000_000_000, by=("status",),
-                                    where={"attr_name": "site_id", "attr_value": "s1"})
-    assert sum(n for n, _a in by_site.values()) == sum(1 for r in rows if r["attributes"] and '"s1"' in r["attributes"]
-                                                         and r["tenant"] == "default")
+        by_site = rollups.aggregate(
+            conn,
+            tenant="default",
+            start=0,
+            end=2_000_000_000_000,
+            by=("status",),
+            where={"attr_name": "site_id", "attr_value": "s1"},
+        )
+    assert sum(n for n, _a in by_site.values()) == sum(
+        1 for r in rows if r["attributes"] and '"s1"' in r["attributes"] and r["tenant"] == "default"
+    )
     assert got_counts == +without_attributes
     assert got_attempts == +Counter({k: a for k, a in attempts.items() if k[1] != rollups.ATTRIBUTE_SHAPE})
     assert {k[1] for k in got_counts} == {0, 1, 2} and {k[2] for k in got_counts} == {3_600, 86_400, 604_800}
@@ -155,8 +162,9 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
     with engine.connect() as conn:
         got_counts, _ = _rollup_counters(conn, tuple(old_key))
     kept = [ROLLUP_KEY.index(k) for k in old_key]
-    assert got_counts == Counter({tuple(key[i] for i in kept): n for key, n in counts.items()
-                                  if key[1] == 0 and key[2] in (3_600, 86_400)})
+    assert got_counts == Counter(
+        {tuple(key[i] for i in kept): n for key, n in counts.items() if key[1] == 0 and key[2] in (3_600, 86_400)}
+    )
     engine.dispose()
 
 

@@ -42,8 +42,10 @@ def _error(r: Any, code: str = "invalid_request") -> dict[str, Any]:
 def test_overview_partitions_per_source(client: TestClient) -> None:
     doc_sync = [event(source="doc_sync", status="success", attempt=1) for _ in range(6)]
     doc_sync += [event(source="doc_sync", error_message=ACTIONABLE, error_code="E1", attempt=2) for _ in range(2)]
-    doc_sync += [event(source="doc_sync", status="dead_letter", error_message=ACTIONABLE, error_code="E1", attempt=5),
-                 event(source="doc_sync", status="retry", error_message="downstream_closed", attempt=3)]
+    doc_sync += [
+        event(source="doc_sync", status="dead_letter", error_message=ACTIONABLE, error_code="E1", attempt=5),
+        event(source="doc_sync", status="retry", error_message="downstream_closed", attempt=3),
+    ]
     billing = [event(source="billing", status="success") for _ in range(3)]
     billing.append(event(source="billing", error_message="Invalid API key", http_status=401, error_code="auth"))
     old = event(source="doc_sync", status="success", occurred_at=ago(days=10))
@@ -56,8 +58,10 @@ def test_overview_partitions_per_source(client: TestClient) -> None:
     assert ds["status_counts"] == {"success": 6, "failure": 2, "retry": 1, "dead_letter": 1, "cancelled": 0}
     assert (ds["success_rate"], ds["failure_rate"], ds["actionable_failure_rate"]) == (0.6, 0.4, 0.3)
     assert (ds["dead_letter_ratio"], ds["retry_count"], ds["avg_attempts"]) == (0.1, 1, (6 + 4 + 5 + 3) / 10)
-    assert ds["top_failure_kinds"] == [{"failure_kind": ACTIONABLE, "count": 3},
-                                       {"failure_kind": "downstream_closed", "count": 1}]
+    assert ds["top_failure_kinds"] == [
+        {"failure_kind": ACTIONABLE, "count": 3},
+        {"failure_kind": "downstream_closed", "count": 1},
+    ]
     assert ds["top_error_codes"] == [{"error_code": "E1", "count": 3}]
     assert body["totals"]["total"] == 14 and body["totals"]["failure_count"] == 5
     start, end = parse_rfc3339_ms(body["window"]["from"]), parse_rfc3339_ms(body["window"]["to"])
@@ -79,13 +83,27 @@ def test_overview_partitions_per_source(client: TestClient) -> None:
 
 LONG = "x" * 200  # longer than attribute rows keep: filters on it scan raw events
 ATTRIBUTE_MIXES: list[dict[str, Any] | None] = [
-    {"site_id": "s1", "target_object": "page"}, {"site_id": "s2", "target_object": 12}, {"site_id": 7},
-    {"site_id": True, "template_key": "t"}, {"site_id": 7.0}, {"site_id": LONG, "target_object": "12"},
-    {"other": "s1"}, None, {"site_id": "s1", "template_key": 10**18}, {"site_id": "s1", "template_key": 10**17},
+    {"site_id": "s1", "target_object": "page"},
+    {"site_id": "s2", "target_object": 12},
+    {"site_id": 7},
+    {"site_id": True, "template_key": "t"},
+    {"site_id": 7.0},
+    {"site_id": LONG, "target_object": "12"},
+    {"other": "s1"},
+    None,
+    {"site_id": "s1", "template_key": 10**18},
+    {"site_id": "s1", "template_key": 10**17},
 ]
-ATTRIBUTE_FILTERS = [{"site_id": "s1"}, {"site_id": "7"}, {"site_id": "1"}, {"site_id": LONG},
-                     {"target_object": "12"}, {"site_id": "s1", "target_object": "page"},
-                     {"template_key": str(10**18)}, {"template_key": str(10**17)}]
+ATTRIBUTE_FILTERS = [
+    {"site_id": "s1"},
+    {"site_id": "7"},
+    {"site_id": "1"},
+    {"site_id": LONG},
+    {"target_object": "12"},
+    {"site_id": "s1", "target_object": "page"},
+    {"template_key": str(10**18)},
+    {"template_key": str(10**17)},
+]
 
 
 def _matches(attributes: dict[str, Any] | None, attrs: dict[str, str]) -> bool:
@@ -102,18 +120,31 @@ def _matches(attributes: dict[str, Any] | None, attrs: dict[str, str]) -> bool:
 def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> None:
     rng = random.Random(4)
     now = now_ms()
-    messages = [(ACTIONABLE, "failure"), ("downstream_closed", "failure"), ("Invalid API key", "failure"),
-                (None, "success"), (ACTIONABLE, "dead_letter"), ("downstream_closed", "retry")]
+    messages = [
+        (ACTIONABLE, "failure"),
+        ("downstream_closed", "failure"),
+        ("Invalid API key", "failure"),
+        (None, "success"),
+        (ACTIONABLE, "dead_letter"),
+        ("downstream_closed", "retry"),
+    ]
     raw_events = []
     for i in range(2000):
         message, status = rng.choice(messages)
         at = now - rng.randrange(0, 30 * DAY_MS)
-        raw_events.append(event(
-            id=f"r{i}", source=rng.choice(["a", "b", "doc_sync"]), status=status, error_message=message,
-            occurred_at=datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(timespec="milliseconds"),
-            attempt=rng.choice([None, 1, 2, 7]), attributes=rng.choice(ATTRIBUTE_MIXES),
-            operation=rng.choice(["GET /x", "POST /y", None]), error_code=rng.choice([None, "E1", "E2"]),
-        ))
+        raw_events.append(
+            event(
+                id=f"r{i}",
+                source=rng.choice(["a", "b", "doc_sync"]),
+                status=status,
+                error_message=message,
+                occurred_at=datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(timespec="milliseconds"),
+                attempt=rng.choice([None, 1, 2, 7]),
+                attributes=rng.choice(ATTRIBUTE_MIXES),
+                operation=rng.choice(["GET /x", "POST /y", None]),
+                error_code=rng.choice([None, "E1", "E2"]),
+            )
+        )
     result = services.pipeline.ingest(raw_events, tenant="default")
     assert result.accepted == 2000
     day = now // DAY_MS * DAY_MS
@@ -126,41 +157,48 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
         (now - 40 * 60_000, now - 10 * 60_000),  # inside one or two hours: raw only
     ]
     # One question per rollup shape: the widest, the per-source one, the narrow health one.
-    questions = [("operation", "status", "failure_class", "failure_kind", "is_actionable"),
-                 ("source", "failure_kind", "error_code", "category"),
-                 ("source", "status", "failure_class", "is_actionable")]
+    questions = [
+        ("operation", "status", "failure_class", "failure_kind", "is_actionable"),
+        ("source", "failure_kind", "error_code", "category"),
+        ("source", "status", "failure_class", "is_actionable"),
+    ]
     with services.engine.connect() as conn:
         for start, end in windows:
             for by in questions:
-                answered = {k: v for k, v in raw.aggregate(conn, tenant="default", start=start, end=end,
-                                                            by=by).items()}
+                answered = {k: v for k, v in raw.aggregate(conn, tenant="default", start=start, end=end, by=by).items()}
                 scanned = raw.aggregate_raw(conn, tenant="default", start=start, end=end, by=by)
                 assert answered == scanned, (start, end, by)
                 assert sum(n for n, _a in answered.values()) > 0
                 reference = {
                     tuple(bool(r[k]) if k == "is_actionable" else r[k] or "" for k in by): r["count"]
-                    for r in event_store.count_raw(conn, tenant="default",
-                                                   flt=event_store.EventFilter(start_ms=start, end_ms=end), by=by)
+                    for r in event_store.count_raw(
+                        conn, tenant="default", flt=event_store.EventFilter(start_ms=start, end_ms=end), by=by
+                    )
                 }
                 assert {k: n for k, (n, _a) in answered.items()} == reference, (start, end, by)
             # Attribute filters (attribute rows for one rolled-up attribute, raw scans otherwise), checked
             # against the events as sent under the documented rule: strings, and integers by their text.
             for attrs in ATTRIBUTE_FILTERS:
                 expected = Counter(
-                    (e["source"], e["status"]) for e in raw_events
+                    (e["source"], e["status"])
+                    for e in raw_events
                     if start <= parse_rfc3339_ms(e["occurred_at"]) < end and _matches(e["attributes"], attrs)
                 )
-                filtered = raw.aggregate(conn, tenant="default", start=start, end=end, by=("source", "status"),
-                                         attrs=attrs)
+                filtered = raw.aggregate(
+                    conn, tenant="default", start=start, end=end, by=("source", "status"), attrs=attrs
+                )
                 assert {k: n for k, (n, _a) in filtered.items()} == dict(expected), (start, end, attrs)
-                scanned = raw.aggregate_raw(conn, tenant="default", start=start, end=end, by=("source", "status"),
-                                            attrs=attrs)
+                scanned = raw.aggregate_raw(
+                    conn, tenant="default", start=start, end=end, by=("source", "status"), attrs=attrs
+                )
                 assert filtered == scanned, (start, end, attrs)
             for bucket_ms in (HOUR_MS, DAY_MS, 7 * DAY_MS):
-                bucketed = raw.aggregate(conn, tenant="default", start=start, end=end, by=("status",),
-                                         bucket_ms=bucket_ms)
-                by_scan = raw.aggregate_raw(conn, tenant="default", start=start, end=end, by=("status",),
-                                            bucket_ms=bucket_ms)
+                bucketed = raw.aggregate(
+                    conn, tenant="default", start=start, end=end, by=("status",), bucket_ms=bucket_ms
+                )
+                by_scan = raw.aggregate_raw(
+                    conn, tenant="default", start=start, end=end, by=("status",), bucket_ms=bucket_ms
+                )
                 assert bucketed == by_scan, (start, end, bucket_ms)
         # Nested windows ending on a whole hour: hourly rollups and raw events agree, window by window.
         hour_end = now // HOUR_MS * HOUR_MS + HOUR_MS
@@ -178,11 +216,14 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
 
 def test_trends_buckets_are_aligned_and_complete(client: TestClient) -> None:
     two_hours = ago(hours=2)
-    _load(client, [
-        *[event(error_message=ACTIONABLE, occurred_at=two_hours, attributes={"site_id": "s1"}) for _ in range(3)],
-        *[event(status="success", occurred_at=two_hours) for _ in range(2)],
-        event(error_message="downstream_closed", source="edge", attributes={"site_id": "s1"}),
-    ])
+    _load(
+        client,
+        [
+            *[event(error_message=ACTIONABLE, occurred_at=two_hours, attributes={"site_id": "s1"}) for _ in range(3)],
+            *[event(status="success", occurred_at=two_hours) for _ in range(2)],
+            event(error_message="downstream_closed", source="edge", attributes={"site_id": "s1"}),
+        ],
+    )
     body = client.get("/api/v1/trends", params={"window_days": 1, "bucket": "1h"}).json()
     buckets = body["buckets"]
     assert body["bucket"] == "1h" and len(buckets) == 25
@@ -207,7 +248,8 @@ def test_trends_buckets_are_aligned_and_complete(client: TestClient) -> None:
     assert edge["totals"]["total"] == 1
 
     assert _error(client.get("/api/v1/trends", params={"window_days": 1, "bucket": "7d"}))["details"]["param"] == (
-        "bucket")
+        "bucket"
+    )
     _error(client.get("/api/v1/trends", params={"bucket": "2h"}))
     _error(client.get("/api/v1/trends", params={"window_days": 3}))
 
@@ -238,9 +280,15 @@ def test_alerts_from_burn_rates_with_level_filter(client: TestClient) -> None:
 
 
 def test_failures_pages_newest_first_with_filters(client: TestClient) -> None:
-    failures = [event(id=f"f{i}", error_message=ACTIONABLE if i % 2 else "downstream_closed",
-                      occurred_at=ago(minutes=10 + i), attributes={"site_id": "s1" if i < 3 else "s2"})
-                for i in range(7)]
+    failures = [
+        event(
+            id=f"f{i}",
+            error_message=ACTIONABLE if i % 2 else "downstream_closed",
+            occurred_at=ago(minutes=10 + i),
+            attributes={"site_id": "s1" if i < 3 else "s2"},
+        )
+        for i in range(7)
+    ]
     _load(client, [*failures, event(status="success"), event(status="success", id="ok2")])
 
     first = client.get("/api/v1/failures", params={"page_size": 3}).json()
@@ -261,29 +309,43 @@ def test_failures_pages_newest_first_with_filters(client: TestClient) -> None:
     category = client.get("/api/v1/failures", params={"category": "dependency_error"}).json()
     assert category["pagination"]["total"] == 3
     assert client.get("/api/v1/failures", params={"source": "nobody"}).json()["pagination"] == {
-        "page": 1, "page_size": 50, "pages": 0, "total": 0}
-    for params in ({"page": 0}, {"page_size": 0}, {"page_size": 501}, {"page": "x"}, {"window_days": 2},
-                   {"failure_class": "none"}):
+        "page": 1,
+        "page_size": 50,
+        "pages": 0,
+        "total": 0,
+    }
+    for params in (
+        {"page": 0},
+        {"page_size": 0},
+        {"page_size": 501},
+        {"page": "x"},
+        {"window_days": 2},
+        {"failure_class": "none"},
+    ):
         _error(client.get("/api/v1/failures", params=params))
 
 
-FORMULAS = ["=HYPERLINK(\"http://x\")", "+41", "-1+1", "@SUM(A1)", "\tTAB", "\rCR"]
+FORMULAS = ['=HYPERLINK("http://x")', "+41", "-1+1", "@SUM(A1)", "\tTAB", "\rCR"]
 
 
 def test_exports_carry_media_type_filename_and_neutralised_cells(client: TestClient) -> None:
-    _load(client, [
-        *[event(source=name, error_code=name) for name in FORMULAS],
-        event(source="a|b", status="success"),
-        event(source="plain", status="success"),
-    ])
+    _load(
+        client,
+        [
+            *[event(source=name, error_code=name) for name in FORMULAS],
+            event(source="a|b", status="success"),
+            event(source="plain", status="success"),
+        ],
+    )
     media = {"json": "application/json", "csv": "text/csv", "md": "text/markdown"}
     for fmt, media_type in media.items():
         before = datetime.now(UTC).strftime("%Y%m%d")
         r = client.get("/api/v1/overview/export", params={"format": fmt, "window_days": 14})
         after = datetime.now(UTC).strftime("%Y%m%d")
         assert r.status_code == 200 and r.headers["content-type"].split(";")[0] == media_type
-        found = re.fullmatch(rf'attachment; filename="faultlens-overview-14d-(\d{{8}})\.{fmt}"',
-                             r.headers["content-disposition"])
+        found = re.fullmatch(
+            rf'attachment; filename="faultlens-overview-14d-(\d{{8}})\.{fmt}"', r.headers["content-disposition"]
+        )
         assert found is not None and found.group(1) in (before, after), r.headers["content-disposition"]
 
     rows = list(csv.reader(io.StringIO(client.get("/api/v1/overview/export", params={"format": "csv"}).text)))
@@ -314,8 +376,12 @@ def test_slo_file_overrides_per_source(db_url: str, tmp_path: Path) -> None:
             batch = []
             for source in ("tolerant", "strict"):
                 batch += [event(source=source, status="success", occurred_at=ago(hours=3)) for _ in range(6)]
-                batch += [event(source=source, status="dead_letter", error_message="downstream_closed",
-                                occurred_at=ago(hours=3)) for _ in range(4)]
+                batch += [
+                    event(
+                        source=source, status="dead_letter", error_message="downstream_closed", occurred_at=ago(hours=3)
+                    )
+                    for _ in range(4)
+                ]
             _load(client, batch)
             hints = client.get("/api/v1/alerts", params={"level": "warn"}).json()["hints"]
             dead = {h["source"]: h for h in hints if h["code"] == "dead_letter_rate_high"}
@@ -333,18 +399,41 @@ def test_slo_file_overrides_per_source(db_url: str, tmp_path: Path) -> None:
 def test_recent_windows_for_burn_rates(services: Services) -> None:
     offsets = {"3m": 3, "20m": 20, "50m": 50, "3h": 180, "20h": 1200, "2d": 2880, "4d": 5760}
     now = now_ms()
-    batch = [event(id=name, source="api", error_message=ACTIONABLE, attributes={"site_id": "s1"},
-                   occurred_at=datetime.fromtimestamp((now - minutes * 60_000) / 1000, tz=UTC).isoformat())
-             for name, minutes in offsets.items()]
-    batch.append(event(id="ok", source="api", status="success", attributes={"site_id": "s2"},
-                       occurred_at=datetime.fromtimestamp((now - 10 * 60_000) / 1000, tz=UTC).isoformat()))
+    batch = [
+        event(
+            id=name,
+            source="api",
+            error_message=ACTIONABLE,
+            attributes={"site_id": "s1"},
+            occurred_at=datetime.fromtimestamp((now - minutes * 60_000) / 1000, tz=UTC).isoformat(),
+        )
+        for name, minutes in offsets.items()
+    ]
+    batch.append(
+        event(
+            id="ok",
+            source="api",
+            status="success",
+            attributes={"site_id": "s2"},
+            occurred_at=datetime.fromtimestamp((now - 10 * 60_000) / 1000, tz=UTC).isoformat(),
+        )
+    )
     assert services.pipeline.ingest(batch, tenant="default").accepted == len(batch)
-    expected = {"5m": (1, 1), "15m": (2, 1), "30m": (3, 2), "1h": (4, 3), "2h": (4, 3), "6h": (5, 4),
-                "1d": (6, 5), "3d": (7, 6)}
+    expected = {
+        "5m": (1, 1),
+        "15m": (2, 1),
+        "30m": (3, 2),
+        "1h": (4, 3),
+        "2h": (4, 3),
+        "6h": (5, 4),
+        "1d": (6, 5),
+        "3d": (7, 6),
+    }
     with services.engine.connect() as conn:
         recent = slo.count_recent(conn, tenant="default", now=now)["api"]
         assert {label: (c.total, c.actionable) for label, c in recent.items()} == expected
         # Only site s1: the success event (site s2) drops out, the raw path answers every window.
         recent = slo.count_recent(conn, tenant="default", now=now, attrs={"site_id": "s1"})["api"]
         assert {label: (c.total, c.actionable) for label, c in recent.items()} == {
-            label: (actionable, actionable) for label, (_total, actionable) in expected.items()}
+            label: (actionable, actionable) for label, (_total, actionable) in expected.items()
+        }

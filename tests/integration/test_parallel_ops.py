@@ -25,16 +25,48 @@ def _load(client: TestClient, events: list[dict[str, Any]]) -> None:
 
 def _data(client: TestClient) -> None:
     """doc_sync: 10 ok + 10 dead-lettered (s1 holds 4 of those); workflow_actions: 12 ok + 8 failed; noise."""
-    doc_sync = [event(source="doc_sync", status="success", attempt=1, occurred_at=ago(hours=3),
-                      attributes={"site_id": "s2", "target_object": "page"}) for _ in range(10)]
-    doc_sync += [event(source="doc_sync", status="dead_letter", error_message="failed_contact_upstream",
-                       error_code="timeout", attempt=5, occurred_at=ago(hours=2, minutes=i),
-                       attributes={"site_id": "s1" if i < 4 else "s2", "target_object": "page"}) for i in range(10)]
-    workflow = [event(source="workflow_actions", status="success", occurred_at=ago(days=2),
-                      attributes={"target_object": "approval"}) for _ in range(12)]
-    workflow += [event(source="workflow_actions", error_message="Invalid API key", http_status=401,
-                       error_code="RETRY_EXHAUSTED", occurred_at=ago(days=1, minutes=i),
-                       attributes={"target_object": "approval" if i % 2 else "workflow"}) for i in range(8)]
+    doc_sync = [
+        event(
+            source="doc_sync",
+            status="success",
+            attempt=1,
+            occurred_at=ago(hours=3),
+            attributes={"site_id": "s2", "target_object": "page"},
+        )
+        for _ in range(10)
+    ]
+    doc_sync += [
+        event(
+            source="doc_sync",
+            status="dead_letter",
+            error_message="failed_contact_upstream",
+            error_code="timeout",
+            attempt=5,
+            occurred_at=ago(hours=2, minutes=i),
+            attributes={"site_id": "s1" if i < 4 else "s2", "target_object": "page"},
+        )
+        for i in range(10)
+    ]
+    workflow = [
+        event(
+            source="workflow_actions",
+            status="success",
+            occurred_at=ago(days=2),
+            attributes={"target_object": "approval"},
+        )
+        for _ in range(12)
+    ]
+    workflow += [
+        event(
+            source="workflow_actions",
+            error_message="Invalid API key",
+            http_status=401,
+            error_code="RETRY_EXHAUSTED",
+            occurred_at=ago(days=1, minutes=i),
+            attributes={"target_object": "approval" if i % 2 else "workflow"},
+        )
+        for i in range(8)
+    ]
     noise = [event(source="codex-proxy", error_message="failed_contact_upstream") for _ in range(30)]
     _load(client, doc_sync + workflow + noise)
 
@@ -71,8 +103,14 @@ def test_trends_alerts_and_exports(client: TestClient) -> None:
     trends = client.get(f"{BASE}/trends").json()
     assert trends["bucket_days"] == 1 and len(trends["points"]) == 8
     assert all(parse_rfc3339_ms(p["bucket_start"]) % DAY_MS == 0 for p in trends["points"])
-    assert trends["totals"]["doc_sync"] == {"total": 20, "failed_total": 10, "dead_letter_total": 10,
-                                            "success_rate": 0.5, "failed_rate": 0.5, "dead_letter_rate": 0.5}
+    assert trends["totals"]["doc_sync"] == {
+        "total": 20,
+        "failed_total": 10,
+        "dead_letter_total": 10,
+        "success_rate": 0.5,
+        "failed_rate": 0.5,
+        "dead_letter_rate": 0.5,
+    }
     assert sum(p["workflow_actions"]["failed_total"] for p in trends["points"]) == 8
     weekly = client.get(f"{BASE}/trends", params={"window_days": "30", "bucket_days": "14"}).json()
     assert weekly["bucket_days"] == 14 and len(weekly["points"]) in (3, 4)
@@ -90,12 +128,12 @@ def test_trends_alerts_and_exports(client: TestClient) -> None:
     for fmt, media_type in media.items():
         r = client.get(f"{BASE}/summary/export", params={"export_format": fmt})
         assert r.status_code == 200 and r.headers["content-type"].split(";")[0] == media_type
-        assert re.fullmatch(rf'attachment; filename="parallel-ops-summary-7d-\d{{8}}\.{fmt}"',
-                            r.headers["content-disposition"])
+        assert re.fullmatch(
+            rf'attachment; filename="parallel-ops-summary-7d-\d{{8}}\.{fmt}"', r.headers["content-disposition"]
+        )
     default = client.get(f"{BASE}/summary/export")
     assert default.headers["content-type"] == "application/json" and default.json()["doc_sync"]["total"] == 20
-    rows = list(csv.DictReader(io.StringIO(client.get(f"{BASE}/summary/export",
-                                                      params={"export_format": "csv"}).text)))
+    rows = list(csv.DictReader(io.StringIO(client.get(f"{BASE}/summary/export", params={"export_format": "csv"}).text)))
     assert [r["partition"] for r in rows] == ["doc_sync", "workflow_actions"]
     assert rows[0]["dead_letter_total"] == "10" and rows[1]["by_result_code"] == "RETRY_EXHAUSTED: 8"
     md = client.get(f"{BASE}/summary/export", params={"export_format": "md"}).text
@@ -122,8 +160,16 @@ def test_failure_pages_and_metrics(client: TestClient) -> None:
     found = samples(r.text)
     assert value(found, "faultlens_parallel_ops_events", window="7d", partition="doc_sync", status="dead_letter") == 10
     assert value(found, "faultlens_parallel_ops_failure_ratio", window="7d", partition="workflow_actions") == 0.4
-    assert value(found, "faultlens_parallel_ops_result_code_events", window="7d", partition="workflow_actions",
-                 result_code="RETRY_EXHAUSTED") == 8
+    assert (
+        value(
+            found,
+            "faultlens_parallel_ops_result_code_events",
+            window="7d",
+            partition="workflow_actions",
+            result_code="RETRY_EXHAUSTED",
+        )
+        == 8
+    )
     assert (value(found, "faultlens_parallel_ops_slo_hints", window="7d", level="critical") or 0) >= 2
     promtool_check(r.text)
 

@@ -65,10 +65,16 @@ def test_preview_lists_the_moves_and_writes_nothing(quiet: Services, api: TestCl
     body = r.json()
     assert body["total_examined"] == 18 and body["total_changed"] == 9
     assert [(m["from"], m["to"], m["count"]) for m in body["moves"]] == [
-        ({"failure_class": "client_abort", "failure_kind": "downstream_closed"},
-         {"failure_class": "service_failure", "failure_kind": "proxy_closed"}, 7),
-        ({"failure_class": "service_failure", "failure_kind": quiet_kind(quiet, "deadlock detected")},
-         {"failure_class": "service_failure", "failure_kind": "db_contention"}, 2),
+        (
+            {"failure_class": "client_abort", "failure_kind": "downstream_closed"},
+            {"failure_class": "service_failure", "failure_kind": "proxy_closed"},
+            7,
+        ),
+        (
+            {"failure_class": "service_failure", "failure_kind": quiet_kind(quiet, "deadlock detected")},
+            {"failure_class": "service_failure", "failure_kind": "db_contention"},
+            2,
+        ),
     ]
     closed = body["moves"][0]["sample_ids"]
     assert len(closed) == 5 and len(set(closed)) == 5 and all(i.startswith("closed") for i in closed)
@@ -80,8 +86,12 @@ def test_preview_lists_the_moves_and_writes_nothing(quiet: Services, api: TestCl
     week = api.post("/api/v1/rules/preview", params={"window": "7d"}, json=CANDIDATE).json()
     assert week["total_examined"] == 19 and week["moves"][0]["count"] == 8
     assert api.post("/api/v1/rules/preview", json={"id": "noop@2026-12-11", "rules": []}).json() == {
-        "candidate_version": f"noop@2026-12-11+{default_pack().id}", "window": "24h",
-        "total_examined": 18, "total_changed": 0, "moves": []}
+        "candidate_version": f"noop@2026-12-11+{default_pack().id}",
+        "window": "24h",
+        "total_examined": 18,
+        "total_changed": 0,
+        "moves": [],
+    }
 
 
 def quiet_kind(services: Services, message: str) -> str:
@@ -94,8 +104,11 @@ def test_bad_candidates_get_a_clear_error(api: TestClient) -> None:
         (api.post("/api/v1/rules/preview", json=bad_rule), 400, "invalid_rule_pack"),
         (api.post("/api/v1/rules/preview", json={"rules": []}), 400, "invalid_rule_pack"),
         (api.post("/api/v1/rules/preview", json=[1, 2]), 400, "invalid_rule_pack"),
-        (api.post("/api/v1/rules/preview", content=b"{not json", headers={"content-type": "application/json"}),
-         400, "invalid_json"),
+        (
+            api.post("/api/v1/rules/preview", content=b"{not json", headers={"content-type": "application/json"}),
+            400,
+            "invalid_json",
+        ),
         (api.post("/api/v1/rules/preview", params={"window": "5y"}, json=CANDIDATE), 400, "invalid_request"),
         (api.post("/api/v1/rules/preview", json={"id": default_pack().id, "rules": []}), 400, "invalid_rule_pack"),
         (api.post("/api/v1/rules/activate", json=bad_rule), 400, "invalid_rule_pack"),
@@ -108,8 +121,10 @@ def test_bad_candidates_get_a_clear_error(api: TestClient) -> None:
 
 
 def test_activation_refuses_unsafe_or_ambiguous_packs(quiet: Services, api: TestClient) -> None:
-    wrong_example = {"id": "ops@2026-12-12", "rules": [{
-        **OPS_PACK["rules"][0], "examples": [{"error_message": "something else entirely"}]}]}
+    wrong_example = {
+        "id": "ops@2026-12-12",
+        "rules": [{**OPS_PACK["rules"][0], "examples": [{"error_message": "something else entirely"}]}],
+    }
     r = api.post("/api/v1/rules/activate", json=wrong_example)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_rule_pack"
     assert r.json()["error"]["details"]["example_failures"][0]["rule"] == "closed_is_ours"
@@ -126,14 +141,17 @@ def test_rules_endpoint_shows_active_packs(quiet: Services, api: TestClient) -> 
     body = api.get("/api/v1/rules").json()
     default = default_pack()
     assert body["active_version"] == default.id and body["backfill"] is None
-    assert body["packs"] == [{"id": default.id, "description": default.description, "rules": len(default.rules),
-                              "origin": "default"}]
+    assert body["packs"] == [
+        {"id": default.id, "description": default.description, "rules": len(default.rules), "origin": "default"}
+    ]
     _load(api)
     api.post("/api/v1/rules/activate", json=CANDIDATE)
     body = api.get("/api/v1/rules").json()
     assert body["active_version"] == body["recorded_version"] == f"candidate@2026-12-10+{default.id}"
     assert [(p["id"], p["rules"], p["origin"]) for p in body["packs"]] == [
-        ("candidate@2026-12-10", 2, "activated"), (default.id, len(default.rules), "default")]
+        ("candidate@2026-12-10", 2, "activated"),
+        (default.id, len(default.rules), "default"),
+    ]
     assert body["backfill"]["state"] == "pending"
 
 

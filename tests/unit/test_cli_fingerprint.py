@@ -35,7 +35,12 @@ def test_each_line_gets_its_template_in_order() -> None:
 
 def test_crlf_input_and_the_installed_script(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("faultlens")
-    done = subprocess.run([str(script), "fingerprint"], input=b"timeout after 30s\r\ntimeout after 45s\r\n",
-                          capture_output=True, timeout=60, check=True)
+    done = subprocess.run(
+        [str(script), "fingerprint"],
+        input=b"timeout after 30s\r\ntimeout after 45s\r\n",
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     rows = done.stdout.decode().splitlines()
     assert len(rows) == 2 and rows[0] == rows[1] and rows[0].endswith("\ttimeout after <NUM>")

@@ -28,8 +28,9 @@ def test_critical_when_1h_and_5m_both_burn_fast() -> None:
 def test_critical_from_the_6h_30m_pair_when_the_1h_pair_is_below_14_4() -> None:
     windows = burn_windows(**{"1h": (1000, 100), "5m": (100, 10), "6h": (6000, 420), "30m": (500, 40)})
     verdict = slo.judge_burn(windows, budget=BUDGET, min_events=20)
-    assert verdict is not None and verdict[0].level == "critical" and (verdict[0].long, verdict[0].short) == (
-        "6h", "30m")
+    assert (
+        verdict is not None and verdict[0].level == "critical" and (verdict[0].long, verdict[0].short) == ("6h", "30m")
+    )
     assert verdict[1] == pytest.approx(7) and verdict[2] == pytest.approx(8)
 
 
@@ -46,25 +47,42 @@ def test_warn_pairs_and_none() -> None:
 
 
 def test_the_short_window_must_agree_so_a_recovered_incident_stops_paging() -> None:
-    windows = burn_windows(**{"1h": (1000, 300), "5m": (100, 0), "6h": (6000, 300), "30m": (500, 0),
-                              "1d": (20_000, 300), "2h": (2000, 0), "3d": (60_000, 300)})
+    windows = burn_windows(
+        **{
+            "1h": (1000, 300),
+            "5m": (100, 0),
+            "6h": (6000, 300),
+            "30m": (500, 0),
+            "1d": (20_000, 300),
+            "2h": (2000, 0),
+            "3d": (60_000, 300),
+        }
+    )
     assert slo.judge_burn(windows, budget=BUDGET, min_events=20) is None
 
 
 def test_minimum_volume_keeps_one_failure_from_paging() -> None:
-    one_of_three = burn_windows(**{"1h": (3, 1), "5m": (3, 1), "6h": (3, 1), "30m": (3, 1), "1d": (3, 1),
-                                   "2h": (3, 1), "3d": (3, 1)})  # 33x everywhere, but 3 events
+    one_of_three = burn_windows(
+        **{"1h": (3, 1), "5m": (3, 1), "6h": (3, 1), "30m": (3, 1), "1d": (3, 1), "2h": (3, 1), "3d": (3, 1)}
+    )  # 33x everywhere, but 3 events
     assert slo.judge_burn(one_of_three, budget=BUDGET, min_events=20) is None
     assert slo.judge_burn(one_of_three, budget=BUDGET, min_events=3) is not None
-    assert slo.threshold_hints("svc", Counts(total=3, success=1, failures=2, dead_letter=2), Objective(),
-                               window="7d") == []
+    assert (
+        slo.threshold_hints("svc", Counts(total=3, success=1, failures=2, dead_letter=2), Objective(), window="7d")
+        == []
+    )
 
 
 def test_burn_hint_fields() -> None:
     hint = slo.burn_hint("billing", burn_windows(**{"1h": (1000, 200), "5m": (100, 20)}), Objective())
     assert hint is not None
     assert (hint.code, hint.level, hint.source, hint.threshold, hint.window) == (
-        "actionable_failure_rate_high", "critical", "billing", 14.4, "1h/5m")
+        "actionable_failure_rate_high",
+        "critical",
+        "billing",
+        14.4,
+        "1h/5m",
+    )
     assert hint.observed == pytest.approx(20) and "1%" in hint.message and "20.0x" in hint.message
 
 
@@ -77,8 +95,12 @@ def test_threshold_hints_levels() -> None:
     assert (hints["dead_letter_rate_high"].level, hints["dead_letter_rate_high"].threshold) == ("warn", 0.05)
     bad = Counts(total=100, success=70, failures=30, dead_letter=11, retry=45)
     levels = {h.code: h.level for h in slo.threshold_hints("doc_sync", bad, o, window="7d")}
-    assert levels == {"success_rate_low": "critical", "failure_rate_high": "warn", "dead_letter_rate_high": "critical",
-                      "retry_rate_high": "critical"}
+    assert levels == {
+        "success_rate_low": "critical",
+        "failure_rate_high": "warn",
+        "dead_letter_rate_high": "critical",
+        "retry_rate_high": "critical",
+    }
 
 
 def test_category_dominant_needs_share_and_volume() -> None:
@@ -123,8 +145,10 @@ def test_summarize_status_is_the_worst_level_and_level_filters_the_rest() -> Non
 
 def test_config_overrides_merge_onto_the_default(tmp_path: Path) -> None:
     yaml_file = tmp_path / "slo.yaml"
-    yaml_file.write_text("default:\n  actionable_target: 0.999\n  min_events: 50\n"
-                         "sources:\n  doc_sync:\n    dead_letter_rate_max: 0.01\n")
+    yaml_file.write_text(
+        "default:\n  actionable_target: 0.999\n  min_events: 50\n"
+        "sources:\n  doc_sync:\n    dead_letter_rate_max: 0.01\n"
+    )
     config = slo.load_config(yaml_file)
     doc_sync = config.for_source("doc_sync")
     assert (doc_sync.dead_letter_rate_max, doc_sync.actionable_target, doc_sync.min_events) == (0.01, 0.999, 50)
@@ -136,11 +160,14 @@ def test_config_overrides_merge_onto_the_default(tmp_path: Path) -> None:
     assert slo.load_config(None) == slo.SloConfig()
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("default:\n  actionable_target: 1.5\n", "default.actionable_target"),
-    ("sources:\n  api:\n    no_such_objective: 1\n", "sources.api.no_such_objective"),
-    ("default: [1, 2\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("default:\n  actionable_target: 1.5\n", "default.actionable_target"),
+        ("sources:\n  api:\n    no_such_objective: 1\n", "sources.api.no_such_objective"),
+        ("default: [1, 2\n", "not valid YAML"),
+    ],
+)
 def test_a_bad_config_file_is_reported_with_its_path_and_field(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "slo.yaml"
     path.write_text(text)

@@ -90,8 +90,15 @@ def backfill(
     except FaultlensError as exc:
         raise _fail(exc.message) from None
     if job is None:
-        typer.echo(json.dumps({"job": None, "rule_version": version,
-                               "message": "stored events are already classified with this rule version"}))
+        typer.echo(
+            json.dumps(
+                {
+                    "job": None,
+                    "rule_version": version,
+                    "message": "stored events are already classified with this rule version",
+                }
+            )
+        )
         services.engine.dispose()
         return
     if not wait:
@@ -112,8 +119,14 @@ def _follow(services: Services, job: Job, *, pause_s: float | None) -> Job:
     from faultlens.timeutil import now_ms
 
     owner = runner.make_owner()
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, disable=not sys.stderr.isatty())
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not sys.stderr.isatty(),
+    )
     with progress:
         task = progress.add_task(f"backfill {job.rule_version}", total=job.total or None)
 

@@ -65,8 +65,10 @@ def _print(result: dict[str, Any]) -> None:
     for move in result["moves"]:
         src, dst = move["from"], move["to"]
         table.add_row(
-            f"{src['failure_class']} / {src['failure_kind']}", f"{dst['failure_class']} / {dst['failure_kind']}",
-            f"{move['count']:,}", ", ".join(move["sample_ids"]),
+            f"{src['failure_class']} / {src['failure_kind']}",
+            f"{dst['failure_class']} / {dst['failure_kind']}",
+            f"{move['count']:,}",
+            ", ".join(move["sample_ids"]),
         )
     out.print(table)
     out.print(f"{result['total_changed']:,} of {result['total_examined']:,} events would change")

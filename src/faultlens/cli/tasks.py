@@ -14,8 +14,9 @@ from faultlens.errors import FaultlensError
 from faultlens.services import Services
 from faultlens.settings import Settings
 
-app = typer.Typer(help="Failed tasks in Redis (native layout, RQ, Celery): list, sync, archive, retry.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Failed tasks in Redis (native layout, RQ, Celery): list, sync, archive, retry.", no_args_is_help=True
+)
 err = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: FAULTLENS_DATABASE_URL or SQLite).")]
@@ -94,9 +95,14 @@ def archive_tasks(
     db: DbOption = None,
     redis_url: RedisOption = None,
     prefix: PrefixOption = None,
-    older_than_days: Annotated[float | None, typer.Option(
-        "--older-than-days", min=0, help="Archive failures older than N days (default: FAULTLENS_TASK_RETENTION_DAYS).",
-    )] = None,
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than-days",
+            min=0,
+            help="Archive failures older than N days (default: FAULTLENS_TASK_RETENTION_DAYS).",
+        ),
+    ] = None,
     archive_dir: Annotated[str | None, typer.Option("--archive-dir", help="Where the JSON Lines files go.")] = None,
 ) -> None:
     """Archive old failed tasks to JSON Lines (fsync'ed), then delete them from Redis."""

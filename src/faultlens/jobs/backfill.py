@@ -22,10 +22,23 @@ _ROLLED_UP = ("failure_class", "failure_kind", "category", "is_actionable")  # d
 # What the classifier reads, what rollups key on, and the derived fields being replaced.
 _COLUMNS = [
     events.c[name]
-    for name in dict.fromkeys((
-        "pk", "tenant", "occurred_at", "attempt", "source", "operation", "item_type", "status", "http_status",
-        "error_code", "error_message", "attributes", *DERIVED,
-    ))
+    for name in dict.fromkeys(
+        (
+            "pk",
+            "tenant",
+            "occurred_at",
+            "attempt",
+            "source",
+            "operation",
+            "item_type",
+            "status",
+            "http_status",
+            "error_code",
+            "error_message",
+            "attributes",
+            *DERIVED,
+        )
+    )
 ]
 _IN_CHUNK = 1000  # pks per UPDATE: far below every driver's bound-parameter limit
 
@@ -40,9 +53,12 @@ def reclassify_batch(conn: Connection, services: Services, *, after_pk: int, unt
     Only rows whose derived fields change are written, and the rollups move by exactly those rows (old
     values out, new ones in, in one sorted upsert so concurrent ingest cannot deadlock against it).
     """
-    rows = [dict(r) for r in conn.execute(
-        select(*_COLUMNS).where(events.c.pk > after_pk, events.c.pk <= until_pk).order_by(events.c.pk).limit(limit)
-    ).mappings()]
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(*_COLUMNS).where(events.c.pk > after_pk, events.c.pk <= until_pk).order_by(events.c.pk).limit(limit)
+        ).mappings()
+    ]
     if not rows:
         return Step(finished=True)
     new_rows: list[dict[str, Any]] = []
@@ -102,11 +118,17 @@ class BackfillHandler:
             # An ingest batch classified just before the swap may have committed after until_pk was read:
             # the rows that arrived meanwhile are looked at once more (most are already current: no writes).
             latest = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
-            extra = int(conn.execute(
-                select(func.count()).select_from(events).where(events.c.pk > until, events.c.pk <= latest)
-            ).scalar() or 0)
-            return Step(checkpoint=job.checkpoint, params={"until_pk": max(until, latest), "tail_checked": True},
-                        more_total=extra)
+            extra = int(
+                conn.execute(
+                    select(func.count()).select_from(events).where(events.c.pk > until, events.c.pk <= latest)
+                ).scalar()
+                or 0
+            )
+            return Step(
+                checkpoint=job.checkpoint,
+                params={"until_pk": max(until, latest), "tail_checked": True},
+                more_total=extra,
+            )
         return step
 
     def finish(self, conn: Connection, job: Job, services: Services) -> None:
@@ -129,8 +151,9 @@ def request_backfill(conn: Connection, version: str, *, force: bool = False) -> 
     conn.execute(
         update(jobs)
         .where(jobs.c.kind == JobKind.BACKFILL.value, jobs.c.state.in_(ACTIVE_STATES))
-        .values(state=JobState.FAILED.value, finished_at=now_ms(),
-                error=f"superseded: rule version {version} was activated")
+        .values(
+            state=JobState.FAILED.value, finished_at=now_ms(), error=f"superseded: rule version {version} was activated"
+        )
     )
     if conn.execute(select(events.c.pk).limit(1)).first() is None:
         return None  # nothing stored yet: every event will be classified by `version` at ingest

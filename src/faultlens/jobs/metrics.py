@@ -36,8 +36,9 @@ class JobsCollector(Collector):
         return (
             GaugeMetricFamily("faultlens_jobs_running", "Background jobs being worked now.", labels=["kind"]),
             GaugeMetricFamily("faultlens_jobs_pending", "Background jobs waiting for a runner.", labels=["kind"]),
-            GaugeMetricFamily("faultlens_jobs_progress_ratio", "Progress of the newest job of a kind (0 to 1).",
-                              labels=["kind"]),
+            GaugeMetricFamily(
+                "faultlens_jobs_progress_ratio", "Progress of the newest job of a kind (0 to 1).", labels=["kind"]
+            ),
         )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
@@ -57,10 +58,16 @@ class JobsCollector(Collector):
                 }
                 newest: dict[str, Job] = {}
                 for kind in JobKind:
-                    row = conn.execute(
-                        select(jobs).where(jobs.c.kind == kind.value)
-                        .order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(1)
-                    ).mappings().first()
+                    row = (
+                        conn.execute(
+                            select(jobs)
+                            .where(jobs.c.kind == kind.value)
+                            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+                            .limit(1)
+                        )
+                        .mappings()
+                        .first()
+                    )
                     if row is not None:
                         newest[kind.value] = Job.from_row(row)
         except SQLAlchemyError:

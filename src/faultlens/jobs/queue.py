@@ -54,10 +54,19 @@ class Job:
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Job:
         return cls(
-            id=row["id"], kind=row["kind"], state=row["state"], rule_version=row["rule_version"],
-            done=int(row["done"] or 0), total=int(row["total"] or 0), checkpoint=int(row["checkpoint"] or 0),
-            created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
-            heartbeat_at=row["heartbeat_at"], owner=row["owner"], error=row["error"],
+            id=row["id"],
+            kind=row["kind"],
+            state=row["state"],
+            rule_version=row["rule_version"],
+            done=int(row["done"] or 0),
+            total=int(row["total"] or 0),
+            checkpoint=int(row["checkpoint"] or 0),
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            heartbeat_at=row["heartbeat_at"],
+            owner=row["owner"],
+            error=row["error"],
             params=orjson.loads(row["params"]) if row["params"] else {},
         )
 
@@ -77,13 +86,21 @@ def enqueue(
 ) -> Job:
     now = now_ms()
     values: dict[str, Any] = {
-        "id": str(uuid.uuid4()), "kind": kind.value, "tenant": None, "state": JobState.PENDING.value,
-        "rule_version": rule_version, "params": orjson.dumps(dict(params or {})).decode(), "done": 0, "total": 0,
-        "checkpoint": 0, "created_at": now,
+        "id": str(uuid.uuid4()),
+        "kind": kind.value,
+        "tenant": None,
+        "state": JobState.PENDING.value,
+        "rule_version": rule_version,
+        "params": orjson.dumps(dict(params or {})).decode(),
+        "done": 0,
+        "total": 0,
+        "checkpoint": 0,
+        "created_at": now,
     }
     conn.execute(jobs.insert().values(**values))
-    return Job.from_row({**values, "started_at": None, "finished_at": None, "heartbeat_at": None, "owner": None,
-                         "error": None})
+    return Job.from_row(
+        {**values, "started_at": None, "finished_at": None, "heartbeat_at": None, "owner": None, "error": None}
+    )
 
 
 def find_job(conn: Connection, job_id: str) -> Job | None:

@@ -21,8 +21,22 @@ DONE = "false"
 
 _COLUMNS = [
     events.c[name]
-    for name in ("pk", "tenant", "occurred_at", "attempt", "source", "operation", "item_type", "status",
-                 "failure_class", "failure_kind", "category", "is_actionable", "error_code", "attributes")
+    for name in (
+        "pk",
+        "tenant",
+        "occurred_at",
+        "attempt",
+        "source",
+        "operation",
+        "item_type",
+        "status",
+        "failure_class",
+        "failure_kind",
+        "category",
+        "is_actionable",
+        "error_code",
+        "attributes",
+    )
 ]
 # The attribute rows alone (migration 0004 on a database with events): service_state values of that request.
 ATTRIBUTES_NEEDED, ATTRIBUTES_READY = "needed", "ready"
@@ -31,8 +45,9 @@ ATTRIBUTES_NEEDED, ATTRIBUTES_READY = "needed", "ready"
 def ensure_rollup_rebuild(engine: Engine) -> Job | None:
     """Enqueue what service_state asks for: a full rebuild, attribute rows only, or nothing; returns the job."""
     full = _ensure(engine, ROLLUPS_REBUILD_NEEDED, NEEDED, DONE, shapes=None)
-    attributes = _ensure(engine, rollups.ATTRIBUTE_ROLLUPS_STATE, ATTRIBUTES_NEEDED, ATTRIBUTES_READY,
-                         shapes=[rollups.ATTRIBUTE_SHAPE])
+    attributes = _ensure(
+        engine, rollups.ATTRIBUTE_ROLLUPS_STATE, ATTRIBUTES_NEEDED, ATTRIBUTES_READY, shapes=[rollups.ATTRIBUTE_SHAPE]
+    )
     return full or attributes
 
 
@@ -55,8 +70,11 @@ def _ensure(engine: Engine, key: str, needed: str, done: str, *, shapes: list[in
             active = find_active(conn, JobKind.ROLLUP_REBUILD)
             if active is not None and "max_pk" not in active.params and "shapes" not in active.params:
                 return active  # a full rebuild not started yet: it will see everything this request is about
-        return enqueue(conn, JobKind.ROLLUP_REBUILD, params={"state": key, "done": done} | (
-            {"shapes": shapes} if shapes is not None else {}))
+        return enqueue(
+            conn,
+            JobKind.ROLLUP_REBUILD,
+            params={"state": key, "done": done} | ({"shapes": shapes} if shapes is not None else {}),
+        )
 
 
 def _shape_filter(shapes: list[int] | None) -> list[Any]:
@@ -89,12 +107,15 @@ class RollupRebuildHandler:
         return {"params": {**job.params, "max_pk": max_pk}, "total": total, "checkpoint": 0, "done": 0}
 
     def step(self, conn: Connection, job: Job, services: Services, batch_size: int) -> Step:
-        rows = [dict(r) for r in conn.execute(
-            select(*_COLUMNS)
-            .where(events.c.pk > job.checkpoint, events.c.pk <= int(job.params["max_pk"]))
-            .order_by(events.c.pk)
-            .limit(batch_size)
-        ).mappings()]
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                select(*_COLUMNS)
+                .where(events.c.pk > job.checkpoint, events.c.pk <= int(job.params["max_pk"]))
+                .order_by(events.c.pk)
+                .limit(batch_size)
+            ).mappings()
+        ]
         if not rows:
             return Step(finished=True)
         rollups.apply(conn, rows, +1, shapes=job.params.get("shapes") or rollups.ALL_SHAPES)

@@ -109,8 +109,13 @@ def claim(services: Services, job: Job, owner: str, *, stale_s: float = DEFAULT_
         won = conn.execute(
             update(jobs)
             .where(jobs.c.id == current.id, jobs.c.state == current.state, same_owner, same_beat)
-            .values(state=JobState.RUNNING.value, owner=owner, heartbeat_at=now, error=None,
-                    started_at=func.coalesce(jobs.c.started_at, now))
+            .values(
+                state=JobState.RUNNING.value,
+                owner=owner,
+                heartbeat_at=now,
+                error=None,
+                started_at=func.coalesce(jobs.c.started_at, now),
+            )
         ).rowcount
         if won != 1:
             return None
@@ -141,7 +146,8 @@ def fail(engine: Engine, job_id: str, owner: str | None, message: str) -> None:
         cond = and_(cond, jobs.c.owner == owner)
     with engine.begin() as conn:
         conn.execute(
-            update(jobs).where(cond, jobs.c.state.in_(ACTIVE_STATES))
+            update(jobs)
+            .where(cond, jobs.c.state.in_(ACTIVE_STATES))
             .values(state=JobState.FAILED.value, error=message[:2000], finished_at=now_ms())
         )
 
@@ -162,12 +168,20 @@ def _batch(services: Services, handler: Handler, job_id: str, owner: str, batch_
         step = handler.step(conn, job, services, batch_size)
         if step.finished:
             handler.finish(conn, job, services)
-            values: dict[str, object] = {"state": JobState.DONE.value, "finished_at": now, "total": job.done,
-                                         "owner": None}
+            values: dict[str, object] = {
+                "state": JobState.DONE.value,
+                "finished_at": now,
+                "total": job.done,
+                "owner": None,
+            }
         else:
             params = {**job.params, **step.params, "changed": int(job.params.get("changed", 0)) + step.changed}
-            values = {"checkpoint": step.checkpoint, "done": job.done + step.examined,
-                      "total": job.total + step.more_total, "params": orjson.dumps(params).decode()}
+            values = {
+                "checkpoint": step.checkpoint,
+                "done": job.done + step.examined,
+                "total": job.total + step.more_total,
+                "params": orjson.dumps(params).decode(),
+            }
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
         return get_job(conn, job_id)
 
@@ -238,8 +252,10 @@ def run_job(
 def _candidates(services: Services) -> list[Job]:
     with services.engine.connect() as conn:
         rows = conn.execute(
-            select(jobs).where(jobs.c.state.in_(ACTIVE_STATES), jobs.c.kind.in_(list(HANDLERS)))
-            .order_by(jobs.c.created_at, jobs.c.id).limit(100)
+            select(jobs)
+            .where(jobs.c.state.in_(ACTIVE_STATES), jobs.c.kind.in_(list(HANDLERS)))
+            .order_by(jobs.c.created_at, jobs.c.id)
+            .limit(100)
         ).mappings()
         found = [Job.from_row(r) for r in rows]
     # A rollup rebuild goes first: until it is done, stats read incomplete rollups.
@@ -269,7 +285,11 @@ def run_pending(
 
 
 def run_until_idle(
-    services: Services, *, owner: str | None = None, stale_s: float = DEFAULT_STALE_S, pause_s: float | None = None,
+    services: Services,
+    *,
+    owner: str | None = None,
+    stale_s: float = DEFAULT_STALE_S,
+    pause_s: float | None = None,
     batch_size: int | None = None,
 ) -> list[Job]:
     """Work every job this process can take, in the foreground (CLI, tests); returns them as they ended."""
@@ -335,4 +355,3 @@ def wait_for(services: Services, job_id: str, *, timeout_s: float, poll_s: float
         if not job.active or time.monotonic() >= deadline:
             return job
         time.sleep(poll_s)
-

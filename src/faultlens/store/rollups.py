@@ -74,9 +74,7 @@ def _check_query(by: Sequence[str], where: Mapping[str, Any]) -> int:
 
 
 def attribute_rollups_ready(conn: Connection) -> bool:
-    value = conn.execute(
-        select(service_state.c.value).where(service_state.c.key == ATTRIBUTE_ROLLUPS_STATE)
-    ).scalar()
+    value = conn.execute(select(service_state.c.value).where(service_state.c.key == ATTRIBUTE_ROLLUPS_STATE)).scalar()
     return value == "ready"
 
 
@@ -391,14 +389,20 @@ def count_since(
         r = rollups.c
         cols = [r[name] for name in by]
         sums = [func.sum(case((r.bucket >= s, r.count), else_=0)) for s in starts]
-        conds = [r.tenant == tenant, r.shape == shape, r.grain == HOUR_MS // 1000, *_attribute_conditions(where),
-                 r.bucket >= min(starts), r.bucket < end,
-                 *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS)]
+        conds = [
+            r.tenant == tenant,
+            r.shape == shape,
+            r.grain == HOUR_MS // 1000,
+            *_attribute_conditions(where),
+            r.bucket >= min(starts),
+            r.bucket < end,
+            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
+        ]
     totals: dict[tuple[Any, ...], list[int]] = {}
     for row in conn.execute(select(*cols, *sums).where(*conds).group_by(*cols)).all():
         key = _rollup_key(list(row[: len(by)]), by) if raw else tuple(row[: len(by)])
         slot = totals.setdefault(key, [0] * len(starts))
-        for i, n in enumerate(row[len(by):]):
+        for i, n in enumerate(row[len(by) :]):
             slot[i] += int(n or 0)
     return {k: tuple(v) for k, v in totals.items() if any(v)}
 

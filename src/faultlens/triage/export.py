@@ -21,8 +21,20 @@ MEDIA_TYPES = {
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 OVERVIEW_COLUMNS = (
-    "source", "total", "success", "failure", "retry", "dead_letter", "cancelled", "success_rate", "failure_rate",
-    "actionable_failure_rate", "dead_letter_ratio", "avg_attempts", "retry_count", "top_failure_kinds",
+    "source",
+    "total",
+    "success",
+    "failure",
+    "retry",
+    "dead_letter",
+    "cancelled",
+    "success_rate",
+    "failure_rate",
+    "actionable_failure_rate",
+    "dead_letter_ratio",
+    "avg_attempts",
+    "retry_count",
+    "top_failure_kinds",
     "top_error_codes",
 )
 
@@ -101,13 +113,26 @@ def overview_rows(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One flat row per source of an overview document (as built by overview.Overview.as_dict)."""
     rows = []
     for part in overview["sources"]:
-        rows.append({
-            "source": part["source"], "total": part["total"], **part["status_counts"],
-            **{k: part[k] for k in ("success_rate", "failure_rate", "actionable_failure_rate", "dead_letter_ratio",
-                                    "avg_attempts", "retry_count")},
-            "top_failure_kinds": _pairs(part["top_failure_kinds"], "failure_kind"),
-            "top_error_codes": _pairs(part["top_error_codes"], "error_code"),
-        })
+        rows.append(
+            {
+                "source": part["source"],
+                "total": part["total"],
+                **part["status_counts"],
+                **{
+                    k: part[k]
+                    for k in (
+                        "success_rate",
+                        "failure_rate",
+                        "actionable_failure_rate",
+                        "dead_letter_ratio",
+                        "avg_attempts",
+                        "retry_count",
+                    )
+                },
+                "top_failure_kinds": _pairs(part["top_failure_kinds"], "failure_kind"),
+                "top_error_codes": _pairs(part["top_error_codes"], "error_code"),
+            }
+        )
     return rows
 
 
@@ -128,8 +153,9 @@ def render(
     elif fmt == "csv":
         content = to_csv(rows, columns).encode()
     else:
-        content = (f"# {_md_cell(title)}\n\n{markdown_table(rows, columns)}\n## SLO hints\n\n"
-                   f"{markdown_hints(hints)}").encode()
+        content = (
+            f"# {_md_cell(title)}\n\n{markdown_table(rows, columns)}\n## SLO hints\n\n{markdown_hints(hints)}"
+        ).encode()
     return Rendered(content, MEDIA_TYPES[fmt], f"{name}.{fmt}")
 
 
@@ -137,5 +163,12 @@ def render_overview(overview: Mapping[str, Any], *, fmt: str, generated_at: int)
     window = overview["window"]
     name = file_stem("faultlens-overview", days=window["days"], generated_at=generated_at)
     title = f"faultlens overview: last {window['days']} days ({window['from']} to {window['to']})"
-    return render(overview, fmt=fmt, rows=overview_rows(overview), columns=OVERVIEW_COLUMNS, title=title,
-                  hints=overview["slo_hints"], name=name)
+    return render(
+        overview,
+        fmt=fmt,
+        rows=overview_rows(overview),
+        columns=OVERVIEW_COLUMNS,
+        title=title,
+        hints=overview["slo_hints"],
+        name=name,
+    )

@@ -45,8 +45,12 @@ def top_templates(
     e = events.c
     stmt = (
         select(e.fingerprint_id, e.failure_class, e.failure_kind, e.rule_name, func.count())
-        .where(e.tenant == tenant, e.occurred_at >= window.start_ms, e.occurred_at < window.end_ms,
-               e.fingerprint_id.is_not(None))
+        .where(
+            e.tenant == tenant,
+            e.occurred_at >= window.start_ms,
+            e.occurred_at < window.end_ms,
+            e.fingerprint_id.is_not(None),
+        )
         .group_by(e.fingerprint_id, e.failure_class, e.failure_kind, e.rule_name)
     )
     groups: dict[str, _Template] = {}

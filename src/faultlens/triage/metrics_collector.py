@@ -37,16 +37,23 @@ _BY = ("source", "status", "failure_class", "is_actionable", "failure_kind", "ca
 
 
 class OverviewCollector(Collector):
-    def __init__(self, engine: Engine, *, default_tenant: str, config: Callable[[], slo.SloConfig],
-                 clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        default_tenant: str,
+        config: Callable[[], slo.SloConfig],
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.engine = engine
         self.default_tenant = default_tenant
         self.config = config
         self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("faultlens_overview_up",
-                               "1 when the scrape-time overview queries succeeded, 0 when they failed.")
+        up = GaugeMetricFamily(
+            "faultlens_overview_up", "1 when the scrape-time overview queries succeeded, 0 when they failed."
+        )
         try:
             families = self._families(SCRAPE_TENANT.get() or self.default_tenant)
         except Exception:
@@ -63,8 +70,10 @@ class OverviewCollector(Collector):
         now = self.clock()
         config = self.config()
         with self.engine.connect() as conn:
-            windows = {label: rollups.aggregate(conn, tenant=tenant, start=now + 1 - width, end=now + 1, by=_BY)
-                       for label, width in WINDOWS_MS.items()}
+            windows = {
+                label: rollups.aggregate(conn, tenant=tenant, start=now + 1 - width, end=now + 1, by=_BY)
+                for label, width in WINDOWS_MS.items()
+            }
             ov = overview.build_overview(conn, tenant=tenant, days=HINT_WINDOW_DAYS, config=config, now=now)
         volume: Counter[str] = Counter()
         for key, (n, _a) in windows["24h"].items():
@@ -74,20 +83,27 @@ class OverviewCollector(Collector):
         def source_label(source: str) -> str:
             return source if source in kept else OTHER
 
-        events = GaugeMetricFamily("faultlens_overview_events",
-                                   "Events that occurred in the trailing window, by source and status.",
-                                   labels=["window", "source", "status"])
+        events = GaugeMetricFamily(
+            "faultlens_overview_events",
+            "Events that occurred in the trailing window, by source and status.",
+            labels=["window", "source", "status"],
+        )
         failures = GaugeMetricFamily(
             "faultlens_overview_failures",
             f"Failures in the trailing window by source, class, kind and category (top {MAX_FAILURE_SETS} label "
             f"sets; the rest under {OTHER}).",
-            labels=["window", "source", "failure_class", "failure_kind", "category"])
-        actionable = GaugeMetricFamily("faultlens_overview_actionable_failures",
-                                       "Actionable failures in the trailing window, by source.",
-                                       labels=["window", "source"])
-        ratio = GaugeMetricFamily("faultlens_overview_actionable_failure_ratio",
-                                  "Actionable failures / events in the trailing window, by source.",
-                                  labels=["window", "source"])
+            labels=["window", "source", "failure_class", "failure_kind", "category"],
+        )
+        actionable = GaugeMetricFamily(
+            "faultlens_overview_actionable_failures",
+            "Actionable failures in the trailing window, by source.",
+            labels=["window", "source"],
+        )
+        ratio = GaugeMetricFamily(
+            "faultlens_overview_actionable_failure_ratio",
+            "Actionable failures / events in the trailing window, by source.",
+            labels=["window", "source"],
+        )
         for label, rows in windows.items():
             by_status: Counter[tuple[str, str]] = Counter()
             by_failure: Counter[tuple[str, str, str, str]] = Counter()
@@ -115,7 +131,8 @@ class OverviewCollector(Collector):
         hints = GaugeMetricFamily(
             "faultlens_slo_hint_active",
             f"1 for each SLO hint active over the last {HINT_WINDOW_DAYS} days (see /api/v1/alerts).",
-            labels=["source", "code", "level"])
+            labels=["source", "code", "level"],
+        )
         hinted: list[str] = []
         for hint in ov.hints:
             if hint.source not in hinted:
@@ -135,8 +152,12 @@ def install(registry: CollectorRegistry, *, engine: Engine, settings: Settings, 
     with _install_lock:
         found = _installed.get(registry)
         if found is None:
-            found = OverviewCollector(engine, default_tenant=settings.default_tenant,
-                                      config=lambda: slo.load_config(settings.slo_file), **kwargs)
+            found = OverviewCollector(
+                engine,
+                default_tenant=settings.default_tenant,
+                config=lambda: slo.load_config(settings.slo_file),
+                **kwargs,
+            )
             registry.register(found)
             _installed[registry] = found
         return found

@@ -25,15 +25,21 @@ _BY = ("source", "status", "failure_class", "is_actionable", "failure_kind", "ca
 def window_of(days: int, *, now: int | None = None) -> Window:
     """The last `days` days up to now (end exclusive, so an event stamped now counts)."""
     if days not in WINDOW_DAYS:
-        raise InvalidRequest(f"window_days must be one of {', '.join(map(str, WINDOW_DAYS))}",
-                             details={"param": "window_days", "value": days})
+        raise InvalidRequest(
+            f"window_days must be one of {', '.join(map(str, WINDOW_DAYS))}",
+            details={"param": "window_days", "value": days},
+        )
     now = now_ms() if now is None else now
     return Window(f"{days}d", now - days * DAY_MS, now + 1)
 
 
 def describe_window(window: Window) -> dict[str, Any]:
-    return {"label": window.label, "days": (window.end_ms - 1 - window.start_ms) // DAY_MS,
-            "from": ms_to_rfc3339(window.start_ms), "to": ms_to_rfc3339(window.end_ms)}
+    return {
+        "label": window.label,
+        "days": (window.end_ms - 1 - window.start_ms) // DAY_MS,
+        "from": ms_to_rfc3339(window.start_ms),
+        "to": ms_to_rfc3339(window.end_ms),
+    }
 
 
 @dataclass
@@ -48,8 +54,7 @@ class Partition:
 
     def add(self, key: tuple[Any, ...], n: int, attempts: int) -> None:
         _source, status, failure_class, is_actionable, kind, category, code = key
-        self.counts.add(status=status, failure_class=failure_class, is_actionable=is_actionable, n=n,
-                        category=category)
+        self.counts.add(status=status, failure_class=failure_class, is_actionable=is_actionable, n=n, category=category)
         self.statuses[status] += n
         self.attempt_sum += attempts
         if failure_class != "none":
@@ -118,8 +123,9 @@ def build_overview(
     window = window_of(days, now=now)
     attrs = dict(attrs or {})
     where = {"source": sources[0]} if sources is not None and len(sources) == 1 else None
-    rows = raw.aggregate(conn, tenant=tenant, start=window.start_ms, end=window.end_ms, by=_BY, where=where,
-                         attrs=attrs)
+    rows = raw.aggregate(
+        conn, tenant=tenant, start=window.start_ms, end=window.end_ms, by=_BY, where=where, attrs=attrs
+    )
     wanted = set(sources) if sources is not None else None
     parts: dict[str, Partition] = {name: Partition() for name in sources or ()}
     totals = Partition()
@@ -129,10 +135,13 @@ def build_overview(
         parts.setdefault(key[0], Partition()).add(key, n, attempts)
         totals.add(key, n, attempts)
     recent = slo.count_recent(conn, tenant=tenant, now=now, attrs=attrs)
-    hints = slo.build_hints(window_counts={name: p.counts for name, p in parts.items()}, recent=recent,
-                            config=config, window=window.label)
-    filters: dict[str, Any] = {"sources": list(sources) if sources is not None else None,
-                               **{k: attrs.get(k) for k in raw.ATTRIBUTE_FILTERS}}
+    hints = slo.build_hints(
+        window_counts={name: p.counts for name, p in parts.items()}, recent=recent, config=config, window=window.label
+    )
+    filters: dict[str, Any] = {
+        "sources": list(sources) if sources is not None else None,
+        **{k: attrs.get(k) for k in raw.ATTRIBUTE_FILTERS},
+    }
     return Overview(window, now, filters, totals, parts, hints)
 
 
@@ -149,5 +158,9 @@ def alerts(
 ) -> dict[str, Any]:
     """The hints of the overview as an alert view: worst status, counts by code, hints at or above `level`."""
     ov = build_overview(conn, tenant=tenant, days=days, config=config, sources=sources, attrs=attrs, now=now)
-    return {"window": describe_window(ov.window), "generated_at": ms_to_rfc3339(ov.generated_at),
-            "level": level, **slo.summarize(ov.hints, level=level)}
+    return {
+        "window": describe_window(ov.window),
+        "generated_at": ms_to_rfc3339(ov.generated_at),
+        "level": level,
+        **slo.summarize(ov.hints, level=level),
+    }

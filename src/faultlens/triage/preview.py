@@ -29,8 +29,10 @@ class _Move:
 
 
 def _same(inputs: tuple[Any, ...]) -> list[ColumnElement[bool]]:
-    return [events.c[name].is_(None) if value is None else events.c[name] == value
-            for name, value in zip(_GROUP, inputs, strict=True)]
+    return [
+        events.c[name].is_(None) if value is None else events.c[name] == value
+        for name, value in zip(_GROUP, inputs, strict=True)
+    ]
 
 
 def _window_clauses(conn: Connection, tenant: str, window: Window, in_window: int) -> list[ColumnElement[bool]]:
@@ -56,14 +58,19 @@ def preview(conn: Connection, *, tenant: str, window: Window, candidate: Classif
     no pack changes) are counted, not grouped.
     """
     e = events.c
-    examined = int(conn.execute(
-        select(func.count()).select_from(events)
-        .where(e.tenant == tenant, e.occurred_at >= window.start_ms, e.occurred_at < window.end_ms)
-    ).scalar() or 0)
+    examined = int(
+        conn.execute(
+            select(func.count())
+            .select_from(events)
+            .where(e.tenant == tenant, e.occurred_at >= window.start_ms, e.occurred_at < window.end_ms)
+        ).scalar()
+        or 0
+    )
     in_window = _window_clauses(conn, tenant, window, examined)
     ok = candidate.classify(status=Status.SUCCESS.value)
-    settled = and_(e.status == Status.SUCCESS.value, e.failure_class == ok.failure_class.value,
-                   e.failure_kind == ok.failure_kind)
+    settled = and_(
+        e.status == Status.SUCCESS.value, e.failure_class == ok.failure_class.value, e.failure_kind == ok.failure_kind
+    )
     cols = [e[name] for name in INPUTS]
     stmt = (
         select(*cols, e.failure_class, e.failure_kind, func.count(), func.min(e.id), func.max(e.id))
@@ -73,8 +80,14 @@ def preview(conn: Connection, *, tenant: str, window: Window, candidate: Classif
     moves: dict[tuple[tuple[str, str], tuple[str, str]], _Move] = {}
     for row in conn.execute(stmt):
         status, http_status, error_code, error_message, source, operation, fclass, kind, n, min_id, max_id = row
-        c = candidate.classify(status=status, http_status=http_status, error_code=error_code,
-                               error_message=error_message, source=source, operation=operation)
+        c = candidate.classify(
+            status=status,
+            http_status=http_status,
+            error_code=error_code,
+            error_message=error_message,
+            source=source,
+            operation=operation,
+        )
         target = (c.failure_class.value, c.failure_kind)
         if target == (fclass, kind):
             continue

@@ -18,8 +18,9 @@ ATTRIBUTE_FILTERS = attributes.ROLLED  # the attribute filters the API exposes
 Counts = dict[tuple[Any, ...], tuple[int, int]]
 
 
-def _with_attribute(by: Sequence[str], where: Mapping[str, Any] | None,
-                    attrs: Mapping[str, str] | None) -> dict[str, Any] | None:
+def _with_attribute(
+    by: Sequence[str], where: Mapping[str, Any] | None, attrs: Mapping[str, str] | None
+) -> dict[str, Any] | None:
     """`where` plus the attribute filter when attribute rollups can answer the question, else None."""
     pair = attributes.rollable(attrs)
     if pair is None:
@@ -47,8 +48,7 @@ def aggregate(
         return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=where, bucket_ms=bucket_ms)
     combined = _with_attribute(by, where, attrs)
     if combined is not None:
-        return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=combined,
-                                 bucket_ms=bucket_ms)
+        return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=combined, bucket_ms=bucket_ms)
     return aggregate_raw(
         conn, tenant=tenant, start=start, end=end, by=by, where=where, attrs=attrs, bucket_ms=bucket_ms
     )
@@ -95,8 +95,9 @@ def count_since(
     combined = _with_attribute(by, None, attrs)
     if aligned and (not attrs or combined is not None):
         return rollups.count_since(conn, tenant=tenant, starts=starts, end=end, by=by, where=combined)
-    return rollups.count_since(conn, tenant=tenant, starts=starts, end=end, by=by,
-                               extra=attributes.clauses(conn.dialect.name, attrs), raw=True)
+    return rollups.count_since(
+        conn, tenant=tenant, starts=starts, end=end, by=by, extra=attributes.clauses(conn.dialect.name, attrs), raw=True
+    )
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,14 @@ LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
 SPIKE_WINDOW = "15m"
 # Windows counted back from now: the burn-rate pairs below and the failure-spike window.
 RECENT_WINDOWS_MS: dict[str, int] = {
-    "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS, "30m": 30 * MINUTE_MS, "1h": HOUR_MS, "2h": 2 * HOUR_MS,
-    "6h": 6 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS,
+    "5m": 5 * MINUTE_MS,
+    "15m": 15 * MINUTE_MS,
+    "30m": 30 * MINUTE_MS,
+    "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS,
+    "6h": 6 * HOUR_MS,
+    "1d": DAY_MS,
+    "3d": 3 * DAY_MS,
 }
 
 
@@ -141,7 +147,6 @@ class Counts:
             if category is not None:
                 self.categories[category] = self.categories.get(category, 0) + n
 
-
     def merge(self, other: Counts) -> None:
         self.total += other.total
         self.success += other.success
@@ -168,8 +173,15 @@ class Hint:
     window: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "level": self.level, "source": self.source, "observed": self.observed,
-                "threshold": self.threshold, "window": self.window, "message": self.message}
+        return {
+            "code": self.code,
+            "level": self.level,
+            "source": self.source,
+            "observed": self.observed,
+            "threshold": self.threshold,
+            "window": self.window,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +229,15 @@ def _above(source: str, code: str, what: str, observed: float, limit: float, win
     if observed <= limit:
         return None
     level = "critical" if observed >= 2 * limit else "warn"
-    return Hint(code, level, source, observed, limit, f"{source}: {what} {_pct(observed)} over {window} is above "
-                f"the objective of {_pct(limit)}", window)
+    return Hint(
+        code,
+        level,
+        source,
+        observed,
+        limit,
+        f"{source}: {what} {_pct(observed)} over {window} is above the objective of {_pct(limit)}",
+        window,
+    )
 
 
 def threshold_hints(source: str, counts: Counts, objective: Objective, *, window: str) -> list[Hint]:
@@ -231,9 +250,18 @@ def threshold_hints(source: str, counts: Counts, objective: Objective, *, window
     if success < o.success_rate_min:
         shortfall, allowed = 1 - success, 1 - o.success_rate_min
         level = "critical" if shortfall >= 2 * allowed else "warn"
-        hints.append(Hint("success_rate_low", level, source, success, o.success_rate_min,
-                          f"{source}: success rate {_pct(success)} over {window} is below the objective of "
-                          f"{_pct(o.success_rate_min)}", window))
+        hints.append(
+            Hint(
+                "success_rate_low",
+                level,
+                source,
+                success,
+                o.success_rate_min,
+                f"{source}: success rate {_pct(success)} over {window} is below the objective of "
+                f"{_pct(o.success_rate_min)}",
+                window,
+            )
+        )
     for code, what, part, limit in (
         ("failure_rate_high", "failure rate", counts.failures, o.failure_rate_max),
         ("dead_letter_rate_high", "dead-letter rate", counts.dead_letter, o.dead_letter_rate_max),
@@ -246,9 +274,18 @@ def threshold_hints(source: str, counts: Counts, objective: Objective, *, window
         category, n = max(counts.categories.items(), key=lambda kv: (kv[1], kv[0]))
         share = ratio(n, counts.failures)
         if share > o.category_share_max:
-            hints.append(Hint("category_dominant", "info", source, share, o.category_share_max,
-                              f"{source}: {_pct(share)} of {counts.failures} failures over {window} are "
-                              f"{category}; look there first", window))
+            hints.append(
+                Hint(
+                    "category_dominant",
+                    "info",
+                    source,
+                    share,
+                    o.category_share_max,
+                    f"{source}: {_pct(share)} of {counts.failures} failures over {window} are "
+                    f"{category}; look there first",
+                    window,
+                )
+            )
     return hints
 
 
@@ -258,7 +295,11 @@ def burn_hint(source: str, windows: Mapping[str, Counts], objective: Objective) 
         return None
     rule, long_burn, short_burn = verdict
     return Hint(
-        "actionable_failure_rate_high", rule.level, source, round(long_burn, 3), rule.factor,
+        "actionable_failure_rate_high",
+        rule.level,
+        source,
+        round(long_burn, 3),
+        rule.factor,
         f"{source}: actionable failures burn the {_pct(objective.budget)} error budget {long_burn:.1f}x over "
         f"{rule.long} and {short_burn:.1f}x over {rule.short} (threshold {rule.factor:g}x)",
         f"{rule.long}/{rule.short}",
@@ -277,9 +318,15 @@ def spike_hint(source: str, baseline: Counts, recent: Counts, objective: Objecti
         return None
     level = "critical" if now >= 2 * limit else "warn"
     times = f"{now / base:.1f}x" if base else "far above"
-    return Hint("failure_spike", level, source, now, limit,
-                f"{source}: {_pct(now)} of events failed in the last 15 minutes, {times} the {window} rate "
-                f"of {_pct(base)}", SPIKE_WINDOW)
+    return Hint(
+        "failure_spike",
+        level,
+        source,
+        now,
+        limit,
+        f"{source}: {_pct(now)} of events failed in the last 15 minutes, {times} the {window} rate of {_pct(base)}",
+        SPIKE_WINDOW,
+    )
 
 
 def build_hints(
@@ -296,8 +343,10 @@ def build_hints(
         objective = config.for_source(source)
         windows = recent.get(source, {})
         hints += threshold_hints(source, counts, objective, window=window)
-        for hint in (burn_hint(source, windows, objective),
-                     spike_hint(source, counts, windows.get(SPIKE_WINDOW, empty), objective, window=window)):
+        for hint in (
+            burn_hint(source, windows, objective),
+            spike_hint(source, counts, windows.get(SPIKE_WINDOW, empty), objective, window=window),
+        ):
             if hint is not None:
                 hints.append(hint)
     hints.sort(key=lambda h: (-LEVEL_RANK[h.level], h.source, h.code))
@@ -335,8 +384,11 @@ def count_recent(
     end = now + 1
     hour_end = now // HOUR_MS * HOUR_MS + HOUR_MS
     short = {label: end - width for label, width in RECENT_WINDOWS_MS.items() if width <= HOUR_MS}
-    long = {label: (end - width + HOUR_MS // 2) // HOUR_MS * HOUR_MS
-            for label, width in RECENT_WINDOWS_MS.items() if width > HOUR_MS}
+    long = {
+        label: (end - width + HOUR_MS // 2) // HOUR_MS * HOUR_MS
+        for label, width in RECENT_WINDOWS_MS.items()
+        if width > HOUR_MS
+    }
     by = ("source", "status", "failure_class", "is_actionable")
     out: dict[str, dict[str, Counts]] = {}
     for starts, until in ((short, end), (long, hour_end)):
@@ -347,5 +399,6 @@ def count_recent(
             for label, n in zip(labels, counts, strict=True):
                 if n:
                     windows.setdefault(label, Counts()).add(
-                        status=status, failure_class=failure_class, is_actionable=is_actionable, n=n)
+                        status=status, failure_class=failure_class, is_actionable=is_actionable, n=n
+                    )
     return out

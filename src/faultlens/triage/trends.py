@@ -15,8 +15,11 @@ from faultlens.triage.overview import describe_window
 from faultlens.triage.stats import Window
 
 BUCKETS_MS: dict[str, int] = {"1h": HOUR_MS, "6h": 6 * HOUR_MS, "1d": DAY_MS, "7d": 7 * DAY_MS}
-_CLASS_FIELDS = {"service_failure": "service_failures", "client_failure": "client_failures",
-                 "client_abort": "client_aborts"}
+_CLASS_FIELDS = {
+    "service_failure": "service_failures",
+    "client_failure": "client_failures",
+    "client_abort": "client_aborts",
+}
 
 
 def bucket_label(bucket_ms: int) -> str:
@@ -28,9 +31,19 @@ def bucket_label(bucket_ms: int) -> str:
 
 
 def _empty(start: int, bucket_ms: int) -> dict[str, Any]:
-    return {"start": ms_to_rfc3339(start), "end": ms_to_rfc3339(start + bucket_ms), "total": 0, "success": 0,
-            "failures": 0, "service_failures": 0, "client_failures": 0, "client_aborts": 0,
-            "actionable_failures": 0, "dead_letters": 0, "retries": 0}
+    return {
+        "start": ms_to_rfc3339(start),
+        "end": ms_to_rfc3339(start + bucket_ms),
+        "total": 0,
+        "success": 0,
+        "failures": 0,
+        "service_failures": 0,
+        "client_failures": 0,
+        "client_aborts": 0,
+        "actionable_failures": 0,
+        "dead_letters": 0,
+        "retries": 0,
+    }
 
 
 def _add(point: dict[str, Any], status: str, failure_class: str, is_actionable: bool, n: int) -> None:
@@ -66,12 +79,21 @@ def build_trends(
 ) -> dict[str, Any]:
     """One point per epoch-aligned bucket touching the window; the first and last may be partly outside it."""
     if bucket_ms <= 0 or bucket_ms > window.end_ms - 1 - window.start_ms:
-        raise InvalidRequest("the bucket must not be longer than the window",
-                             details={"param": "bucket", "bucket_ms": bucket_ms, "window": window.label})
+        raise InvalidRequest(
+            "the bucket must not be longer than the window",
+            details={"param": "bucket", "bucket_ms": bucket_ms, "window": window.label},
+        )
     where = {k: v for k, v in (("source", source), ("operation", operation)) if v is not None}
-    rows = raw.aggregate(conn, tenant=tenant, start=window.start_ms, end=window.end_ms,
-                         by=("status", "failure_class", "is_actionable"), where=where, attrs=attrs,
-                         bucket_ms=bucket_ms)
+    rows = raw.aggregate(
+        conn,
+        tenant=tenant,
+        start=window.start_ms,
+        end=window.end_ms,
+        by=("status", "failure_class", "is_actionable"),
+        where=where,
+        attrs=attrs,
+        bucket_ms=bucket_ms,
+    )
     first = window.start_ms // bucket_ms * bucket_ms
     last = (window.end_ms - 1) // bucket_ms * bucket_ms
     points = {b: _empty(b, bucket_ms) for b in range(first, last + 1, bucket_ms)}
@@ -84,8 +106,11 @@ def build_trends(
         "window": describe_window(window),
         "bucket": bucket_label(bucket_ms),
         "bucket_ms": bucket_ms,
-        "filters": {"source": source, "operation": operation,
-                    **{k: (attrs or {}).get(k) for k in raw.ATTRIBUTE_FILTERS}},
+        "filters": {
+            "source": source,
+            "operation": operation,
+            **{k: (attrs or {}).get(k) for k in raw.ATTRIBUTE_FILTERS},
+        },
         "buckets": [_rates(p) for p in points.values()],
         "totals": _rates(totals),
     }

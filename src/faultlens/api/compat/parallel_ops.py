@@ -79,7 +79,9 @@ class Common:
 
 
 def common_params(
-    window_days: str | None = None, site_id: str | None = None, target_object: str | None = None,
+    window_days: str | None = None,
+    site_id: str | None = None,
+    target_object: str | None = None,
     template_key: str | None = None,
 ) -> Common:
     days = _choice("window_days", window_days, overview.DEFAULT_WINDOW_DAYS, overview.WINDOW_DAYS)
@@ -121,37 +123,61 @@ def _rename(hint: slo.Hint) -> slo.Hint:
 
 
 def _window_fields(window: Window, common: Common, *, now: int) -> dict[str, Any]:
-    return {"generated_at": ms_to_rfc3339(now), "window_days": common.window_days,
-            "window_since": ms_to_rfc3339(window.start_ms), "window_until": ms_to_rfc3339(window.end_ms),
-            "filters": common.filters()}
+    return {
+        "generated_at": ms_to_rfc3339(now),
+        "window_days": common.window_days,
+        "window_since": ms_to_rfc3339(window.start_ms),
+        "window_until": ms_to_rfc3339(window.end_ms),
+        "filters": common.filters(),
+    }
 
 
-def _summary(conn: Connection, *, tenant: str, common: Common, config: slo.SloConfig,
-             now: int) -> tuple[dict[str, Any], list[slo.Hint]]:
+def _summary(
+    conn: Connection, *, tenant: str, common: Common, config: slo.SloConfig, now: int
+) -> tuple[dict[str, Any], list[slo.Hint]]:
     with _contract():
-        ov = overview.build_overview(conn, tenant=tenant, days=common.window_days, config=config,
-                                     sources=list(PARTITIONS.values()), attrs=common.attrs, now=now)
+        ov = overview.build_overview(
+            conn,
+            tenant=tenant,
+            days=common.window_days,
+            config=config,
+            sources=list(PARTITIONS.values()),
+            attrs=common.attrs,
+            now=now,
+        )
     parts = {p["source"]: p for p in ov.as_dict()["sources"]}
     hints = [_rename(h) for h in ov.hints]
-    body = {**_window_fields(ov.window, common, now=now),
-            **{name: _shape_partition(parts[source]) for name, source in PARTITIONS.items()},
-            "slo_hints": [h.as_dict() for h in hints]}
+    body = {
+        **_window_fields(ov.window, common, now=now),
+        **{name: _shape_partition(parts[source]) for name, source in PARTITIONS.items()},
+        "slo_hints": [h.as_dict() for h in hints],
+    }
     return body, hints
 
 
 @router.get("/summary", summary="doc_sync and workflow_actions partitions with SLO hints")
 def summary(principal: Reader, services: ServicesDep, common: CommonDep) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        body, _hints = _summary(conn, tenant=principal.tenant, common=common,
-                                config=slo.load_config(services.settings.slo_file), now=now_ms())
+        body, _hints = _summary(
+            conn,
+            tenant=principal.tenant,
+            common=common,
+            config=slo.load_config(services.settings.slo_file),
+            now=now_ms(),
+        )
     return body
 
 
 def _trend_partition(point: Mapping[str, Any]) -> dict[str, Any]:
     total = point["total"]
-    return {"total": total, "failed_total": point["failures"], "dead_letter_total": point["dead_letters"],
-            "success_rate": slo.ratio(point["success"], total), "failed_rate": point["failure_rate"],
-            "dead_letter_rate": slo.ratio(point["dead_letters"], total)}
+    return {
+        "total": total,
+        "failed_total": point["failures"],
+        "dead_letter_total": point["dead_letters"],
+        "success_rate": slo.ratio(point["success"], total),
+        "failed_rate": point["failure_rate"],
+        "dead_letter_rate": slo.ratio(point["dead_letters"], total),
+    }
 
 
 @router.get("/trends", summary="Per-bucket doc_sync and workflow_actions counts and rates")
@@ -164,35 +190,62 @@ def trends_view(
     now = now_ms()
     window = overview.window_of(common.window_days, now=now)
     with services.engine.connect() as conn, _contract():
-        native = {name: trends.build_trends(conn, tenant=principal.tenant, window=window, bucket_ms=days * DAY_MS,
-                                            source=source, attrs=common.attrs)
-                  for name, source in PARTITIONS.items()}
+        native = {
+            name: trends.build_trends(
+                conn, tenant=principal.tenant, window=window, bucket_ms=days * DAY_MS, source=source, attrs=common.attrs
+            )
+            for name, source in PARTITIONS.items()
+        }
     first = next(iter(native.values()))
     points = [
-        {"bucket_start": bucket["start"], "bucket_end": bucket["end"],
-         **{name: _trend_partition(native[name]["buckets"][i]) for name in PARTITIONS}}
+        {
+            "bucket_start": bucket["start"],
+            "bucket_end": bucket["end"],
+            **{name: _trend_partition(native[name]["buckets"][i]) for name in PARTITIONS},
+        }
         for i, bucket in enumerate(first["buckets"])
     ]
-    return {**_window_fields(window, common, now=now), "bucket_days": days, "points": points,
-            "totals": {name: _trend_partition(native[name]["totals"]) for name in PARTITIONS}}
+    return {
+        **_window_fields(window, common, now=now),
+        "bucket_days": days,
+        "points": points,
+        "totals": {name: _trend_partition(native[name]["totals"]) for name in PARTITIONS},
+    }
 
 
 @router.get("/alerts", summary="The summary's SLO hints as alerts, filtered by level")
-def alerts(
-    principal: Reader, services: ServicesDep, common: CommonDep, level: str | None = None
-) -> dict[str, Any]:
+def alerts(principal: Reader, services: ServicesDep, common: CommonDep, level: str | None = None) -> dict[str, Any]:
     with _contract():
         slo.check_level(level)
     with services.engine.connect() as conn:
-        body, hints = _summary(conn, tenant=principal.tenant, common=common,
-                               config=slo.load_config(services.settings.slo_file), now=now_ms())
-    return {**{k: body[k] for k in ("generated_at", "window_days", "window_since", "window_until")},
-            "filters": {**common.filters(), "level": level}, **slo.summarize(hints, level=level)}
+        body, hints = _summary(
+            conn,
+            tenant=principal.tenant,
+            common=common,
+            config=slo.load_config(services.settings.slo_file),
+            now=now_ms(),
+        )
+    return {
+        **{k: body[k] for k in ("generated_at", "window_days", "window_since", "window_until")},
+        "filters": {**common.filters(), "level": level},
+        **slo.summarize(hints, level=level),
+    }
 
 
-_EXPORT_COLUMNS = ("partition", "total", "success_rate", "failed_total", "failed_rate", "actionable_failed_rate",
-                   "dead_letter_total", "dead_letter_rate", "retry_total", "avg_attempts", "by_status",
-                   "by_result_code")
+_EXPORT_COLUMNS = (
+    "partition",
+    "total",
+    "success_rate",
+    "failed_total",
+    "failed_rate",
+    "actionable_failed_rate",
+    "dead_letter_total",
+    "dead_letter_rate",
+    "retry_total",
+    "avg_attempts",
+    "by_status",
+    "by_result_code",
+)
 
 
 def _pairs(counts: Mapping[str, int]) -> str:
@@ -207,21 +260,34 @@ def summary_export(
         fmt = export.check_format(export_format if export_format is not None else "json", param="export_format")
     now = now_ms()
     with services.engine.connect() as conn:
-        body, _hints = _summary(conn, tenant=principal.tenant, common=common,
-                                config=slo.load_config(services.settings.slo_file), now=now)
-    rows = [{**body[name], "partition": name, "by_status": _pairs(body[name]["by_status"]),
-             "by_result_code": _pairs(body[name]["by_result_code"])} for name in PARTITIONS]
+        body, _hints = _summary(
+            conn, tenant=principal.tenant, common=common, config=slo.load_config(services.settings.slo_file), now=now
+        )
+    rows = [
+        {
+            **body[name],
+            "partition": name,
+            "by_status": _pairs(body[name]["by_status"]),
+            "by_result_code": _pairs(body[name]["by_result_code"]),
+        }
+        for name in PARTITIONS
+    ]
     out = export.render(
-        body, fmt=fmt, rows=rows, columns=_EXPORT_COLUMNS, hints=body["slo_hints"],
+        body,
+        fmt=fmt,
+        rows=rows,
+        columns=_EXPORT_COLUMNS,
+        hints=body["slo_hints"],
         title=f"parallel ops summary: last {common.window_days} days ({body['window_since']} to "
-              f"{body['window_until']})",
+        f"{body['window_until']})",
         name=export.file_stem("parallel-ops-summary", days=common.window_days, generated_at=now),
     )
     return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": out.content_disposition})
 
 
-def _failures(services: Services, tenant: str, common: Common, source: str, page: str | None,
-              page_size: str | None) -> dict[str, Any]:
+def _failures(
+    services: Services, tenant: str, common: Common, source: str, page: str | None, page_size: str | None
+) -> dict[str, Any]:
     page_no = _integer("page", page, 1)
     if page_no < 1:
         raise _invalid("page", page, "must be at least 1")
@@ -233,13 +299,20 @@ def _failures(services: Services, tenant: str, common: Common, source: str, page
     query = FailureQuery(start_ms=window.start_ms, end_ms=window.end_ms, source=source, attrs=common.attrs)
     with services.engine.connect() as conn:
         items, pagination = raw.list_failures(conn, tenant=tenant, query=query, page=page_no, page_size=size)
-    return {**_window_fields(window, common, now=now), "total": pagination["total"], "pagination": pagination,
-            "items": items}
+    return {
+        **_window_fields(window, common, now=now),
+        "total": pagination["total"],
+        "pagination": pagination,
+        "items": items,
+    }
 
 
 @router.get("/doc-sync/failures", summary="doc_sync failures, newest first, page by page")
 def doc_sync_failures(
-    principal: Reader, services: ServicesDep, common: CommonDep, page: str | None = None,
+    principal: Reader,
+    services: ServicesDep,
+    common: CommonDep,
+    page: str | None = None,
     page_size: str | None = None,
 ) -> dict[str, Any]:
     return _failures(services, principal.tenant, common, PARTITIONS["doc_sync"], page, page_size)
@@ -247,7 +320,10 @@ def doc_sync_failures(
 
 @router.get("/workflow/failures", summary="workflow_actions failures, newest first, page by page")
 def workflow_failures(
-    principal: Reader, services: ServicesDep, common: CommonDep, page: str | None = None,
+    principal: Reader,
+    services: ServicesDep,
+    common: CommonDep,
+    page: str | None = None,
     page_size: str | None = None,
 ) -> dict[str, Any]:
     return _failures(services, principal.tenant, common, PARTITIONS["workflow_actions"], page, page_size)
@@ -263,17 +339,27 @@ class _Families(Collector):
 
 def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
     window = f"{body['window_days']}d"
-    events = GaugeMetricFamily("faultlens_parallel_ops_events", "Events in the window by partition and status.",
-                               labels=["window", "partition", "status"])
-    codes = GaugeMetricFamily("faultlens_parallel_ops_result_code_events",
-                              "Failures in the window by partition and result code (top codes).",
-                              labels=["window", "partition", "result_code"])
+    events = GaugeMetricFamily(
+        "faultlens_parallel_ops_events",
+        "Events in the window by partition and status.",
+        labels=["window", "partition", "status"],
+    )
+    codes = GaugeMetricFamily(
+        "faultlens_parallel_ops_result_code_events",
+        "Failures in the window by partition and result code (top codes).",
+        labels=["window", "partition", "result_code"],
+    )
     ratios = {
-        key: GaugeMetricFamily(f"faultlens_parallel_ops_{name}_ratio", f"{text} in the window, by partition.",
-                               labels=["window", "partition"])
-        for key, name, text in (("success_rate", "success", "Successful events / events"),
-                                ("failed_rate", "failure", "Failed events / events"),
-                                ("dead_letter_rate", "dead_letter", "Dead-lettered events / events"))
+        key: GaugeMetricFamily(
+            f"faultlens_parallel_ops_{name}_ratio",
+            f"{text} in the window, by partition.",
+            labels=["window", "partition"],
+        )
+        for key, name, text in (
+            ("success_rate", "success", "Successful events / events"),
+            ("failed_rate", "failure", "Failed events / events"),
+            ("dead_letter_rate", "dead_letter", "Dead-lettered events / events"),
+        )
     }
     for name in PARTITIONS:
         part = body[name]
@@ -283,8 +369,9 @@ def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
             codes.add_metric([window, name, code], n)
         for key, family in ratios.items():
             family.add_metric([window, name], part[key])
-    hints = GaugeMetricFamily("faultlens_parallel_ops_slo_hints", "Active SLO hints by level.",
-                              labels=["window", "level"])
+    hints = GaugeMetricFamily(
+        "faultlens_parallel_ops_slo_hints", "Active SLO hints by level.", labels=["window", "level"]
+    )
     for level in slo.LEVELS:
         hints.add_metric([window, level], sum(1 for h in body["slo_hints"] if h["level"] == level))
     return [events, codes, *ratios.values(), hints]
@@ -293,8 +380,13 @@ def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
 @router.get("/metrics", summary="The summary in Prometheus text format 0.0.4")
 def metrics(principal: Reader, services: ServicesDep, common: CommonDep) -> Response:
     with services.engine.connect() as conn:
-        body, _hints = _summary(conn, tenant=principal.tenant, common=common,
-                                config=slo.load_config(services.settings.slo_file), now=now_ms())
+        body, _hints = _summary(
+            conn,
+            tenant=principal.tenant,
+            common=common,
+            config=slo.load_config(services.settings.slo_file),
+            now=now_ms(),
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(_summary_families(body)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

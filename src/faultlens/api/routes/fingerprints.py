@@ -21,5 +21,11 @@ def fingerprints(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        return top_templates(conn, tenant=principal.tenant, window=window, limit=limit,
-                             unclassified_only=unclassified, resolve=services.fingerprinter.resolve)
+        return top_templates(
+            conn,
+            tenant=principal.tenant,
+            window=window,
+            limit=limit,
+            unclassified_only=unclassified,
+            resolve=services.fingerprinter.resolve,
+        )

@@ -21,8 +21,9 @@ def jobs_list(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        found = list_jobs(conn, kind=kind.value if kind else None, states=(state.value,) if state else None,
-                          limit=limit)
+        found = list_jobs(
+            conn, kind=kind.value if kind else None, states=(state.value,) if state else None, limit=limit
+        )
     return {"items": [job_to_api(j) for j in found]}
 
 

@@ -34,48 +34,90 @@ def slo_config(services: Services) -> slo.SloConfig:
 
 @router.get("/overview", summary="Per-source partitions over a 1/7/14/30/90-day window, with SLO hints")
 def get_overview(
-    principal: Reader, services: ServicesDep, attrs: Attrs, window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    principal: Reader,
+    services: ServicesDep,
+    attrs: Attrs,
+    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
     source: str | None = None,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        ov = overview.build_overview(conn, tenant=principal.tenant, days=window_days, config=slo_config(services),
-                                     sources=[source] if source is not None else None, attrs=attrs)
+        ov = overview.build_overview(
+            conn,
+            tenant=principal.tenant,
+            days=window_days,
+            config=slo_config(services),
+            sources=[source] if source is not None else None,
+            attrs=attrs,
+        )
     return ov.as_dict()
 
 
 @router.get("/overview/export", summary="The overview as a JSON, CSV (one row per source) or Markdown download")
 def export_overview(
-    principal: Reader, services: ServicesDep, attrs: Attrs, window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
-    source: str | None = None, fmt: Annotated[Literal["json", "csv", "md"], Query(alias="format")] = "json",
+    principal: Reader,
+    services: ServicesDep,
+    attrs: Attrs,
+    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    source: str | None = None,
+    fmt: Annotated[Literal["json", "csv", "md"], Query(alias="format")] = "json",
 ) -> Response:
     now = now_ms()
     with services.engine.connect() as conn:
-        ov = overview.build_overview(conn, tenant=principal.tenant, days=window_days, config=slo_config(services),
-                                     sources=[source] if source is not None else None, attrs=attrs, now=now)
+        ov = overview.build_overview(
+            conn,
+            tenant=principal.tenant,
+            days=window_days,
+            config=slo_config(services),
+            sources=[source] if source is not None else None,
+            attrs=attrs,
+            now=now,
+        )
     out = export.render_overview(ov.as_dict(), fmt=fmt, generated_at=now)
-    return Response(out.content, media_type=out.media_type,
-                    headers={"Content-Disposition": out.content_disposition})
+    return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": out.content_disposition})
 
 
 @router.get("/trends", summary="Per-bucket totals, failures by class and rates; empty buckets as zeros")
 def get_trends(
-    principal: Reader, services: ServicesDep, attrs: Attrs, window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
-    bucket: Literal["1h", "6h", "1d", "7d"] = "1d", source: str | None = None, operation: str | None = None,
+    principal: Reader,
+    services: ServicesDep,
+    attrs: Attrs,
+    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    bucket: Literal["1h", "6h", "1d", "7d"] = "1d",
+    source: str | None = None,
+    operation: str | None = None,
 ) -> dict[str, Any]:
     window = overview.window_of(window_days)
     with services.engine.connect() as conn:
-        return trends.build_trends(conn, tenant=principal.tenant, window=window, bucket_ms=trends.BUCKETS_MS[bucket],
-                                   source=source, operation=operation, attrs=attrs)
+        return trends.build_trends(
+            conn,
+            tenant=principal.tenant,
+            window=window,
+            bucket_ms=trends.BUCKETS_MS[bucket],
+            source=source,
+            operation=operation,
+            attrs=attrs,
+        )
 
 
 @router.get("/alerts", summary="SLO hints as alerts: worst status, counts by code, hints at or above a level")
 def get_alerts(
-    principal: Reader, services: ServicesDep, attrs: Attrs, window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
-    level: Level | None = None, source: str | None = None,
+    principal: Reader,
+    services: ServicesDep,
+    attrs: Attrs,
+    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    level: Level | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        return overview.alerts(conn, tenant=principal.tenant, days=window_days, config=slo_config(services),
-                               level=level, sources=[source] if source is not None else None, attrs=attrs)
+        return overview.alerts(
+            conn,
+            tenant=principal.tenant,
+            days=window_days,
+            config=slo_config(services),
+            level=level,
+            sources=[source] if source is not None else None,
+            attrs=attrs,
+        )
 
 
 @router.get("/failures", summary="Failures, newest first, page by page")
@@ -92,9 +134,17 @@ def get_failures(
     category: str | None = None,
 ) -> dict[str, Any]:
     window = overview.window_of(window_days)
-    query = FailureQuery(start_ms=window.start_ms, end_ms=window.end_ms, source=source, failure_class=failure_class,
-                         failure_kind=failure_kind, category=category, attrs=attrs)
+    query = FailureQuery(
+        start_ms=window.start_ms,
+        end_ms=window.end_ms,
+        source=source,
+        failure_class=failure_class,
+        failure_kind=failure_kind,
+        category=category,
+        attrs=attrs,
+    )
     with services.engine.connect() as conn:
-        items, pagination = raw.list_failures(conn, tenant=principal.tenant, query=query, page=page,
-                                              page_size=page_size)
+        items, pagination = raw.list_failures(
+            conn, tenant=principal.tenant, query=query, page=page, page_size=page_size
+        )
     return {"items": items, "pagination": pagination}

@@ -33,21 +33,25 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
         raise InvalidRequest("cursor is not one this server issued", details={"param": "cursor"}) from exc
 
 
-def _matches(view: service.TaskView, *, source: str | None, task_type: str | None, client_id: str | None,
-             category: str | None) -> bool:
+def _matches(
+    view: service.TaskView, *, source: str | None, task_type: str | None, client_id: str | None, category: str | None
+) -> bool:
     t = view.task
-    return ((source is None or source in (t.kind, t.source))
-            and (task_type is None or task_type == t.task_type)
-            and (client_id is None or client_id == t.client_id)
-            and (category is None or category == view.category))
+    return (
+        (source is None or source in (t.kind, t.source))
+        and (task_type is None or task_type == t.task_type)
+        and (client_id is None or client_id == t.client_id)
+        and (category is None or category == view.category)
+    )
 
 
 @router.get("/failed", summary="Failed tasks of every Redis source, newest fail time first")
 def list_failed(
     principal: Reader,
     services: ServicesDep,
-    source: Annotated[str | None, Query(max_length=200, description="native|rq|celery or a source such as "
-                                                                    "rq:default")] = None,
+    source: Annotated[
+        str | None, Query(max_length=200, description="native|rq|celery or a source such as rq:default")
+    ] = None,
     task_type: Annotated[str | None, Query(max_length=500)] = None,
     client_id: Annotated[str | None, Query(max_length=500)] = None,
     category: CategoryParam | None = None,
@@ -55,8 +59,11 @@ def list_failed(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:
     service.ensure_tenant(services, principal.tenant)
-    views = [v for v in service.list_failed_tasks(services)
-             if _matches(v, source=source, task_type=task_type, client_id=client_id, category=category)]
+    views = [
+        v
+        for v in service.list_failed_tasks(services)
+        if _matches(v, source=source, task_type=task_type, client_id=client_id, category=category)
+    ]
     total = len(views)
     if cursor:
         after = _decode_cursor(cursor)
@@ -71,8 +78,9 @@ def list_failed(
 def task_hints(principal: Reader, services: ServicesDep, window: WindowDep) -> dict[str, Any]:
     policies = service.policies_of(services)
     with services.engine.connect() as conn:
-        items = hints.task_hints(conn, tenant=principal.tenant, start_ms=window.start_ms, end_ms=window.end_ms,
-                                 policies=policies)
+        items = hints.task_hints(
+            conn, tenant=principal.tenant, start_ms=window.start_ms, end_ms=window.end_ms, policies=policies
+        )
     return {"window": window.label, "items": items}
 
 

@@ -24,6 +24,8 @@ def stage(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
         f"SELECT {cols} FROM {table.name} WITH NO DATA"
     )
+    # Emptied at every commit, and here too: a second stage() in one transaction must not see the first's rows.
+    conn.exec_driver_sql(f"DELETE FROM {name}")
     driver = conn.connection.driver_connection
     if driver is None:  # pragma: no cover - a live connection always has its driver connection
         raise RuntimeError("no driver connection")

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/dashboard.py [--db bench/.data/dashboard-1m.db] [--events 1000000] [--loads 5]
 
-The database is built with `faultlens demo --events N --days 30` when it does not exist (about 10 minutes
+The database is built with `faultlens demo --events N --days 30` when it does not exist (about a minute
 for 1M events) and reused afterwards. The page time is navigation start -> <body data-ready="true">, which
 the page sets when every first-view fetch has settled (read from its data-ready-ms, a performance.now()
 value), in a fresh browser profile per load; the median of --loads loads is reported. The baseline is the

@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/fingerprint.py
 	$(BIN)/python bench/query.py --sizes 1000000
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/backfill.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -61,16 +61,20 @@ def quiet(db_url: str) -> Iterator[Services]:
 
 
 def mixed_events(n: int, *, prefix: str = "e") -> list[dict[str, Any]]:
-    """n events: a third downstream_closed (moves under OPS_PACK), a third upstream failures, a third successes."""
+    """n events: a third downstream_closed (moves under OPS_PACK), a third upstream failures, a third successes;
+    every other one carries rolled-up attributes, so attribute rows move with them."""
     out = []
     for i in range(n):
         when = ago(minutes=1 + i % 600)
         if i % 3 == 0:
-            out.append(event(id=f"{prefix}{i}", occurred_at=when, error_message="downstream_closed", attempt=1 + i % 4))
+            one = event(id=f"{prefix}{i}", occurred_at=when, error_message="downstream_closed", attempt=1 + i % 4)
         elif i % 3 == 1:
-            out.append(event(id=f"{prefix}{i}", occurred_at=when, error_message="failed_contact_upstream", attempt=2))
+            one = event(id=f"{prefix}{i}", occurred_at=when, error_message="failed_contact_upstream", attempt=2)
         else:
-            out.append(event(id=f"{prefix}{i}", occurred_at=when, status="success"))
+            one = event(id=f"{prefix}{i}", occurred_at=when, status="success")
+        if i % 2 == 0:
+            one["attributes"] = {"site_id": f"s{i % 4}", "target_object": i % 3}
+        out.append(one)
     return out
 
 
@@ -399,6 +403,68 @@ def test_rollup_rebuild_with_concurrent_ingest_equals_a_full_scan(quiet: Service
     assert_rollups_exact(quiet)
     with quiet.engine.connect() as conn:
         assert find_state(conn, ROLLUPS_REBUILD_NEEDED) == "false"
+
+
+def test_attribute_rows_rebuild_beside_ingest_while_filters_stay_exact(quiet: Services) -> None:
+    """The upgrade path of migration 0004: attribute rows missing, the job folds them in while ingest runs,
+    and an attribute filter answers exactly before, during and after (raw events until the rows are ready)."""
+    ingest(quiet, mixed_events(900))
+    with quiet.engine.begin() as conn:
+        conn.execute(rollups_table.delete().where(rollups_table.c.shape == rollups.ATTRIBUTE_SHAPE))
+        put_state(conn, rollups.ATTRIBUTE_ROLLUPS_STATE, "needed")
+    job = ensure_rollup_rebuild(quiet.engine)
+    assert job is not None and job.params["shapes"] == [rollups.ATTRIBUTE_SHAPE]
+    assert ensure_rollup_rebuild(quiet.engine) is None
+
+    def by_site(conn: Connection) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        where = {"attr_name": "site_id", "attr_value": "s2"}
+        answered = rollups.aggregate(conn, tenant="default", start=0, end=now_ms() + 1, by=("status",), where=where)
+        scanned = rollups.aggregate_events(
+            conn, tenant="default", start=0, end=now_ms() + 1, by=("status",), where=where
+        )
+        return answered, scanned
+
+    result: list[list[Job]] = []
+    worker = threading.Thread(target=lambda: result.append(runner.run_until_idle(quiet, batch_size=40, pause_s=0.002)))
+    worker.start()
+    sent = 0
+    while worker.is_alive() or sent < 3:
+        ingest(quiet, mixed_events(9, prefix=f"during{sent}-"))
+        with quiet.engine.connect() as conn:
+            answered, scanned = by_site(conn)
+        assert answered == scanned and answered
+        sent += 1
+    worker.join()
+    assert [(j.kind, j.state) for j in result[0]] == [("rollup_rebuild", "done")]
+    assert_rollups_exact(quiet)
+    with quiet.engine.connect() as conn:
+        assert rollups.attribute_rollups_ready(conn)
+        assert find_state(conn, ROLLUPS_REBUILD_NEEDED) != "queued"
+        answered, scanned = by_site(conn)
+    assert answered == scanned
+
+
+def test_concurrent_writers_on_shared_rollup_keys_neither_deadlock_nor_lose_counts(quiet: Services) -> None:
+    """Two threads ingest batches that hit the same rollup rows in different orders; every count lands."""
+    batches = [mixed_events(300, prefix=f"w{w}b{b}-")[:: 1 if w else -1] for w in range(2) for b in range(4)]
+    errors: list[BaseException] = []
+
+    def write(mine: list[list[dict[str, Any]]]) -> None:
+        try:
+            for batch in mine:
+                ingest(quiet, batch)
+        except BaseException as exc:  # surfaced below with its type
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(batches[w::2],)) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    with quiet.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar() == 8 * 300
+    assert_rollups_exact(quiet)
 
 
 def test_rebuild_request_on_an_empty_database_needs_no_job(quiet: Services) -> None:

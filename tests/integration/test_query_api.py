@@ -146,3 +146,27 @@ def test_every_error_has_the_one_body(client: TestClient) -> None:
         body = r.json()
         assert set(body) == {"error", "request_id"}, body
         assert set(body["error"]) == {"code", "message", "details"} and body["error"]["message"]
+
+
+def test_nul_characters_in_any_parameter_get_a_400_not_a_500(client: TestClient) -> None:
+    """PostgreSQL text cannot hold NUL: every GET route refuses it up front, in its contract's error shape."""
+    spec = client.get("/openapi.json").json()
+    routes = sorted(p for p, ops in spec["paths"].items() if "get" in ops)
+    assert len(routes) > 20
+    names = ("source", "operation", "site_id", "q", "failure_kind", "category", "cursor", "window", "level")
+    for route in routes:
+        path = route.split("{")[0] + "abc" if "{" in route else route
+        for name in names:
+            r = client.get(path, params={name: "a\x00b"})
+            assert r.status_code == 400, (route, name, r.status_code, r.text[:200])
+            body = r.json()
+            if route.startswith("/codebase-embedder/"):
+                assert body["Success"] is False and "NUL" in body["Message"], body
+                continue
+            code = "parallel_ops_invalid_request" if route.startswith("/api/v1/parallel-ops/") else "invalid_request"
+            assert body["error"]["code"] == code and body["error"]["details"]["param"] == name, (route, body)
+        if "{" in route:
+            r = client.get(route.split("{")[0] + "a%00b")
+            assert r.status_code == 400 and "path" in r.text, (route, r.status_code)
+    # The guard lets ordinary values through.
+    assert client.get("/api/v1/overview", params={"site_id": "ü-7"}).status_code == 200

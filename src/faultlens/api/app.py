@@ -6,12 +6,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
 from faultlens import __version__, background
 from faultlens.api import errors
 from faultlens.api.compat import codebase_embedder, invocations, parallel_ops
-from faultlens.api.deps import _KeysPresent
+from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks
 from faultlens.services import Services
 from faultlens.web import routes as web
@@ -28,7 +28,8 @@ def create_app(services: Services) -> FastAPI:
                 stop()
             services.save_fingerprints()
 
-    app = FastAPI(title="faultlens", version=__version__, lifespan=lifespan)
+    guard = nul_guard({parallel_ops.router.prefix + "/": parallel_ops.CODE})
+    app = FastAPI(title="faultlens", version=__version__, lifespan=lifespan, dependencies=[Depends(guard)])
     app.state.services = services
     app.state.keys_present = _KeysPresent()
     errors.install(app)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from faultlens.errors import Forbidden, Unauthorized
+from faultlens.errors import Forbidden, InvalidRequest, Unauthorized
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.timeutil import resolve_window
@@ -29,6 +29,27 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def nul_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Request], None]:
+    """A dependency refusing NUL characters in the path or any query parameter with a 400.
+
+    PostgreSQL text cannot hold NUL, so such a value would otherwise fail deep in a query as a 500. Paths under
+    a prefix of `codes_by_prefix` answer with that contract's own error code.
+    """
+
+    def reject(request: Request) -> None:
+        path = request.scope.get("path", "")
+        bad = "path" if "\x00" in path else None
+        for name, value in request.query_params.multi_items():
+            if bad is None and ("\x00" in name or "\x00" in value):
+                bad = name.replace("\x00", "\\x00")
+        if bad is None:
+            return
+        code = next((c for prefix, c in codes_by_prefix.items() if path.startswith(prefix)), InvalidRequest.code)
+        raise InvalidRequest(f"{bad} must not contain NUL characters", code=code, details={"param": bad})
+
+    return reject
 
 
 class _KeysPresent:

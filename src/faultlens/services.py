@@ -42,6 +42,8 @@ class Services:
     pipeline: Pipeline
     metrics: Metrics
     packs: list[RulePack] = field(default_factory=list)
+    # The activated-pack document last looked at (jobs/activation.follow_activation): parsed only when it changes.
+    followed_activation: str | None = None
     _state_lock: threading.Lock = field(default_factory=threading.Lock)
     _saved_templates: int = 0
     _saved_at: float = 0.0

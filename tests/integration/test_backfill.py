@@ -511,3 +511,39 @@ def test_rows_classified_before_the_swap_but_stored_after_the_claim_are_caught(q
     assert (finished.state, finished.done, finished.total) == ("done", 18, 18)
     assert_classified_by(quiet)
     assert_rollups_exact(quiet)
+
+
+def test_a_second_process_adopts_the_activated_pack_and_can_work_its_backfill(db_url: str) -> None:
+    """Two services on one database stand for two replicas: one activates, the other's runner follows."""
+    first = make_services(db_url, start_jobs=False)
+    second = make_services(db_url, start_jobs=False)
+    try:
+        ingest(first, mixed_events(60))
+        before = second.pipeline.classifier.version
+        job = activation.activate(first, activation.parse_pack(OPS_PACK), OPS_PACK).job
+        assert job is not None and job.rule_version == NEW_VERSION
+        assert runner.HANDLERS["backfill"].blocked(job, second) is not None  # still on the old rules
+        stop = runner.start_runner(second, poll_interval_s=0.05)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with second.engine.connect() as conn:
+                    found = find_job(conn, job.id)
+                if found is not None and found.state == "done":
+                    break
+                time.sleep(0.05)
+        finally:
+            stop()
+        assert before != NEW_VERSION and second.pipeline.classifier.version == NEW_VERSION
+        assert found is not None and found.state == "done", "only the follower's runner could have worked it"
+        row = second.pipeline.ingest([event(id="late", error_message="downstream_closed")], tenant="default")
+        assert row.accepted == 1
+        with second.engine.connect() as conn:
+            kind = conn.execute(select(events.c.failure_kind).where(events.c.id == "late")).scalar()
+        assert kind == "proxy_closed", "the follower classifies new events with the adopted pack"
+        assert not activation.follow_activation(second), "nothing new to adopt"
+        assert_classified_by(second)
+        assert_rollups_exact(second)
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()

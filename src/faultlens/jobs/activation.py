@@ -143,6 +143,33 @@ def recorded_version(engine: Engine) -> str | None:
         return find_state(conn, ACTIVE_RULE_VERSION)
 
 
+def follow_activation(services: Services) -> bool:
+    """Adopt a pack another process activated (replicas sharing one database); True when this one switched.
+
+    Reads one service_state row; parses it only when it changed since the last look. A pack activated over a
+    different --rules than this process runs with is not adopted: start-up already decided that case.
+    """
+    with services.engine.connect() as conn:
+        raw = find_state(conn, ACTIVATED_PACK)
+    if raw is None or raw == services.followed_activation:
+        return False
+    services.followed_activation = raw
+    with services.engine.connect() as conn:
+        activated = find_activated(conn)
+    if activated is None or activated.base != _configured_user_pack_id(services.settings):
+        return False
+    with _ACTIVATION_LOCK:
+        current = services.pipeline.classifier
+        if current.packs and current.packs[0] == activated.pack:
+            return False
+        classifier = candidate_classifier(activated.pack)
+        services.classifier = classifier
+        services.pipeline.classifier = classifier
+        services.packs = list(classifier.packs)
+    log.info("rule version %s adopted from another process (was %s)", classifier.version, current.version)
+    return True
+
+
 def activate(services: Services, pack: RulePack, data: dict[str, Any]) -> ActivationResult:
     """Validate `pack`, persist it, swap the live classifier and enqueue the backfill of history."""
     classifier = candidate_classifier(pack)

@@ -82,3 +82,28 @@ def test_serve_refuses_public_bind_without_keys(sqlite_url: str) -> None:
     )
     assert proc.returncode == 2
     assert "refusing to bind 0.0.0.0" in proc.stderr
+
+
+def test_rollups_verify_finds_a_wrong_row_and_rebuild_repairs_it(db_url: str) -> None:
+    from sqlalchemy import update
+
+    from faultlens.store.tables import rollups
+
+    services = make_services(db_url, start_jobs=False)
+    batch = [
+        event(id=f"r{i}", error_message="deadlock detected", attributes={"site_id": f"s{i % 3}"}) for i in range(40)
+    ]
+    batch += [event(id=f"ok{i}", status="success", attributes={"site_id": "s1"}) for i in range(20)]
+    assert services.pipeline.ingest(batch, tenant="default").accepted == 60
+    result = runner.invoke(app, ["rollups", "verify", "--db", db_url, "--days", "2"])
+    assert result.exit_code == 0, result.output
+    assert "site_id=s1" in result.output and "rollups match" in result.output
+    with services.engine.begin() as conn:  # one wrong attribute row and one wrong per-source row
+        conn.execute(update(rollups).where(rollups.c.shape.in_([1, 3])).values(count=rollups.c["count"] + 1))
+    result = runner.invoke(app, ["rollups", "verify", "--db", db_url, "--days", "2"])
+    assert result.exit_code == 1 and "differ from the raw events" in result.output, result.output
+    result = runner.invoke(app, ["rollups", "rebuild", "--db", db_url])
+    assert result.exit_code == 0 and "rebuilt from 60 events" in result.output, result.output
+    result = runner.invoke(app, ["rollups", "verify", "--db", db_url, "--days", "2"])
+    assert result.exit_code == 0, result.output
+    services.engine.dispose()

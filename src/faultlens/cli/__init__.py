@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from faultlens.cli import jobs as jobs_cli
+from faultlens.cli import rollups as rollups_cli
 from faultlens.cli import rules as rules_cli
 from faultlens.cli import tasks as tasks_cli
 from faultlens.settings import LOOPBACK_HOSTS, Settings
@@ -22,6 +23,7 @@ app = typer.Typer(help="faultlens: failure triage for requests, tasks and jobs."
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(rules_cli.app, name="rules")
+app.add_typer(rollups_cli.app, name="rollups")
 app.add_typer(tasks_cli.app, name="tasks")
 jobs_cli.register(app)
 err = Console(stderr=True)

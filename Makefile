@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/query.py --sizes 1000000
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/backfill.py
+	$(BIN)/python bench/healthz.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -437,3 +437,60 @@ def test_recent_windows_for_burn_rates(services: Services) -> None:
         assert {label: (c.total, c.actionable) for label, c in recent.items()} == {
             label: (actionable, actionable) for label, (_total, actionable) in expected.items()
         }
+
+
+def test_deep_failure_pages_seek_by_rollup_counts_and_show_the_same_rows(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page, every filter: seeking through day and hour counts lists exactly what stepping over rows does."""
+    rng = random.Random(9)
+    now = now_ms()
+    batch = []
+    for i in range(700):
+        at = now - rng.randrange(0, 9 * DAY_MS)
+        message = rng.choice([ACTIONABLE, "downstream_closed", "Invalid API key", None])
+        batch.append(
+            event(
+                id=f"p{i}",
+                source=rng.choice(["a", "doc_sync"]),
+                status="success" if message is None else "failure",
+                error_message=message,
+                attributes=rng.choice(ATTRIBUTE_MIXES),
+                occurred_at=datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(timespec="milliseconds"),
+            )
+        )
+    # Same instants on purpose: ties are ordered by pk, across an hour boundary too.
+    hour = now // HOUR_MS * HOUR_MS - 3 * HOUR_MS
+    for i in range(30):
+        at = hour - 1 + i % 3
+        batch.append(
+            event(
+                id=f"tie{i}",
+                source="a",
+                error_message=ACTIONABLE,
+                occurred_at=datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(timespec="milliseconds"),
+            )
+        )
+    assert services.pipeline.ingest(batch, tenant="default").accepted == len(batch)
+    queries = [
+        raw.FailureQuery(start_ms=now - 7 * DAY_MS, end_ms=now + 1),
+        raw.FailureQuery(start_ms=now - 8 * DAY_MS - 5 * 60_000, end_ms=now - 3 * HOUR_MS, source="doc_sync"),
+        raw.FailureQuery(start_ms=now - 7 * DAY_MS, end_ms=now + 1, attrs={"site_id": "s1"}),
+        raw.FailureQuery(start_ms=now - 7 * DAY_MS, end_ms=now + 1, attrs={"site_id": "s1", "target_object": "page"}),
+    ]
+    with services.engine.connect() as conn:
+        for query in queries:
+            pages = {}
+            for seek_after in (10**9, 0):  # stepping over every row, then seeking from the first page on
+                monkeypatch.setattr(raw, "SEEK_AFTER_ROWS", seek_after)
+                listed = []
+                page = 1
+                while True:
+                    items, info = raw.list_failures(conn, tenant="default", query=query, page=page, page_size=7)
+                    if not items:
+                        break
+                    listed += [e["id"] for e in items]
+                    page += 1
+                pages[seek_after] = listed
+                assert len(listed) == info["total"] == len(set(listed)), (query, seek_after)
+            assert pages[0] == pages[10**9] and len(pages[0]) > 20, query

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,6 +131,13 @@ class FailureQuery:
 
 def count_failures(conn: Connection, *, tenant: str, query: FailureQuery) -> int:
     """Failures (failure_class other than none) matching the query; rollups answer unless attributes filter."""
+    return sum(_failures_per_bucket(conn, tenant=tenant, query=query, bucket_ms=None).values())
+
+
+def _failures_per_bucket(
+    conn: Connection, *, tenant: str, query: FailureQuery, bucket_ms: int | None
+) -> dict[int, int]:
+    """Failures matching the query per epoch-aligned bucket start (all under 0 without `bucket_ms`)."""
     rows = aggregate(
         conn,
         tenant=tenant,
@@ -138,8 +146,53 @@ def count_failures(conn: Connection, *, tenant: str, query: FailureQuery) -> int
         by=("failure_class",),
         where=query.rollup_where(),
         attrs=query.attrs,
+        bucket_ms=bucket_ms,
     )
-    return sum(n for (failure_class,), (n, _a) in rows.items() if failure_class != "none")
+    out: dict[int, int] = {}
+    for key, (n, _a) in rows.items():
+        bucket, failure_class = key if bucket_ms else (0, *key)
+        if failure_class != "none":
+            out[bucket] = out.get(bucket, 0) + n
+    return out
+
+
+# Pages starting deeper than this many rows seek by rollup counts instead of stepping over the rows.
+SEEK_AFTER_ROWS = 500
+
+
+def seek(conn: Connection, *, tenant: str, query: FailureQuery, offset: int, limit: int) -> tuple[int, int, int]:
+    """(start, end, offset) such that the newest-first listing of the query cut to [start, end), skipping the
+    returned offset and taking `limit` rows, shows the same rows as the whole query skipping `offset`.
+
+    Days, then hours, are counted newest first: every failure at or after the chosen hour's end is among the
+    rows skipped, and the buckets just older than it hold the rest of the page, so the listing reads a few
+    hours of rows instead of stepping over the skipped ones. Without rollups for the attribute filter
+    (several attributes, long values) counting would scan as much as stepping: nothing changes then.
+    """
+    if query.attrs and _with_attribute(("failure_class",), query.rollup_where(), query.attrs) is None:
+        return query.start_ms, query.end_ms, offset
+    lo, end = query.start_ms, query.end_ms
+    older: list[list[tuple[int, int]]] = []  # per level: the chosen bucket and the older ones, newest first
+    for bucket_ms in (rollups.DAY_MS, rollups.HOUR_MS):
+        window = dataclasses.replace(query, start_ms=lo, end_ms=end)
+        ordered = sorted(
+            _failures_per_bucket(conn, tenant=tenant, query=window, bucket_ms=bucket_ms).items(), reverse=True
+        )
+        for i, (bucket, n) in enumerate(ordered):
+            if offset < n:
+                older.insert(0, ordered[i:])
+                lo, end = max(bucket, query.start_ms), min(bucket + bucket_ms, end)
+                break
+            offset -= n
+        else:
+            return query.start_ms, end, offset  # fewer rows than the offset: the page is empty either way
+    # The chosen hour and older hours of its day, then the days before it (the chosen day itself is done).
+    need = offset + limit
+    for bucket, n in [*older[0], *older[1][1:]]:
+        need -= n
+        if need <= 0:
+            return max(bucket, query.start_ms), end, offset
+    return query.start_ms, end, offset
 
 
 def list_failures(
@@ -150,13 +203,17 @@ def list_failures(
     pages = math.ceil(total / page_size)
     items: list[dict[str, Any]] = []
     if page <= pages:
-        where = query.event_filter().clauses(tenant) + attributes.clauses(conn.dialect.name, query.attrs)
+        start, end, offset = query.start_ms, query.end_ms, (page - 1) * page_size
+        if offset > SEEK_AFTER_ROWS:
+            start, end, offset = seek(conn, tenant=tenant, query=query, offset=offset, limit=page_size)
+        cut = dataclasses.replace(query, start_ms=start, end_ms=end)
+        where = cut.event_filter().clauses(tenant) + attributes.clauses(conn.dialect.name, query.attrs)
         stmt = (
             select(events)
             .where(*where)
             .order_by(events.c.occurred_at.desc(), events.c.pk.desc())
             .limit(page_size)
-            .offset((page - 1) * page_size)
+            .offset(offset)
         )
         items = [row_to_event(r) for r in conn.execute(stmt).mappings()]
     return items, {"page": page, "page_size": page_size, "pages": pages, "total": total}

@@ -19,26 +19,9 @@ if TYPE_CHECKING:
 DERIVED = ("failure_kind", "failure_class", "is_actionable", "category", "retryable", "rule_name", "rule_version")
 _BOOLS = ("is_actionable", "retryable")
 _ROLLED_UP = ("failure_class", "failure_kind", "category", "is_actionable")  # derived fields in the rollup key
-# What the classifier reads, what rollups key on, and the derived fields being replaced.
+# What rollups key on, what the classifier reads, and the derived fields being replaced.
 _COLUMNS = [
-    events.c[name]
-    for name in dict.fromkeys(
-        (
-            "pk",
-            "tenant",
-            "occurred_at",
-            "attempt",
-            "source",
-            "operation",
-            "item_type",
-            "status",
-            "http_status",
-            "error_code",
-            "error_message",
-            "attributes",
-            *DERIVED,
-        )
-    )
+    events.c[name] for name in dict.fromkeys(("pk", *rollups.ROW_FIELDS, "http_status", "error_message", *DERIVED))
 ]
 _IN_CHUNK = 1000  # pks per UPDATE: far below every driver's bound-parameter limit
 

@@ -19,25 +19,7 @@ NEEDED = "true"
 QUEUED = "queued"
 DONE = "false"
 
-_COLUMNS = [
-    events.c[name]
-    for name in (
-        "pk",
-        "tenant",
-        "occurred_at",
-        "attempt",
-        "source",
-        "operation",
-        "item_type",
-        "status",
-        "failure_class",
-        "failure_kind",
-        "category",
-        "is_actionable",
-        "error_code",
-        "attributes",
-    )
-]
+_COLUMNS = [events.c.pk, *(events.c[name] for name in rollups.ROW_FIELDS)]
 # The attribute rows alone (migration 0004 on a database with events): service_state values of that request.
 ATTRIBUTES_NEEDED, ATTRIBUTES_READY = "needed", "ready"
 

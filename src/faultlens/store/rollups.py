@@ -46,6 +46,8 @@ _CODE_CHARS = 64
 # service_state: "ready" once attribute rows cover every event (a database upgraded with events in it waits
 # for the rollup rebuild job; until then attribute filters scan raw events).
 ATTRIBUTE_ROLLUPS_STATE = "attribute_rollups"
+# The event fields `deltas` reads: whoever hands it rows from the events table selects these.
+ROW_FIELDS = ("tenant", "occurred_at", "attempt", "attributes", *EVENT_DIMENSIONS)
 
 RollupKey = tuple[Any, ...]
 

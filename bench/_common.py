@@ -10,6 +10,9 @@ import sys
 import time
 
 import httpx
+import psycopg
+
+PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def machine() -> str:
@@ -61,3 +64,22 @@ def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
                 proc.terminate()
                 raise SystemExit("the server did not start")
             time.sleep(0.2)
+
+
+def pg_database(name: str, *, fresh: bool = False, template: str | None = None) -> str:
+    """The URL of database `name` on the PG_ADMIN_URL server, created when missing.
+
+    `fresh` drops it first; `template` makes it a copy of that database.
+    """
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        if fresh:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            copy = f' TEMPLATE "{template}"' if template else ""
+            admin.execute(f'CREATE DATABASE "{name}"{copy}')
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_pg(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -18,18 +18,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import drop_pg, machine, pg_database
 from faultlens.jobs import activation
 from faultlens.jobs.backfill import DERIVED
 from faultlens.jobs.runner import run_until_idle
 from faultlens.services import Services, build_services
 from faultlens.settings import Settings
 from faultlens.store.tables import events
-from query import PG_ADMIN_URL, build, pg_url
+from query import build
 
 PACK: dict[str, Any] = {
     "id": "bench@2026-11-22",
@@ -55,18 +54,6 @@ def copy_sqlite(source: Path, target: Path) -> str:
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(source, target)
     return f"sqlite:///{target}"
-
-
-def copy_pg(template: str, name: str) -> str:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-
-
-def drop_pg(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def settled(url: str) -> Services:
@@ -134,11 +121,11 @@ def main() -> None:
     print(f"machine: {machine()}")
     if args.pg:
         template = f"faultlens_bench_{args.events}"
-        print(f"data set: {build(pg_url(template), args.events)}")
+        print(f"data set: {build(pg_database(template), args.events)}")
         names = ("faultlens_bench_backfill_job", "faultlens_bench_backfill_base")
         try:
-            job_s, job_n = run_job(copy_pg(template, names[0]))
-            base_s, base_n = run_baseline(copy_pg(template, names[1]))
+            job_s, job_n = run_job(pg_database(names[0], fresh=True, template=template))
+            base_s, base_n = run_baseline(pg_database(names[1], fresh=True, template=template))
         finally:
             for name in names:
                 drop_pg(name)

@@ -9,7 +9,6 @@ API / raw (goal: >= 0.5).
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 import tempfile
@@ -22,25 +21,11 @@ import orjson
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, machine, start_server
+from _common import drop_pg, free_port, machine, pg_database, start_server
 from faultlens import demo
 from faultlens.services import build_services
 from faultlens.settings import Settings
 from faultlens.store.tables import events as events_table
-
-PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def fresh_pg(name: str) -> str:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-
-
-def drop_pg(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def run_api(url: str, batches: list[bytes], clients: int) -> float:
@@ -128,8 +113,8 @@ def main() -> None:
     if args.pg:
         names = ("faultlens_bench_ingest_api", "faultlens_bench_ingest_raw")
         try:
-            api = run_api(fresh_pg(names[0]), batches, args.clients)
-            base = run_raw_pg(fresh_pg(names[1]), raw, args.batch)
+            api = run_api(pg_database(names[0], fresh=True), batches, args.clients)
+            base = run_raw_pg(pg_database(names[1], fresh=True), raw, args.batch)
         finally:
             for name in names:
                 drop_pg(name)

@@ -12,7 +12,6 @@ by one site_id) and `page 2000` (a deep page of one source's failures) are repor
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -20,13 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import machine, pg_database
 from faultlens.api.app import create_app
 from faultlens.services import build_services
 from faultlens.settings import Settings
@@ -35,7 +33,6 @@ from faultlens.timeutil import now_ms
 
 DAYS = 90
 GOAL_P95_MS = 50.0
-PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 API: dict[str, tuple[str, dict[str, Any]]] = {
     "summary": ("/api/v1/stats/summary", {"window": "90d"}),
@@ -97,14 +94,6 @@ def event_count(url: str) -> int | None:
         return None
     finally:
         engine.dispose()
-
-
-def pg_url(name: str) -> str:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
 
 
 def build(url: str, events: int) -> str:
@@ -178,7 +167,7 @@ def main() -> None:
     for events in sizes:
         targets = [f"sqlite:///{(args.workdir / f'sqlite-{events}.db').resolve()}"]
         if args.pg:
-            targets.append(pg_url(f"faultlens_bench_{events}"))
+            targets.append(pg_database(f"faultlens_bench_{events}"))
         for url in targets:
             print(f"\n{url.split(':')[0]} {events:,}: {build(url, events)}")
             run(url, events, args.requests, args.naive_requests)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from faultlens.cli import app
 from tests.conftest import make_services
-from tests.helpers import event
+from tests.helpers import ago, event
 
 runner = CliRunner()
 
@@ -91,9 +91,14 @@ def test_rollups_verify_finds_a_wrong_row_and_rebuild_repairs_it(db_url: str) ->
 
     services = make_services(db_url, start_jobs=False)
     batch = [
-        event(id=f"r{i}", error_message="deadlock detected", attributes={"site_id": f"s{i % 3}"}) for i in range(40)
+        event(
+            id=f"r{i}", occurred_at=ago(hours=3), error_message="deadlock detected", attributes={"site_id": f"s{i % 3}"}
+        )
+        for i in range(40)
     ]
-    batch += [event(id=f"ok{i}", status="success", attributes={"site_id": "s1"}) for i in range(20)]
+    batch += [
+        event(id=f"ok{i}", occurred_at=ago(hours=3), status="success", attributes={"site_id": "s1"}) for i in range(20)
+    ]
     assert services.pipeline.ingest(batch, tenant="default").accepted == 60
     result = runner.invoke(app, ["rollups", "verify", "--db", db_url, "--days", "2"])
     assert result.exit_code == 0, result.output

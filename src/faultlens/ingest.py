@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Iterable, Sequence
@@ -16,23 +17,23 @@ from faultlens.errors import InvalidRequest, PayloadTooLarge
 from faultlens.model import FAILED_STATUSES, ItemType, Status
 from faultlens.settings import Settings
 from faultlens.store import events as event_store
+from faultlens.store.tables import events as events_table
 from faultlens.timeutil import now_ms, parse_rfc3339_ms
+
+log = logging.getLogger("faultlens.ingest")
 
 _STATUSES = frozenset(s.value for s in Status)
 _FAILED = frozenset(s.value for s in FAILED_STATUSES)
 _ITEM_TYPES = frozenset(t.value for t in ItemType)
-_SHORT_TEXT = (
-    "source",
-    "operation",
-    "error_code",
-    "trace_id",
-    "span_id",
-    "correlation_id",
-    "request_id",
-    "job_id",
-    "release",
-    "environment",
-)
+# Free text: stored redacted, and cut (head and tail kept, with a marker) beyond its limit, never refused.
+_FREE_TEXT = ("operation", "error_code", "release", "environment")
+# Identity fields: an over-long value is refused (cutting it could merge two different ids or sources).
+_ID_TEXT = ("source", "trace_id", "span_id", "correlation_id", "request_id", "job_id")
+# The stored length of each text column is its limit, read from the table so the two never disagree.
+FIELD_LIMITS: dict[str, int] = {
+    name: int(getattr(events_table.c[name].type, "length", 0) or 0) for name in ("id", *_ID_TEXT, *_FREE_TEXT)
+}
+_SHORT_TEXT = _ID_TEXT + _FREE_TEXT
 _INT_RANGES = (("http_status", 100, 599), ("attempt", 0, 1_000_000), ("max_attempts", 0, 1_000_000))
 _INTS = tuple(name for name, _, _ in _INT_RANGES)
 _KNOWN = frozenset(
@@ -50,7 +51,8 @@ _KNOWN = frozenset(
     )
 )
 _MAX_FUTURE_MS = 86_400_000
-_MAX_ID_CHARS = 128
+# Attribute key holding the original length of a field stored cut, e.g. {"truncated.error_message": 120000}.
+TRUNCATED_PREFIX = "truncated."
 
 
 class EventRejected(Exception):
@@ -125,13 +127,39 @@ def _parse_ndjson(body: bytes) -> list[Any]:
 def _text(value: Any, name: str, limit: int) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise EventRejected("invalid_field", f"{name} must be a string")
     if "\x00" in value:
         raise EventRejected("invalid_field", f"{name} must not contain NUL characters")
     if len(value) > limit:
         raise EventRejected("field_too_long", f"{name} is {len(value)} characters; the limit is {limit}")
     return value
+
+
+def _free_text(value: Any, name: str) -> str | None:
+    """A free-text field: type-checked and NUL-free; its length is handled by truncate() after redaction."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise EventRejected("invalid_field", f"{name} must be a string")
+    if "\x00" in value:
+        raise EventRejected("invalid_field", f"{name} must not contain NUL characters")
+    return value
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, keeping its head and its tail around a marker.
+
+    A stack trace's first lines say what failed and its last lines (Python's exception, Java's last
+    "Caused by") say why, so both ends are kept: three quarters of the room for the head, the rest for the tail.
+    """
+    if len(text) <= limit:
+        return text
+    marker = f"\n…[cut by faultlens: {len(text)} characters in all]…\n"
+    room = max(limit - len(marker), 0)
+    head = room * 3 // 4
+    tail = room - head
+    return text[:head] + marker + (text[len(text) - tail :] if tail else "")
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int | None:
@@ -181,9 +209,10 @@ class Pipeline:
             unknown = raw.keys() - _KNOWN
             raise EventRejected("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
         row: dict[str, Any] = {"tenant": tenant, "received_at": now}
-        limit = s.max_field_chars
-        for name in _SHORT_TEXT:
+        truncated: dict[str, int] = {}
+        for name in _ID_TEXT:
             value = raw.get(name)
+            limit = FIELD_LIMITS[name]
             # The common case (absent, or a short clean string) without a call; _text explains the rest.
             if value is None or (type(value) is str and len(value) <= limit and "\x00" not in value):
                 row[name] = value
@@ -191,14 +220,16 @@ class Pipeline:
                 row[name] = _text(value, name, limit)
         if not row["source"]:
             raise EventRejected("missing_field", "source is required")
+        for name in _FREE_TEXT:
+            row[name] = self._stored_text(_free_text(raw.get(name), name), name, FIELD_LIMITS[name], truncated)
         status = raw.get("status")
         if status is None:
             raise EventRejected("missing_field", "status is required")
-        if status not in _STATUSES:
+        if type(status) is not str or status not in _STATUSES:
             raise EventRejected("invalid_status", f"status must be one of {', '.join(sorted(_STATUSES))}")
         row["status"] = status
         item_type = raw.get("item_type", "request")
-        if item_type not in _ITEM_TYPES:
+        if type(item_type) is not str or item_type not in _ITEM_TYPES:
             raise EventRejected("invalid_field", f"item_type must be one of {', '.join(sorted(_ITEM_TYPES))}")
         row["item_type"] = item_type
         if raw.get("occurred_at") is None:
@@ -221,20 +252,31 @@ class Pipeline:
                 raise EventRejected("invalid_field", "duration_ms must not be negative")
             duration = float(duration)
         row["duration_ms"] = duration
-        message = _text(raw.get("error_message"), "error_message", s.max_message_chars)
-        row["error_message"] = redact(message) if message else message
-        if row["error_code"]:
-            row["error_code"] = redact(row["error_code"])
-        event_id = _text(raw.get("id"), "id", _MAX_ID_CHARS)
+        message = _free_text(raw.get("error_message"), "error_message")
+        row["error_message"] = self._stored_text(message, "error_message", s.max_message_chars, truncated)
+        event_id = _text(raw.get("id"), "id", FIELD_LIMITS["id"])
         row["id"] = event_id if event_id else uuid.uuid4().hex
-        row["attributes"] = self._attributes(raw.get("attributes"))
+        row["attributes"] = self._attributes(raw.get("attributes"), truncated)
         return row
 
-    def _attributes(self, value: Any) -> str | None:
+    @staticmethod
+    def _stored_text(value: str | None, name: str, limit: int, truncated: dict[str, int]) -> str | None:
+        """Redact first (so a cut never splits a secret from its mask), then cut to the stored limit."""
+        if not value:
+            return value
+        text = redact(value)
+        if len(text) > limit:
+            truncated[TRUNCATED_PREFIX + name] = len(value)
+            text = truncate(text, limit)
+        return text
+
+    def _attributes(self, value: Any, truncated: dict[str, int]) -> str | None:
         if value is None:
-            return None
+            if not truncated:
+                return None
+            value = {}
         s = self.settings
-        if not isinstance(value, dict):
+        if type(value) is not dict:
             raise EventRejected("invalid_field", "attributes must be a flat object")
         if len(value) > s.max_attributes:
             raise EventRejected("invalid_field", f"attributes holds {len(value)} keys; the limit is {s.max_attributes}")
@@ -243,16 +285,15 @@ class Pipeline:
             if len(key) > 128 or "\x00" in key:
                 raise EventRejected("invalid_field", "attribute names must be at most 128 characters, without NUL")
             if isinstance(item, str):
-                if len(item) > s.max_attribute_chars or "\x00" in item:
-                    raise EventRejected(
-                        "invalid_field",
-                        f"attribute {key!r} must be at most {s.max_attribute_chars} characters, without NUL",
-                    )
-                clean[key] = redact(item)
+                if "\x00" in item:
+                    raise EventRejected("invalid_field", f"attribute {key!r} must not contain NUL characters")
+                clean[key] = self._stored_text(item, key, s.max_attribute_chars, truncated)
             elif item is None or isinstance(item, bool | int) or (isinstance(item, float) and math.isfinite(item)):
                 clean[key] = item
             else:
                 raise EventRejected("invalid_field", f"attribute {key!r} must be a string, number or boolean")
+        # The original lengths of fields stored cut; these keys do not count against max_attributes.
+        clean.update(truncated)
         return orjson.dumps(clean).decode()
 
     def classify_row(self, row: dict[str, Any]) -> None:
@@ -298,6 +339,16 @@ class Pipeline:
             except EventRejected as exc:
                 result.rejected.append(
                     {"index": first_index + index, "error": {"code": exc.code, "message": exc.message}}
+                )
+                continue
+            except (TypeError, ValueError, OverflowError):
+                # A shape validate() does not foresee is still one rejected event, never a lost batch.
+                log.exception("event %d of a batch failed validation unexpectedly", first_index + index)
+                result.rejected.append(
+                    {
+                        "index": first_index + index,
+                        "error": {"code": "invalid_event", "message": "event could not be validated"},
+                    }
                 )
                 continue
             if row["id"] in seen:

@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DB ?= sqlite:///data/demo.db
+# Empty: `make run` serves the database every command uses by default (FAULTLENS_DATABASE_URL, else
+# data/faultlens.db), so keys created and files imported as the README says are the ones it serves.
+DB ?=
+DB_FLAG := $(if $(DB),--db $(DB))
 
 .PHONY: install run test lint typecheck check bench demo clean
 
@@ -16,10 +19,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# Serves http://127.0.0.1:8000 on its own SQLite file, loaded with the demo data set the first time.
+# Serves http://127.0.0.1:8000; the default data/faultlens.db is loaded with the demo data set the first time.
 run: install
-	@test -f data/demo.db || $(BIN)/faultlens demo --db $(DB) --events 200000 --days 30
-	$(BIN)/faultlens serve --db $(DB)
+	@test -n "$(DB)$(FAULTLENS_DATABASE_URL)" -o -f data/faultlens.db || $(BIN)/faultlens demo --events 200000 --days 30
+	$(BIN)/faultlens serve $(DB_FLAG)
 
 test: install
 	$(BIN)/ruff check src tests bench

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+# `details` is always an object: {} when there is nothing to add. Problems with request parameters go under
+# "params" as [{"name", "location", "message"}] (param_details); other errors add named keys (limit_bytes, id...).
 
 
 class FaultlensError(Exception):
     code = "internal_error"
     http_status = 500
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details
+        self.details: dict[str, Any] = dict(details) if details else {}
         if code is not None:
             self.code = code
+
+
+def param_problem(name: str, message: str, *, location: str = "query") -> dict[str, str]:
+    """One entry of details["params"]: which parameter, where it was sent (query, path, body, header), why."""
+    return {"name": name, "location": location, "message": message}
+
+
+def param_details(name: str, message: str, *, location: str = "query", **extra: Any) -> dict[str, Any]:
+    """The details of an error about one request parameter, in the documented shape."""
+    return {"params": [param_problem(name, message, location=location)], **extra}
 
 
 class InvalidRequest(FaultlensError):
@@ -65,6 +79,19 @@ class ServiceUnavailable(FaultlensError):
     http_status = 503
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused, dropped the connection or did not answer within its deadline; retry later."""
+
+    code = "database_unavailable"
+
+
+class RequestBodyTimeout(FaultlensError):
+    """The request body did not arrive within Settings.request_body_timeout_s."""
+
+    code = "request_body_read_timeout"
+    http_status = 408
+
+
 class RulePackError(FaultlensError):
     """A rule pack that does not load: bad schema, bad regex, duplicate id."""
 
@@ -107,3 +134,9 @@ class TaskScanFailed(FaultlensError):
 
 class RetryPolicyError(InvalidRequest):
     code = "invalid_retry_policy"
+
+
+class RetentionNotEnabled(Conflict):
+    """Retention of a task store was asked for but its operator has not turned it on (it deletes their data)."""
+
+    code = "task_retention_not_enabled"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine
 
-from faultlens.classify.redact import redact
+from faultlens.classify.redact import MASK, is_secret_key, redact
 from faultlens.errors import InvalidRequest, PayloadTooLarge
 from faultlens.model import FAILED_STATUSES, ItemType, Status
 from faultlens.settings import Settings
@@ -197,6 +197,12 @@ class Pipeline:
         self.settings = settings
         self.classifier = classifier
         self.fingerprints = fingerprints
+        # Set by Services: a tenant's own rule stack, None when it classifies with `classifier` (the global one).
+        self.tenant_classifiers: Callable[[str], Any] | None = None
+
+    def classifier_for(self, tenant: str) -> Any:
+        lookup = self.tenant_classifiers
+        return (lookup(tenant) if lookup is not None else None) or self.classifier
 
     def validate(self, raw: Any, *, tenant: str, now: int) -> dict[str, Any]:
         """One raw value -> a row for the events table (redacted, not yet classified)."""
@@ -287,18 +293,26 @@ class Pipeline:
             if isinstance(item, str):
                 if "\x00" in item:
                     raise EventRejected("invalid_field", f"attribute {key!r} must not contain NUL characters")
-                clean[key] = self._stored_text(item, key, s.max_attribute_chars, truncated)
-            elif item is None or isinstance(item, bool | int) or (isinstance(item, float) and math.isfinite(item)):
+                # A value under a secret-named key ("password", "DB_PASSWORD", "x-api-key") is masked whole.
+                secret = bool(item) and is_secret_key(key)
+                clean[key] = MASK if secret else self._stored_text(item, key, s.max_attribute_chars, truncated)
+            elif item is None or isinstance(item, bool):
                 clean[key] = item
+            elif isinstance(item, int) or (isinstance(item, float) and math.isfinite(item)):
+                # A number under a secret-named key (a PIN under "password") is a secret too.
+                clean[key] = MASK if is_secret_key(key) else item
             else:
                 raise EventRejected("invalid_field", f"attribute {key!r} must be a string, number or boolean")
         # The original lengths of fields stored cut; these keys do not count against max_attributes.
         clean.update(truncated)
         return orjson.dumps(clean).decode()
 
-    def classify_row(self, row: dict[str, Any]) -> None:
-        """Set the derived fields of a validated row (used by ingest and by backfill)."""
-        c = self.classifier.classify(
+    def classify_row(self, row: dict[str, Any], classifier: Any = None) -> None:
+        """Set the derived fields of a validated row (used by ingest and by backfill) with its tenant's rules."""
+        if classifier is None:
+            tenant = row.get("tenant")
+            classifier = self.classifier if tenant is None else self.classifier_for(tenant)
+        c = classifier.classify(
             status=row["status"],
             http_status=row["http_status"],
             error_code=row["error_code"],
@@ -333,6 +347,7 @@ class Pipeline:
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         templates: dict[str, tuple[str, str, int]] = {}
+        classifier = self.classifier_for(tenant)
         for index, raw in enumerate(raw_events):
             try:
                 row = self.validate(raw, tenant=tenant, now=now)
@@ -355,7 +370,7 @@ class Pipeline:
                 result.duplicates += 1
                 continue
             seen.add(row["id"])
-            self.classify_row(row)
+            self.classify_row(row, classifier)
             found = self.fingerprint_row(row)
             if found is not None:
                 known = templates.get(found[0])

@@ -7,11 +7,20 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # Process-wide series: every tenant's traffic adds to them, so only an operator (or open mode) reads them.
         self.registry = registry or CollectorRegistry()
+        # Scrape-time series computed for the scraping key's tenant alone (triage.metrics_collector).
+        self.tenant_registry = CollectorRegistry()
         self.ingest_events = Counter(
             "faultlens_ingest_events_total",
             "Events received by the ingest pipeline, by outcome.",
             ["outcome"],
+            registry=self.registry,
+        )
+        # Requests answered 408 because their body did not arrive within Settings.request_body_timeout_s.
+        self.http_body_read_timeouts = Counter(
+            "faultlens_http_body_read_timeouts_total",
+            "Requests whose body did not arrive within the body-read deadline (answered 408).",
             registry=self.registry,
         )
         self.ingest_batch_seconds = Histogram(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -13,11 +14,12 @@ from faultlens.classify.engine import Classifier
 from faultlens.classify.fingerprint import Fingerprinter
 from faultlens.classify.rules import RulePack, default_pack, load_pack
 from faultlens.ingest import IngestResult, Pipeline
-from faultlens.jobs.activation import startup_packs, sync_rule_version
+from faultlens.jobs.activation import rules_generation, startup_packs, sync_rule_version, tenant_activations
 from faultlens.jobs.metrics import register_metrics
+from faultlens.jobs.rulebook import RuleBook
 from faultlens.metrics import Metrics
 from faultlens.settings import Settings
-from faultlens.store.db import create_db_engine, migrate
+from faultlens.store.db import engine_for, migrate
 from faultlens.store.tables import service_state
 from faultlens.timeutil import now_ms
 from faultlens.triage import slo
@@ -42,11 +44,33 @@ class Services:
     pipeline: Pipeline
     metrics: Metrics
     packs: list[RulePack] = field(default_factory=list)
-    # The activated-pack document last looked at (jobs/activation.follow_activation): parsed only when it changes.
+    # The rule-activations generation last looked at (jobs/activation.follow_activation): reloaded when it changes.
     followed_activation: str | None = None
+    # Tenants' own packs over the global classifier (`classifier`); ingest and backfill ask classifier_for(tenant).
+    rulebook: RuleBook = field(init=False)
     _state_lock: threading.Lock = field(default_factory=threading.Lock)
     _saved_templates: int = 0
     _saved_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.rulebook = RuleBook(self.classifier)
+        self.pipeline.tenant_classifiers = self.rulebook.find
+
+    def classifier_for(self, tenant: str) -> Classifier:
+        """The classifier of a tenant's events: its own pack over the global stack, or the global stack."""
+        found: Classifier = self.pipeline.classifier_for(tenant)
+        return found
+
+    def set_rules(
+        self, *, global_classifier: Classifier | None = None, tenant_packs: Mapping[str, RulePack] | None = None
+    ) -> None:
+        """Swap the global classifier and/or the tenants' packs (tenant stacks are rebuilt over the global one)."""
+        base = global_classifier or self.pipeline.classifier
+        self.rulebook.replace(global_classifier=base, tenant_packs=tenant_packs)
+        if global_classifier is not None:
+            self.classifier = global_classifier
+            self.pipeline.classifier = global_classifier
+            self.packs = list(global_classifier.packs)
 
     def after_ingest(self, result: IngestResult, seconds: float) -> None:
         """Count the batch, and persist new fingerprint templates at most every few seconds."""
@@ -92,7 +116,7 @@ def load_state(engine: Engine, key: str) -> str | None:
 
 
 def build_services(settings: Settings, *, run_migrations: bool = True, metrics: Metrics | None = None) -> Services:
-    engine = create_db_engine(settings.database_url)
+    engine = engine_for(settings)
     if run_migrations:
         migrate(engine)
     slo.load_config(settings.slo_file)  # a bad SLO file stops the start, not the first scrape
@@ -104,5 +128,10 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
     fingerprinter = Fingerprinter.from_state(orjson.loads(saved)) if saved else Fingerprinter()
     pipeline = Pipeline(engine, settings, classifier, fingerprinter)
     services = Services(settings, engine, classifier, fingerprinter, pipeline, metrics or Metrics(), packs)
+    with engine.connect() as conn:
+        services.followed_activation = rules_generation(conn)
+        tenant_packs = tenant_activations(conn)
+    if tenant_packs:
+        services.set_rules(tenant_packs=tenant_packs)
     register_metrics(services)
     return services

@@ -17,13 +17,39 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FAULTLENS_", extra="ignore")
 
     database_url: str = Field(default=f"sqlite:///{DEFAULT_DB_PATH}")
+    # Database deadlines (docs/limits.md): a dead or black-holed database answers 503 within these, never hangs.
+    database_connect_timeout_s: float = 5.0
+    database_statement_timeout_s: float = 30.0
+    database_lock_timeout_s: float = 10.0
+    database_pool_timeout_s: float = 5.0
+    # Retry-After (seconds) on a 503 database_unavailable answer.
+    database_retry_after_s: int = 5
+    # SQLite: how long a writer waits for the file lock before the request answers 503.
+    sqlite_busy_timeout_s: float = 10.0
+    # Behind pgbouncer (transaction mode): psycopg's prepared statements off; timeouts are SET LOCAL either way.
+    database_pooler: bool = False
+    # A request body must arrive completely within this, or the request answers 408 (slow senders hold no worker).
+    request_body_timeout_s: float = 30.0
+    # /readyz: each dependency check answers within this.
+    readiness_timeout_s: float = 2.0
+    # Level of faultlens' own log lines on stderr under `faultlens serve`.
+    log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Host names answered (comma-separated, any port) besides the loopback names and the bind address; "*" answers
+    # any Host. Refusing other names keeps DNS-rebinding pages from reading a server (api/guard.py).
+    allowed_hosts: str = ""
+    # How long a server trusts its last look at whether anonymous access is open; a key created by another
+    # process closes anonymous access within this. Presented keys are checked on every request regardless.
+    anonymous_check_ttl_s: float = 2.0
+    # Client names counted as loopback for anonymous access besides loopback IPs; only tests set it (the ASGI
+    # test client calls itself "testclient").
+    loopback_client_names: str = ""
     rules_file: Path | None = None
     max_batch_events: int = 10_000
     max_body_bytes: int = 10 * 1024 * 1024
-    max_message_chars: int = 8_192
-    max_field_chars: int = 512
+    # Free text longer than its limit is stored cut (head and tail kept, with a marker), never refused.
+    max_message_chars: int = 16_384
     max_attributes: int = 64
     max_attribute_chars: int = 1_024
     default_tenant: str = "default"
@@ -40,6 +66,12 @@ class Settings(BaseSettings):
     task_retention_days: float = 30.0
     task_archive_dir: Path = Path("data/archive")
     task_sync_interval_s: float = 30.0
+    # Retention deletes data of other systems: off for each store until its operator turns it on.
+    task_retention_native: bool = False
+    task_retention_rq: bool = False
+    task_retention_celery: bool = False
+    # Threads the task routes may hold on Redis at once (their own pool: a hung Redis cannot starve the rest).
+    redis_max_concurrency: int = Field(default=8, ge=1, le=256)
     # Per-source SLO objectives (YAML/JSON); defaults apply without it.
     slo_file: Path | None = None
     backfill_batch_size: int = 2_000

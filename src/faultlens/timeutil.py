@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
-from faultlens.errors import InvalidRequest
+from faultlens.errors import InvalidRequest, param_details
 
 WINDOWS_MS: dict[str, int] = {
     "1h": 3_600_000,
@@ -23,13 +24,34 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# RFC 3339 section 5.6 date-time, nothing looser: calendar date, "T" (or a space, as the RFC allows), a time
+# with seconds, an optional fraction and a mandatory offset. ISO 8601's week and ordinal dates, basic format
+# and missing seconds all parse in datetime.fromisoformat and are refused here.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+
+
 def parse_rfc3339_ms(value: str) -> int:
     """Parse an RFC 3339 timestamp (offset required) into epoch milliseconds; ValueError when it is not one."""
-    if len(value) < 20 or len(value) > 40 or value[10] not in "Tt ":
-        raise ValueError("not an RFC 3339 timestamp")
-    parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    if parsed.tzinfo is None:
-        raise ValueError("timestamp has no timezone offset (use Z or +hh:mm)")
+    match = _RFC3339.fullmatch(value) if len(value) <= 40 else None
+    if match is None:
+        raise ValueError("not an RFC 3339 timestamp (expected e.g. 2026-11-22T10:00:00Z)")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    if offset in ("Z", "z"):
+        tz = UTC
+    else:
+        off_h, off_m = int(offset[1:3]), int(offset[4:6])
+        if off_h > 23 or off_m > 59:
+            raise ValueError("timestamp offset is out of range")
+        sign = -1 if offset[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=off_h, minutes=off_m))
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        parsed = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tzinfo=tz)
+    except ValueError as exc:
+        raise ValueError(f"not a valid date-time: {exc}") from exc
     return int(parsed.timestamp() * 1000)
 
 
@@ -40,27 +62,41 @@ def ms_to_rfc3339(ms: int | None) -> str | None:
 
 
 def resolve_window(
-    window: str | None, since: str | None, until: str | None, *, now: int | None = None
+    window: str | None,
+    since: str | None,
+    until: str | None,
+    *,
+    now: int | None = None,
+    default: str = DEFAULT_WINDOW,
 ) -> tuple[str, int, int]:
-    """Turn window/since/until query parameters into (label, start_ms, end_ms); end is exclusive."""
+    """Turn window/since/until query parameters into (label, start_ms, end_ms); end is exclusive.
+
+    `default` is the window when none of them is given; since alone runs to now, until alone starts `default`
+    before it.
+    """
     now = now_ms() if now is None else now
     if since is not None or until is not None:
         if window is not None:
-            raise InvalidRequest("use either window or since/until, not both", details={"param": "window"})
+            raise _invalid("window", "use either window or since/until, not both")
         try:
             end = parse_rfc3339_ms(until) if until else now
         except ValueError as exc:
-            raise InvalidRequest(f"until: {exc}", details={"param": "until"}) from exc
+            raise _invalid("until", f"until: {exc}") from exc
         try:
-            start = parse_rfc3339_ms(since) if since else end - WINDOWS_MS[DEFAULT_WINDOW]
+            start = parse_rfc3339_ms(since) if since else end - WINDOWS_MS[default]
         except ValueError as exc:
-            raise InvalidRequest(f"since: {exc}", details={"param": "since"}) from exc
+            raise _invalid("since", f"since: {exc}") from exc
+        # Stored times are epoch milliseconds: a window reaching before 1970 holds nothing and breaks bucket maths.
+        if start < 0:
+            raise _invalid("since" if since else "until", "the window must not start before 1970-01-01T00:00:00Z")
         if start >= end:
-            raise InvalidRequest("since must be before until", details={"param": "since"})
+            raise _invalid("since", "since must be before until")
         return "custom", start, end
-    label = window or DEFAULT_WINDOW
+    label = default if window is None else window
     if label not in WINDOWS_MS:
-        raise InvalidRequest(
-            f"window must be one of {', '.join(WINDOWS_MS)}", details={"param": "window", "value": label}
-        )
+        raise _invalid("window", f"window must be one of {', '.join(WINDOWS_MS)}")
     return label, now - WINDOWS_MS[label], now + 1
+
+
+def _invalid(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, details=param_details(param, message))

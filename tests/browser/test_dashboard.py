@@ -263,10 +263,16 @@ def test_link_reproduces_window_and_source(page: Page, live_server: LiveServer) 
 
 
 def test_trend_chart_has_the_api_buckets(page: Page, live_server: LiveServer, dataset: Dataset) -> None:
+    # The dashboard speaks the one window vocabulary: no deprecated window_days, no refused parameter.
+    asked: list[tuple[str, int]] = []
+    page.on("response", lambda r: asked.append((r.url, r.status)) if "/api/" in r.url else None)
     open_dashboard(page)
     chart = page.locator("#trend-chart")
     expect(chart).to_have_attribute("data-state", "ready")
-    trends = api_get(live_server, "/api/v1/trends", window_days=1, bucket="1h")
+    expect(page.locator("#alerts-sub")).to_have_text("SLO hints, last 24 hours")
+    assert any("/api/v1/trends?" in url and "window=24h" in url for url, _status in asked), asked
+    assert not [(url, status) for url, status in asked if "window_days" in url or status == 400], asked
+    trends = api_get(live_server, "/api/v1/trends", window="24h", bucket="1h")
     rows = chart.locator("table tbody tr")
     expect(rows).to_have_count(len(trends["buckets"]))
     failures = sum(b["failures"] for b in trends["buckets"])
@@ -511,7 +517,9 @@ def test_api_key_form_when_the_api_answers_401(context: BrowserContext, dataset:
         auth = route.request.headers.get("authorization")
         seen.append(auth)
         if auth == "Bearer fl_test_key":
-            route.continue_()
+            # The stand-in key is not a real one: the open-mode server behind would refuse it, so it is dropped.
+            headers = {k: v for k, v in route.request.headers.items() if k.lower() != "authorization"}
+            route.continue_(headers=headers)
         else:
             route.fulfill(
                 status=401,

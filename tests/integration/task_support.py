@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -184,8 +184,10 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_rq_burst(queues: list[str], *, redis_url: str = TASK_REDIS_URL, timeout: float = 60) -> str:
-    """Run a real `rq worker --burst` over the queues until they are empty; returns its log."""
+def run_rq_burst(
+    queues: list[str], *, redis_url: str = TASK_REDIS_URL, timeout: float = 60, extra: Sequence[str] = ()
+) -> str:
+    """Run a real `rq worker --burst` over the queues until they are empty (`extra`: more worker options)."""
     proc = subprocess.run(
         [
             str(BIN / "rq"),
@@ -196,6 +198,7 @@ def run_rq_burst(queues: list[str], *, redis_url: str = TASK_REDIS_URL, timeout:
             "--logging_level",
             "WARNING",
             "--disable-job-desc-logging",
+            *extra,
             *queues,
         ],
         cwd=REPO,

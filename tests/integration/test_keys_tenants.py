@@ -19,7 +19,6 @@ def test_tenant_isolation_and_scopes(services: Services, client: TestClient) -> 
     a_ingest = _key(services, "alpha", "ingest")
     a_read = _key(services, "alpha", "read")
     b_all = _key(services, "beta", "admin")
-    client.app.state.keys_present.checked = 0  # type: ignore[attr-defined]
 
     assert client.get("/api/v1/events").status_code == 401
     assert client.get("/api/v1/events", headers={"X-API-Key": "flk_wrong"}).status_code == 401

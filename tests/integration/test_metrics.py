@@ -147,3 +147,18 @@ def test_a_broken_slo_file_turns_the_overview_collector_down(db_url: str, tmp_pa
             promtool_check(r.text)
     finally:
         services.engine.dispose()
+
+
+def test_process_wide_series_need_the_operator_scope(services: Services) -> None:
+    with services.engine.begin() as conn:
+        _, reader = keys.create_key(conn, tenant="acme", scopes=["ingest", "read"])
+        _, operator = keys.create_key(conn, tenant="ops", scopes=["read", "operator"])
+    with TestClient(create_app(services)) as client:
+        _load(client, [event(id="m1")], headers={"Authorization": f"Bearer {reader}"})
+        as_reader = samples(client.get("/metrics", headers={"Authorization": f"Bearer {reader}"}).text)
+        as_operator = samples(client.get("/metrics", headers={"Authorization": f"Bearer {operator}"}).text)
+    # The tenant's own windowed counts, but not the ingest counter every tenant adds to.
+    assert value(as_reader, "faultlens_overview_events", window="1h", source="codex-proxy", status="failure") == 1
+    assert "faultlens_ingest_events_total" not in as_reader
+    assert value(as_operator, "faultlens_ingest_events_total", outcome="accepted") == 1
+    assert value(as_operator, "faultlens_overview_events", window="1h", source="codex-proxy", status="failure") is None

@@ -8,11 +8,13 @@ import random
 import re
 from collections import Counter
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markdown_it import MarkdownIt
 
 from faultlens.api.app import create_app
 from faultlens.services import Services
@@ -78,7 +80,7 @@ def test_overview_partitions_per_source(client: TestClient) -> None:
 
     for bad in ("5", "0", "abc", "7.5"):
         err = _error(client.get("/api/v1/overview", params={"window_days": bad}))
-        assert "window_days" in err["message"] or err["details"][0]["param"] == "window_days"
+        assert "window_days" in err["message"] and err["details"]["params"][0]["name"] == "window_days"
 
 
 LONG = "x" * 200  # longer than attribute rows keep: filters on it scan raw events
@@ -224,7 +226,7 @@ def test_trends_buckets_are_aligned_and_complete(client: TestClient) -> None:
             event(error_message="downstream_closed", source="edge", attributes={"site_id": "s1"}),
         ],
     )
-    body = client.get("/api/v1/trends", params={"window_days": 1, "bucket": "1h"}).json()
+    body = client.get("/api/v1/trends", params={"window": "24h", "bucket": "1h"}).json()
     buckets = body["buckets"]
     assert body["bucket"] == "1h" and len(buckets) == 25
     starts = [parse_rfc3339_ms(b["start"]) for b in buckets]
@@ -239,19 +241,19 @@ def test_trends_buckets_are_aligned_and_complete(client: TestClient) -> None:
     assert len(empty) >= 22 and all(b["failures"] == 0 and b["failure_rate"] == 0 for b in empty)
     assert body["totals"]["total"] == 6 and body["totals"]["client_aborts"] == 1
 
-    days = client.get("/api/v1/trends", params={"window_days": 7, "bucket": "1d"}).json()
+    days = client.get("/api/v1/trends", params={"window": "7d", "bucket": "1d"}).json()
     assert len(days["buckets"]) == 8 and all(parse_rfc3339_ms(b["start"]) % DAY_MS == 0 for b in days["buckets"])
     assert days["totals"]["total"] == 6
-    site = client.get("/api/v1/trends", params={"window_days": 1, "bucket": "6h", "site_id": "s1"}).json()
+    site = client.get("/api/v1/trends", params={"window": "24h", "bucket": "6h", "site_id": "s1"}).json()
     assert (site["totals"]["total"], site["totals"]["failures"]) == (4, 4) and site["filters"]["site_id"] == "s1"
-    edge = client.get("/api/v1/trends", params={"window_days": 1, "source": "edge"}).json()
+    edge = client.get("/api/v1/trends", params={"window": "24h", "source": "edge"}).json()
     assert edge["totals"]["total"] == 1
 
-    assert _error(client.get("/api/v1/trends", params={"window_days": 1, "bucket": "7d"}))["details"]["param"] == (
-        "bucket"
-    )
+    too_long = _error(client.get("/api/v1/trends", params={"window": "24h", "bucket": "7d"}))
+    assert too_long["details"]["params"][0]["name"] == "bucket"
     _error(client.get("/api/v1/trends", params={"bucket": "2h"}))
     _error(client.get("/api/v1/trends", params={"window_days": 3}))
+    _error(client.get("/api/v1/trends", params={"window": "3d"}))
 
 
 def test_alerts_from_burn_rates_with_level_filter(client: TestClient) -> None:
@@ -325,7 +327,7 @@ def test_failures_pages_newest_first_with_filters(client: TestClient) -> None:
         _error(client.get("/api/v1/failures", params=params))
 
 
-FORMULAS = ['=HYPERLINK("http://x")', "+41", "-1+1", "@SUM(A1)", "\tTAB", "\rCR"]
+FORMULAS = ['=HYPERLINK("http://x")', "+41", "-1+1", "@SUM(A1)", "\tTAB", "\rCR", "\n=1+1"]
 
 
 def test_exports_carry_media_type_filename_and_neutralised_cells(client: TestClient) -> None:
@@ -357,7 +359,7 @@ def test_exports_carry_media_type_filename_and_neutralised_cells(client: TestCli
         row = cells["'" + name]
         assert row[header.index("top_error_codes")] == f"'{name}: 1"
     assert "plain" in cells and "a|b" in cells
-    assert all(not c.startswith(("=", "+", "-", "@", "\t", "\r")) for row in body for c in row)
+    assert all(not c.startswith(("=", "+", "-", "@", "\t", "\r", "\n")) for row in body for c in row)
 
     md = client.get("/api/v1/overview/export", params={"format": "md"}).text
     assert md.startswith("# faultlens overview: last 7 days") and "| a\\|b | 1 |" in md
@@ -365,6 +367,40 @@ def test_exports_carry_media_type_filename_and_neutralised_cells(client: TestCli
     doc = client.get("/api/v1/overview/export", params={"format": "json"}).json()
     assert {s["source"] for s in doc["sources"]} == {*FORMULAS, "a|b", "plain"}
     _error(client.get("/api/v1/overview/export", params={"format": "xlsx"}))
+
+
+HOSTILE_MARKDOWN = [
+    "![i](http://x/p.png)",
+    "[click](https://evil.example/login)",
+    "<img src=x onerror=alert(1)>",
+    "see http://evil.example/a",
+    "www.evil.example",
+    "mail a@evil.example",
+    "**bold** _em_ ~~gone~~",
+    "`code` | cell",
+    "two\nlines\r\n| x | y |",
+    "[ref]: http://evil.example",
+    "\\[escaped](http://evil.example)",
+]
+
+
+def test_markdown_export_keeps_user_data_inert(client: TestClient) -> None:
+    """Links, images, HTML, emphasis and autolinks in sources and error codes render as the plain text they are."""
+    _load(client, [event(source=text, error_code=text, error_message=ACTIONABLE) for text in HOSTILE_MARKDOWN])
+    md = client.get("/api/v1/overview/export", params={"format": "md", "window": "24h"}).text
+    assert md.startswith("# faultlens overview: last 24 hours")
+    table = md.split("\n\n")[1].splitlines()
+    assert len(table) == 2 + len(HOSTILE_MARKDOWN), table  # header, rule, one line per source
+    for link in ("http://", "https://", "www.", "](", "<img", "a@evil"):
+        assert link not in md, link
+    html = MarkdownIt("commonmark").enable("table").render(md)
+    for tag in ("<a ", "<img", "<strong>", "<em>", "<code>", "<del>", "<s>"):
+        assert tag not in html, (tag, html)
+    cells = re.findall(r"<td>(.*?)</td>", html)
+    shown = {unescape(c) for c in cells}
+    for text in HOSTILE_MARKDOWN:
+        assert " ".join(text.split()) in shown, (text, sorted(shown)[:20])
+        assert f"{' '.join(text.split())}: 1" in shown  # top_error_codes: the code as text, with its count
 
 
 def test_slo_file_overrides_per_source(db_url: str, tmp_path: Path) -> None:

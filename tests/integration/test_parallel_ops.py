@@ -208,4 +208,7 @@ def test_every_invalid_parameter_is_a_contract_400(client: TestClient) -> None:
         body = r.json()
         assert set(body) == {"error", "request_id"} and set(body["error"]) == {"code", "message", "details"}
         assert body["error"]["code"] == CODE, (path, params, body)
-        assert body["error"]["message"].startswith(param) and body["error"]["details"]["param"] == param, body
+        assert body["error"]["message"].startswith(param), body
+        assert body["error"]["details"] == {
+            "params": [{"name": param, "location": "query", "message": body["error"]["message"]}]
+        }, body

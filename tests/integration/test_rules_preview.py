@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from faultlens.classify.rules import default_pack
 from faultlens.cli import rules_diff
 from faultlens.services import Services
 from faultlens.store.tables import jobs, rollups, service_state
+from tests.conftest import make_services
 from tests.helpers import ago, event
 from tests.integration.test_backfill import OPS_PACK, derived_by_id
 
@@ -95,7 +97,7 @@ def test_preview_lists_the_moves_and_writes_nothing(quiet: Services, api: TestCl
 
 
 def quiet_kind(services: Services, message: str) -> str:
-    return services.pipeline.classifier.classify(status="failure", error_message=message).failure_kind
+    return str(services.pipeline.classifier.classify(status="failure", error_message=message).failure_kind)
 
 
 def test_bad_candidates_get_a_clear_error(api: TestClient) -> None:
@@ -142,16 +144,23 @@ def test_rules_endpoint_shows_active_packs(quiet: Services, api: TestClient) -> 
     default = default_pack()
     assert body["active_version"] == default.id and body["backfill"] is None
     assert body["packs"] == [
-        {"id": default.id, "description": default.description, "rules": len(default.rules), "origin": "default"}
+        {
+            "id": default.id,
+            "description": default.description,
+            "rules": len(default.rules),
+            "origin": "default",
+            "scope": "global",
+        }
     ]
     _load(api)
     api.post("/api/v1/rules/activate", json=CANDIDATE)
     body = api.get("/api/v1/rules").json()
     assert body["active_version"] == body["recorded_version"] == f"candidate@2026-12-10+{default.id}"
-    assert [(p["id"], p["rules"], p["origin"]) for p in body["packs"]] == [
-        ("candidate@2026-12-10", 2, "activated"),
-        (default.id, len(default.rules), "default"),
+    assert [(p["id"], p["rules"], p["origin"], p["scope"]) for p in body["packs"]] == [
+        ("candidate@2026-12-10", 2, "activated", "tenant"),
+        (default.id, len(default.rules), "default", "global"),
     ]
+    assert body["global_version"] == default.id
     assert body["backfill"]["state"] == "pending"
 
 
@@ -176,3 +185,33 @@ def test_cli_rules_diff_prints_the_preview(quiet: Services, api: TestClient, db_
     assert "proxy_closed" in table.stdout and "9 of 18 events would change" in table.stdout
     bad = cli.invoke(app, ["diff", str(pack_file), "--db", db_url, "--window", "3y"])
     assert bad.exit_code == 2
+
+
+def test_cli_rules_diff_layers_the_candidate_over_the_live_packs(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server runs with --rules (the ops pack); a candidate that only adds a deadlock rule must move the
+    # deadlocks alone. Layered over the default pack only, it would also "move back" every downstream_closed.
+    ops_file = tmp_path / "ops.json"
+    ops_file.write_text(json.dumps(OPS_PACK))
+    svc = make_services(db_url, start_jobs=False, rules_file=ops_file)
+    batch = [event(id=f"closed{i}", error_message="downstream_closed") for i in range(4)]
+    batch += [event(id=f"dead{i}", error_message="deadlock detected") for i in range(3)]
+    assert svc.pipeline.ingest(batch, tenant="default").accepted == 7
+    svc.engine.dispose()
+    candidate = {"id": "deadlocks@2026-12-10", "rules": [CANDIDATE["rules"][1]]}
+    pack_file = tmp_path / "candidate.json"
+    pack_file.write_text(json.dumps(candidate))
+    monkeypatch.setenv("FAULTLENS_RULES_FILE", str(ops_file))
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """A stand-in for the `faultlens rules` group."""
+
+    rules_diff.register(app)
+    result = CliRunner().invoke(app, ["diff", str(pack_file), "--db", db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["total_changed"] == 3, body
+    assert [m["to"]["failure_kind"] for m in body["moves"]] == ["db_contention"]

@@ -129,7 +129,7 @@ def test_celery_failures_retry_and_archive(
         ).all()
     assert [(x.job_id, x.attempt, x.source) for x in retry_rows] == [(ids["flaky"], 1, "celery")]
 
-    result = retention.archive_failed_tasks(task_services, older_than_days=0)
+    result = retention.archive_failed_tasks(task_services, older_than_days=0, stores=["celery"])
     assert (result.archived, result.deleted, result.errors) == (4, 4, [])
     archived = [json.loads(line) for file in result.files for line in Path(file).read_text().splitlines()]
     assert {a["task_id"] for a in archived} == after

@@ -497,7 +497,9 @@ def test_sync_is_idempotent_and_counts_in_stats(
         assert n001.error_message == "AccessDenied: 没有权限访问指定代码库"
         assert n001.id == f"task:native:n001:0:{n001.occurred_at}" and n001.duration_ms == 60_000
         assert json.loads(n001.attributes)["task_category"] == "authorization"
-        assert rows["n002"].status == "failure" and rows["n002"].category == "resource_exhausted"
+        # Disk full is classified not retryable: the task will not run again, so it is stored as final.
+        assert rows["n002"].status == "dead_letter" and rows["n002"].category == "resource_exhausted"
+        assert rows["n002"].retryable is False and rows["n003"].status == "failure" and rows["n003"].retryable
         with TestClient(create_app(svc)) as c:
             s = c.get("/api/v1/stats/summary").json()
             assert s["total"] == 6 and s["failure_count"] == 6
@@ -623,12 +625,12 @@ def test_archive_before_delete(task_services: Services, task_redis: redis.Redis,
     )
     (tmp_path / "file-not-dir").write_text("in the way")
     with pytest.raises(OSError):
-        retention.archive_failed_tasks(blocked, older_than_days=30)
+        retention.archive_failed_tasks(blocked, older_than_days=30, stores=["native"])
     assert task_redis.zcard(native.failed_key(prefix)) == 3
     assert task_redis.exists(native.task_key(prefix, "old-1")) == 1
     blocked.engine.dispose()
 
-    result = retention.archive_failed_tasks(task_services, older_than_days=30)
+    result = retention.archive_failed_tasks(task_services, older_than_days=30, stores=["native"])
     assert (result.archived, result.deleted, result.errors) == (2, 2, [])
     day = datetime.fromtimestamp(old_day / 1000, tz=UTC).strftime("%Y-%m-%d")
     path = task_services.settings.task_archive_dir / f"failed-tasks-{day}.jsonl"
@@ -644,7 +646,7 @@ def test_archive_before_delete(task_services: Services, task_redis: redis.Redis,
     assert task_redis.exists(native.task_key(prefix, "old-1"), native.task_key(prefix, "old-2")) == 0
     retry_log = task_redis.xrange(native.retries_key(prefix))
     assert [e[1][b"task_id"] for e in retry_log] == [b"new-0"]  # the retry log is trimmed to the retention too
-    again = retention.archive_failed_tasks(task_services, older_than_days=30)
+    again = retention.archive_failed_tasks(task_services, older_than_days=30, stores=["native"])
     assert again.archived == 0 and len(path.read_text().splitlines()) == 2
 
 
@@ -708,9 +710,17 @@ def test_retry_policy_file(tmp_path: Path) -> None:
     p = load_retry_policies(f)
     assert p.for_type("embedding").max_retries == 1 and p.for_type("tasks.embedding").max_retries == 1
     assert p.for_type("other").max_retries == 5
-    assert p.decide(task_type="x", category="data_error", retry_count=0).retryable is True
-    assert p.decide(task_type="x", category="authorization", retry_count=0).reason == "category_never_retried"
-    assert p.decide(task_type="embedding", category="service_timeout", retry_count=1).reason == "retries_exhausted"
+    assert p.decide(retryable=True, task_type="x", category="data_error", retry_count=0).allowed is True
+    never = p.decide(retryable=True, task_type="x", category="authorization", retry_count=0)
+    assert (never.allowed, never.reason) == (False, "category_never_retried")
+    spent = p.decide(retryable=True, task_type="embedding", category="service_timeout", retry_count=1)
+    assert (spent.allowed, spent.reason, spent.max_retries) == (False, "retries_exhausted", 1)
+    # The policy reads the classification's verdict; it never turns a non-retryable failure retryable.
+    oom = p.decide(retryable=False, task_type="x", category="resource_exhausted", retry_count=0)
+    assert (oom.allowed, oom.reason) == (False, "failure_not_retryable")
+    rq_spent = p.decide(retryable=True, task_type="x", category="service_timeout", retry_count=0, source_exhausted=True)
+    assert (rq_spent.allowed, rq_spent.reason, rq_spent.max_retries) == (False, "retries_exhausted", None)
+    assert load_retry_policies(None).auto_retry == ()  # nothing is requeued on a timer by default
     bad = tmp_path / "bad.yaml"
     bad.write_text("never_retry_categories: [meteor]\n")
     with pytest.raises(RetryPolicyError) as exc:
@@ -751,9 +761,11 @@ def test_cli_list_sync_archive_retry(task_services: Services, task_redis: redis.
     refused = runner.invoke(cli_app, ["tasks", "retry", "n001", *common])
     assert refused.exit_code == 1 and "task_not_retryable" in refused.stderr
     archive_dir = tmp_path / "cli-archive"
-    archived = runner.invoke(
-        cli_app, ["tasks", "archive", "--older-than-days", "7", "--archive-dir", str(archive_dir), *common]
-    )
+    archive = ["tasks", "archive", "--older-than-days", "7", "--archive-dir", str(archive_dir), *common]
+    off = runner.invoke(cli_app, archive)  # no store named, none enabled: nothing is deleted
+    assert off.exit_code == 1 and "task_retention_not_enabled" in off.stderr and not archive_dir.exists()
+    assert task_redis.zscore(native.failed_key(prefix), "old") is not None
+    archived = runner.invoke(cli_app, [*archive, "--store", "native"])
     assert archived.exit_code == 0, archived.output
     assert json.loads(archived.stdout)["archived"] == 1
     assert [json.loads(x)["task_id"] for f in archive_dir.iterdir() for x in f.read_text().splitlines()] == ["old"]

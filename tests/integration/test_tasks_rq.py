@@ -113,7 +113,8 @@ def test_rq_retry_requeues_and_archive_deletes(
     task_client: TestClient, task_services: Services, task_redis: redis.Redis
 ) -> None:
     queue = Queue("index", connection=task_redis)
-    disk = queue.enqueue(task_jobs.clean_codebase, {"client_id": "c3", "codebase_path": "/p/full"})
+    # A timeout is retryable (disk full is not: it is classified to fail the same way again).
+    disk = queue.enqueue(task_jobs.embed_codebase, client_id="c3", codebase_path="/p/slow", seconds=5, job_timeout=1)
     data = queue.enqueue(task_jobs.parse_manifest, "c4", codebasePath="/p/bad")
     run_rq_burst(["index"])
     registry = FailedJobRegistry(queue=queue)
@@ -137,7 +138,7 @@ def test_rq_retry_requeues_and_archive_deletes(
         retries = conn.execute(select(events.c.job_id, events.c.attempt).where(events.c.status == "retry")).all()
     assert [(x.job_id, x.attempt) for x in retries] == [(disk.id, 1)]
 
-    result = retention.archive_failed_tasks(task_services, older_than_days=0)
+    result = retention.archive_failed_tasks(task_services, older_than_days=0, stores=["rq"])
     assert (result.archived, result.deleted) == (2, 2)
     archived = [json.loads(line) for f in result.files for line in Path(f).read_text().splitlines()]
     assert {a["task_id"] for a in archived} == {disk.id, data.id}

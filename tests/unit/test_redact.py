@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faultlens.classify.redact import MASK, redact
 
@@ -42,7 +44,70 @@ def test_secret_is_masked(text: str, secret: str) -> None:
         "token expired",
         "",
         "数据库连接失败",
+        # Masked by mistake before: a word after "token", a MySQL flag, a constraint name, a placeholder.
+        "The security token included in the request is invalid.",
+        "Access denied for user 'etl'@'10.3.2.1' (using password: YES)",
+        'duplicate key value violates unique constraint "pk_order_items_order_id"',
+        "You can set your API key in code using 'openai.api_key = <API-KEY>'",
+        'failed to get secret: secrets "db-creds" is forbidden',
+        "sig=SIGTERM",
+        "https://user:@host/x",
     ],
 )
 def test_plain_messages_are_untouched(text: str) -> None:
     assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The old `\b` after the name missed keys ending in "_PASSWORD".
+        ("DB_PASSWORD=hunter2 rejected", f"DB_PASSWORD={MASK} rejected"),
+        # The old pattern stopped at the first '@' and left "ssw0rd@" behind.
+        ("postgresql://app:p@ssw0rd@db:5432/x", f"postgresql://app:{MASK}@db:5432/x"),
+        ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: Basic {MASK}"),
+        ("Authorization: dXNlcjpwYXNz", f"Authorization: {MASK}"),
+        ("Set-Cookie: sid=abc; Path=/; HttpOnly", f"Set-Cookie: {MASK}"),
+        ("GET /login?password=x&next=/home", f"GET /login?password={MASK}&next=/home"),
+        ('{"pass": "a b", "user": "bob"}', f'{{"pass": "{MASK}", "user": "bob"}}'),
+        ("(using password: hunter2)", f"(using password: {MASK})"),
+    ],
+)
+def test_exact_masks_keep_the_harmless_prefix(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_long_text_is_redacted_without_the_cache() -> None:
+    text = "x" * 600 + " password=hunter2 " + "y" * 600
+    assert redact(text) == "x" * 600 + f" password={MASK} " + "y" * 600
+
+
+_SECRETISH = st.sampled_from(
+    [
+        "password=",
+        "token: ",
+        '"api_key": "',
+        "Authorization: Bearer ",
+        "Cookie: ",
+        "redis://:",
+        "@",
+        "://u:",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "eyJhbGciOi.",
+        "AKIA",
+        "sk-proj-",
+        "=",
+        '"',
+        "\\",
+        " ",
+        "\n",
+        MASK,
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_SECRETISH, st.text(max_size=12)), max_size=12).map("".join))
+def test_redaction_is_idempotent_on_any_text(text: str) -> None:
+    once = redact(text)
+    assert redact(once) == once

@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from faultlens import __version__, background
-from faultlens.api import errors
+from faultlens.api import docs, errors, params, readiness
+from faultlens.api import guard as browser_guard
+from faultlens.api.body_deadline import BodyDeadline
 from faultlens.api.compat import codebase_embedder, invocations, parallel_ops
 from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks
@@ -28,11 +30,22 @@ def create_app(services: Services) -> FastAPI:
                 stop()
             services.save_fingerprints()
 
-    guard = nul_guard({parallel_ops.router.prefix + "/": parallel_ops.CODE})
-    app = FastAPI(title="faultlens", version=__version__, lifespan=lifespan, dependencies=[Depends(guard)])
+    contract_codes = {parallel_ops.router.prefix + "/": parallel_ops.CODE}
+    guards = [Depends(nul_guard(contract_codes)), Depends(params.unknown_params_guard(contract_codes))]
+    # /openapi.json and /docs are served by api.docs: offline assets, the API's auth; no CDN-hosted ReDoc.
+    app = FastAPI(
+        title="faultlens",
+        version=__version__,
+        lifespan=lifespan,
+        dependencies=guards,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = services
     app.state.keys_present = _KeysPresent()
     errors.install(app)
+    docs.install(app)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -62,4 +75,13 @@ def create_app(services: Services) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    app.include_router(readiness.router)
+    # Added last, so outermost: a slow sender is cut off whichever route reads the body.
+    app.add_middleware(
+        BodyDeadline,
+        timeout_s=services.settings.request_body_timeout_s,
+        counter=services.metrics.http_body_read_timeouts,
+    )
+    # Outside even the body deadline: a wrong Host, Origin or write media type is refused before a body is read.
+    browser_guard.install(app, services.settings, envelopes={codebase_embedder.PATH: codebase_embedder.envelope})
     return app

@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from faultlens.errors import Forbidden, InvalidRequest, Unauthorized
+from faultlens.api.guard import is_loopback
+from faultlens.errors import Forbidden, InvalidRequest, Unauthorized, param_details
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.timeutil import resolve_window
@@ -47,26 +48,28 @@ def nul_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Request], None]:
         if bad is None:
             return
         code = next((c for prefix, c in codes_by_prefix.items() if path.startswith(prefix)), InvalidRequest.code)
-        raise InvalidRequest(f"{bad} must not contain NUL characters", code=code, details={"param": bad})
+        message = f"{bad} must not contain NUL characters"
+        where = "path" if bad == "path" else "query"
+        raise InvalidRequest(message, code=code, details=param_details(bad, message, location=where))
 
     return reject
 
 
 class _KeysPresent:
-    """Caches whether any API key exists, so open mode costs no query per request."""
+    """Caches whether anonymous access is closed (a key exists or has existed), so open mode costs no query per
+    request. Only that state is cached, for `anonymous_check_ttl_s`; a presented key is checked every time."""
 
-    def __init__(self, ttl_s: float = 2.0) -> None:
-        self.ttl_s = ttl_s
-        self.value = False
-        self.checked = 0.0
+    def __init__(self) -> None:
+        self.closed = True
+        self.checked: float | None = None
 
     def get(self, services: Services) -> bool:
         now = time.monotonic()
-        if now - self.checked > self.ttl_s:
+        if self.checked is None or now - self.checked >= services.settings.anonymous_check_ttl_s:
             with services.engine.connect() as conn:
-                self.value = keys.any_keys(conn)
+                self.closed = not keys.anonymous_allowed(conn)
             self.checked = now
-        return self.value
+        return self.closed
 
 
 def _secret_from(request: Request) -> str | None:
@@ -76,19 +79,41 @@ def _secret_from(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+def _anonymous_refusal(request: Request, services: Services) -> str | None:
+    """Why an open-mode server refuses this anonymous caller, or None: open mode serves loopback only."""
+    settings = services.settings
+    if not is_loopback(settings.host):
+        return "non_loopback_bind"
+    client = request.client.host if request.client else ""
+    extra = {n.strip() for n in settings.loopback_client_names.split(",") if n.strip()}
+    if not (is_loopback(client) or client in extra):
+        return "non_loopback_client"
+    # A proxy on this machine connects from loopback on behalf of someone else.
+    if any(h in request.headers for h in ("forwarded", "x-forwarded-for", "x-real-ip")):
+        return "proxied_request"
+    return None
+
+
 def get_principal(request: Request, services: ServicesDep) -> Principal:
-    cache: _KeysPresent = request.app.state.keys_present
     secret = _secret_from(request)
-    if not cache.get(services):
-        # Open mode (loopback only, enforced at start): one tenant, every scope.
-        return Principal(services.settings.default_tenant, frozenset(keys.SCOPES), None)
-    if not secret:
+    if secret:
+        # Every presented key is looked up, in open mode too: a revoked key is refused at once.
+        with services.engine.connect() as conn:
+            key = keys.find_key(conn, secret=secret)
+        if key is None:
+            raise Unauthorized("the API key is not valid or was revoked")
+        return Principal(key.tenant, key.scopes, key.id)
+    cache: _KeysPresent = request.app.state.keys_present
+    if cache.get(services):
         raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    with services.engine.connect() as conn:
-        key = keys.find_key(conn, secret=secret)
-    if key is None:
-        raise Unauthorized("the API key is not valid or was revoked")
-    return Principal(key.tenant, key.scopes, key.id)
+    reason = _anonymous_refusal(request, services)
+    if reason is not None:
+        raise Unauthorized(
+            "anonymous access is served only to loopback clients of a server bound to loopback; send an API key",
+            details={"reason": reason},
+        )
+    # Open mode: no key was ever created (or an operator re-opened it); one tenant, every scope.
+    return Principal(services.settings.default_tenant, frozenset(keys.SCOPES), None)
 
 
 def require(scope: str) -> Callable[[Principal], Principal]:
@@ -103,6 +128,19 @@ def require(scope: str) -> Callable[[Principal], Principal]:
 Reader = Annotated[Principal, Depends(require("read"))]
 Ingester = Annotated[Principal, Depends(require("ingest"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def require_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """The operator scope changes what every tenant gets (the global rule pack); admin never implies it."""
+    if "operator" not in principal.scopes:
+        raise Forbidden(
+            "this API key lacks the 'operator' scope (granted only by `faultlens keys create --scope operator`)",
+            details={"required_scope": "operator"},
+        )
+    return principal
+
+
+Operator = Annotated[Principal, Depends(require_operator)]
 
 
 def get_window(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import sys
+from array import array
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -17,9 +19,41 @@ from faultlens.cli import jobs as jobs_cli
 from faultlens.cli import rollups as rollups_cli
 from faultlens.cli import rules as rules_cli
 from faultlens.cli import tasks as tasks_cli
+from faultlens.errors import FaultlensError, RulePackError
 from faultlens.settings import LOOPBACK_HOSTS, Settings
 
-app = typer.Typer(help="faultlens: failure triage for requests, tasks and jobs.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from typer._click import Context as ClickContext  # the click Typer bundles
+
+
+class _ReportingGroup(typer.core.TyperGroup):
+    """Every command's expected failures (database unreachable, bad rule pack...) end as one line, no traceback."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        argv = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except RulePackError as exc:
+            rules_cli.report_pack_error(exc)
+            raise typer.Exit(2) from None
+        except FaultlensError as exc:
+            _say(f"{exc.code}: {exc.message}")
+            raise typer.Exit(2 if exc.http_status < 500 else 1) from None
+        except Exception as exc:
+            line = _database_failure(exc, _db_url_of(argv))
+            if line is None:
+                raise
+            _say(line)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_ReportingGroup,
+    help="faultlens: failure triage for requests, tasks and jobs.",
+    no_args_is_help=True,
+    # A traceback's locals would print the database URL, password included.
+    pretty_exceptions_show_locals=False,
+)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(rules_cli.app, name="rules")
@@ -30,6 +64,55 @@ err = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: FAULTLENS_DATABASE_URL or SQLite).")]
 RulesOption = Annotated[Path | None, typer.Option("--rules", help="A rule pack file layered before the default.")]
+
+
+def _say(line: str) -> None:
+    err.print(f"faultlens: {line}", style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def _db_url_of(argv: list[str]) -> str:
+    """The database URL a command was given (--db), else the configured default."""
+    for i, arg in enumerate(argv):
+        if arg == "--db" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--db="):
+            return arg.split("=", 1)[1]
+    try:
+        return Settings().database_url
+    except Exception:  # a bad environment is reported by the command itself
+        return "(the configured database)"
+
+
+def _database_failure(exc: BaseException, url: str) -> str | None:
+    """One line for a database that cannot be reached or does not exist; None for any other error."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from faultlens.store.db import connect_failure_reason, mask_url, missing_database, unavailable_reason
+
+    shown = mask_url(url)
+    name = missing_database(exc)
+    if name is not None:
+        try:
+            parsed = make_url(url)
+            where = f" -h {parsed.host or 'localhost'} -p {parsed.port or 5432} -U {parsed.username or 'postgres'}"
+        except ArgumentError:
+            where = ""
+        return f"the database {name!r} does not exist at {shown}; create it with: createdb{where} {name}"
+    reason = unavailable_reason(exc)
+    if reason is None:
+        return None
+    orig = getattr(exc, "orig", exc)
+    if reason in ("the statement timed out", "a lock was not granted in time"):
+        return f"the database at {shown} did not answer in time: {reason} (see docs/limits.md)"
+    if "timed out" in reason:
+        try:
+            waited = Settings().database_connect_timeout_s
+        except Exception:
+            waited = None
+        within = f" (no answer within {waited:g} s)" if waited else ""
+        return f"cannot reach the database at {shown}{within}: {connect_failure_reason(orig)}"
+    return f"cannot reach the database at {shown}: {reason}"
 
 
 def _settings(db: str | None = None, **overrides: Any) -> Settings:
@@ -61,27 +144,59 @@ def serve(
     from faultlens.api.app import create_app
     from faultlens.services import build_services
     from faultlens.store import keys
+    from faultlens.store.db import mask_url
 
     settings = _settings(db, host=host, port=port, rules_file=rules)
+    _configure_logging(settings.log_level)
     services = build_services(settings)
+    logging.getLogger("faultlens.cli").info("database %s", mask_url(settings.database_url))
     with services.engine.connect() as conn:
-        has_keys = keys.any_keys(conn)
-    if not has_keys and not _is_loopback(settings.host):
+        anonymous = keys.anonymous_allowed(conn)
+    if anonymous and not _is_loopback(settings.host):
         err.print(
-            f"[red]refusing to bind {settings.host}: no API key exists, so the API would be open.[/red]\n"
+            f"[red]refusing to bind {settings.host}: no API key is active, so the API would be open.[/red]\n"
             "Create one with: faultlens keys create --tenant T --scope admin"
         )
         raise typer.Exit(2)
+    if not _is_loopback(settings.host) and not settings.allowed_hosts:
+        # Requests are answered only when their Host is a loopback name or the bind address (api/guard.py).
+        err.print(
+            f"faultlens: FAULTLENS_ALLOWED_HOSTS is unset, so requests addressed to names other than loopback "
+            f"and {settings.host} answer 400 host_not_allowed",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="info")
+
+
+def _configure_logging(level: str) -> None:
+    """faultlens.* log lines (archive, sync, jobs) on stderr beside uvicorn's, at FAULTLENS_LOG_LEVEL."""
+    logger = logging.getLogger("faultlens")
+    if not any(getattr(h, "_faultlens", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._faultlens = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    try:
+        logger.setLevel(level.upper())
+    except ValueError:
+        raise _usage(f"FAULTLENS_LOG_LEVEL={level!r} is not a log level (DEBUG, INFO, WARNING, ERROR)") from None
+    logger.propagate = False
+
+
+def _usage(line: str) -> typer.Exit:
+    _say(line)
+    return typer.Exit(2)
 
 
 @app.command()
 def migrate(db: DbOption = None) -> None:
     """Bring the database schema to the latest migration."""
-    from faultlens.store.db import create_db_engine, current_revision
+    from faultlens.store.db import current_revision, engine_for
     from faultlens.store.db import migrate as run
 
-    engine = create_db_engine(_settings(db).database_url)
+    engine = engine_for(_settings(db))
     run(engine)
     typer.echo(f"schema at {current_revision(engine)}")
 
@@ -136,14 +251,17 @@ def import_file(
     services = build_services(_settings(db))
     accepted = duplicates = 0
     rejected: list[dict[str, Any]] = []
-    lines = sum(1 for _ in file.open("rb"))
+    with file.open("rb") as fh:
+        lines = sum(1 for line in fh if line.strip())
+    # The file's line number of each value handed to the pipeline: blank lines are skipped, not rejected.
+    line_numbers = array("Q")
 
     def values() -> Any:
         with file.open("rb") as fh:
-            for line in fh:
+            for number, line in enumerate(fh, start=1):
                 if not line.strip():
-                    yield _BadLine("empty line")
                     continue
+                line_numbers.append(number)
                 try:
                     yield orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
@@ -158,7 +276,12 @@ def import_file(
             progress.advance(task, result.accepted + result.duplicates + len(result.rejected))
     services.close()
     for item in rejected[:20]:
-        err.print(f"line {item['index'] + 1}: {item['error']['code']}: {item['error']['message']}")
+        err.print(
+            f"line {line_numbers[item['index']]}: {item['error']['code']}: {item['error']['message']}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     typer.echo(json.dumps({"accepted": accepted, "duplicates": duplicates, "rejected": len(rejected)}))
     if rejected and not accepted:
         raise typer.Exit(1)
@@ -169,7 +292,11 @@ def classify(
     message: Annotated[str, typer.Argument(help="The error message.")] = "",
     http_status: Annotated[int | None, typer.Option("--http-status", help="HTTP status code.")] = None,
     error_code: Annotated[str | None, typer.Option("--error-code", help="Error code.")] = None,
-    status: Annotated[str, typer.Option(help="Event status.")] = "failure",
+    status: Annotated[
+        str, typer.Option(help="Event status: success, failure, retry, dead_letter, cancelled.")
+    ] = "failure",
+    source: Annotated[str | None, typer.Option(help="The event's source (rules may match on it).")] = None,
+    operation: Annotated[str | None, typer.Option(help="The event's operation (rules may match on it).")] = None,
     rules: RulesOption = None,
 ) -> None:
     """Print the classification of one message as JSON."""
@@ -177,11 +304,20 @@ def classify(
 
     from faultlens.classify.engine import Classifier
     from faultlens.classify.redact import redact
+    from faultlens.model import Status
     from faultlens.services import load_packs
 
+    if status not in {s.value for s in Status}:
+        raise _usage(f"--status {status!r} is not a status; use one of: {', '.join(s.value for s in Status)}")
     classifier = Classifier(load_packs(_settings(rules_file=rules)))
+    # The same redacted fields ingest stores and classifies.
     result = classifier.classify(
-        status=status, http_status=http_status, error_code=error_code, error_message=redact(message)
+        status=status,
+        http_status=http_status,
+        error_code=redact(error_code) if error_code else error_code,
+        error_message=redact(message),
+        source=source,
+        operation=redact(operation) if operation else operation,
     )
     typer.echo(json.dumps(asdict(result), ensure_ascii=False))
 
@@ -189,16 +325,22 @@ def classify(
 @keys_app.command("create")
 def keys_create(
     tenant: Annotated[str, typer.Option(help="Tenant the key belongs to.")],
-    scope: Annotated[list[str], typer.Option("--scope", help="ingest, read or admin; repeatable.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            help="ingest, read, admin or operator (changes the global rule pack; admin never implies it); repeatable.",
+        ),
+    ],
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
     db: DbOption = None,
 ) -> None:
     """Create an API key; the secret is printed once."""
     from faultlens.store import keys
-    from faultlens.store.db import create_db_engine
+    from faultlens.store.db import engine_for
     from faultlens.store.db import migrate as run
 
-    engine = create_db_engine(_settings(db).database_url)
+    engine = engine_for(_settings(db))
     run(engine)
     with engine.begin() as conn:
         key, secret = keys.create_key(conn, tenant=tenant, scopes=scope, name=name)
@@ -209,26 +351,57 @@ def keys_create(
 def keys_list(db: DbOption = None) -> None:
     """List API keys (never their secrets)."""
     from faultlens.store import keys
-    from faultlens.store.db import create_db_engine
+    from faultlens.store.db import engine_for
     from faultlens.store.db import migrate as run
+    from faultlens.timeutil import ms_to_rfc3339
 
-    engine = create_db_engine(_settings(db).database_url)
+    engine = engine_for(_settings(db))
     run(engine)
     with engine.connect() as conn:
         for row in keys.list_keys(conn):
-            typer.echo(json.dumps(row))
+            # Times print as RFC 3339 (UTC), like the API's, not as the stored epoch milliseconds.
+            shown = {k: ms_to_rfc3339(v) if k.endswith("_at") and isinstance(v, int) else v for k, v in row.items()}
+            typer.echo(json.dumps(shown, ensure_ascii=False))
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id.")], db: DbOption = None) -> None:
     """Revoke an API key."""
     from faultlens.store import keys
-    from faultlens.store.db import create_db_engine
+    from faultlens.store.db import engine_for
 
-    engine = create_db_engine(_settings(db).database_url)
+    engine = engine_for(_settings(db))
     with engine.begin() as conn:
         keys.revoke_key(conn, key_id=key_id)
     typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("open-mode")
+def keys_open_mode(
+    enable: Annotated[
+        bool | None,
+        typer.Option("--enable/--disable", help="Serve loopback callers without a key, or stop; omit to show."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Show or set anonymous access. A database that has had a key refuses callers without one, even after its
+    last key is revoked, until --enable; creating a key turns it off again."""
+    from faultlens.errors import Conflict
+    from faultlens.store import keys
+    from faultlens.store.db import engine_for
+    from faultlens.store.db import migrate as run
+
+    engine = engine_for(_settings(db))
+    run(engine)
+    try:
+        with engine.begin() as conn:
+            if enable is not None:
+                keys.set_open_mode(conn, enabled=enable)
+            status = keys.open_mode_status(conn)
+    except Conflict as exc:
+        err.print(f"faultlens: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(status))
 
 
 def main() -> None:

@@ -54,19 +54,11 @@ def missing_sqlite_file(url: str) -> None:
 
 
 def _services(settings: Settings) -> Services:
-    """Services classifying with what the server would use (a pack activated over the API included)."""
-    from faultlens.classify.engine import Classifier
-    from faultlens.jobs.activation import startup_packs
+    """Services classifying with what the server would use: the global packs (an activated one included) and
+    every tenant's own pack, all resolved by build_services."""
     from faultlens.services import build_services
 
-    services = build_services(settings)
-    packs = startup_packs(services.engine, settings)
-    if [p.id for p in packs] != [p.id for p in services.classifier.packs]:
-        classifier = Classifier(packs)
-        services.classifier = classifier
-        services.pipeline.classifier = classifier
-        services.packs = packs
-    return services
+    return build_services(settings)
 
 
 def backfill(

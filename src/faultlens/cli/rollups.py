@@ -28,12 +28,13 @@ def verify(
     Exits 1 when any group differs. Costs a scan of the window's events per shape (minutes on 10M events).
     """
     from faultlens.store import rollups
-    from faultlens.store.db import create_db_engine
+    from faultlens.store.db import engine_for, without_deadlines
     from faultlens.timeutil import now_ms
 
     settings = _settings(db)
     missing_sqlite_file(settings.database_url)
-    engine = create_db_engine(settings.database_url)
+    # A verification scans every event of the window once per shape: longer than any request may take.
+    engine = without_deadlines(engine_for(settings))
     end = now_ms() + 1
     start = end - int(days * rollups.DAY_MS)
     table = Table("shape", "question", "groups", "events", "differing groups")

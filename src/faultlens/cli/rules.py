@@ -21,15 +21,25 @@ err = Console(stderr=True)
 PackFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A rule pack file (YAML or JSON).")]
 
 
+def report_pack_error(exc: RulePackError) -> None:
+    """Print a pack's problems once: a heading, then one line per problem (the message already lists them all)."""
+    problems = exc.details.get("errors") if isinstance(exc.details, dict) else None
+    if not problems:
+        err.print(exc.message, style="red", markup=False, highlight=False, soft_wrap=True)
+        return
+    pack = exc.details.get("pack") or "(no id)"
+    err.print(f"invalid rule pack {pack}: {len(problems)} problem(s)", style="red", markup=False, highlight=False)
+    for item in problems:
+        where = ": ".join(part for part in (item.get("rule"), item.get("field")) if part) or "pack"
+        err.print(f"  - {where}: {item.get('error')}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _load(path: Path) -> RulePack:
     try:
         return load_pack(path)
     except RulePackError as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        if isinstance(exc.details, dict):
-            for item in exc.details.get("errors", []) or []:
-                err.print(f"  - {item}")
-        raise typer.Exit(1) from exc
+        report_pack_error(exc)
+        raise typer.Exit(1) from None
 
 
 def _base_for(pack: RulePack) -> list[RulePack]:

@@ -104,12 +104,23 @@ def archive_tasks(
         ),
     ] = None,
     archive_dir: Annotated[str | None, typer.Option("--archive-dir", help="Where the JSON Lines files go.")] = None,
+    store: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--store",
+            help="native|rq|celery, repeatable: the stores to archive and delete from "
+            "(default: those with FAULTLENS_TASK_RETENTION_<STORE>=true; none by default).",
+        ),
+    ] = None,
 ) -> None:
-    """Archive old failed tasks to JSON Lines (fsync'ed), then delete them from Redis."""
+    """Archive old failed tasks of the chosen stores to JSON Lines (fsync'ed), then delete them from Redis."""
     from faultlens.connectors import retention
 
     services = _services(db, redis_url, prefix, task_archive_dir=archive_dir)
-    result = _run(services, lambda: retention.archive_failed_tasks(services, older_than_days=older_than_days))
+    result = _run(
+        services,
+        lambda: retention.archive_failed_tasks(services, older_than_days=older_than_days, stores=store or None),
+    )
     typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     if result.errors:
         raise typer.Exit(1)

@@ -41,6 +41,8 @@ class FailedTask:
     traceback: str = ""
     retry_count: int = 0
     max_retries: int | None = None
+    # The source's own retries are used up, though it keeps no limit to show (RQ's Retry without the hook).
+    retries_exhausted: bool = False
     processed_files: int = 0
     args: Sequence[Any] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""The Redis clients (one per URL, every call bounded by Settings.redis_timeout_s) and the configured adapters."""
+"""The Redis clients (one per URL, bounded by Settings.redis_timeout_s and the open deadline) and the adapters."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from faultlens.connectors.base import Adapter
+from faultlens.connectors.deadline import connection_class
 from faultlens.settings import Settings
 
 _clients: dict[tuple[str, float], redis.Redis] = {}
@@ -20,7 +21,8 @@ def get_redis(settings: Settings) -> redis.Redis:
 
     Bytes in and out (RQ needs them). One immediate retry on a *connection* error only, so a pooled
     socket that a Redis restart broke is replaced transparently; a timeout is never retried, which
-    keeps a Redis that stops answering at one redis_timeout_s per request.
+    keeps a Redis that stops answering at one redis_timeout_s per request. Inside a `redis_deadline`
+    every socket wait is capped at what is left of it (connectors.deadline).
     """
     key = (settings.redis_url, settings.redis_timeout_s)
     client = _clients.get(key)
@@ -35,6 +37,7 @@ def get_redis(settings: Settings) -> redis.Redis:
                 socket_connect_timeout=settings.redis_timeout_s,
                 retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
                 health_check_interval=0,
+                connection_class=connection_class(settings.redis_url),
             )
             _clients[key] = client
     return client

@@ -1,10 +1,11 @@
-"""Retention of failed tasks: archive to fsync'ed JSON Lines (one file per fail day), then delete from Redis."""
+"""Retention of failed tasks, opt-in per store: archive to fsync'ed JSON Lines (one file per fail day), then delete."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +15,13 @@ import orjson
 
 from faultlens.classify.redact import redact
 from faultlens.connectors import service
+from faultlens.connectors.base import CELERY, KINDS, NATIVE, RQ
+from faultlens.connectors.deadline import redis_deadline
+from faultlens.connectors.metrics import task_metrics
 from faultlens.connectors.native import NativeAdapter
-from faultlens.errors import FaultlensError, RedisUnavailable
+from faultlens.errors import FaultlensError, InvalidRequest, RedisUnavailable, RetentionNotEnabled
 from faultlens.services import Services
+from faultlens.settings import Settings
 from faultlens.timeutil import ms_to_rfc3339, now_ms
 
 log = logging.getLogger("faultlens.connectors.retention")
@@ -26,8 +31,10 @@ DAY_MS = 86_400_000
 
 @dataclass
 class ArchiveResult:
+    stores: list[str] = field(default_factory=list)
     archived: int = 0
     deleted: int = 0
+    retry_log_trimmed: int = 0
     files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -68,49 +75,112 @@ def write_archive(path: Path, records: list[dict[str, Any]]) -> None:
         _fsync_dir(path.parent)
 
 
+def enabled_stores(settings: Settings) -> tuple[str, ...]:
+    """The stores whose operator turned retention on (FAULTLENS_TASK_RETENTION_<STORE>); none by default."""
+    flags = {
+        NATIVE: settings.task_retention_native,
+        RQ: settings.task_retention_rq,
+        CELERY: settings.task_retention_celery,
+    }
+    return tuple(kind for kind in KINDS if flags[kind])
+
+
+def _chosen(settings: Settings, stores: Sequence[str] | None) -> tuple[str, ...]:
+    if stores is None:
+        chosen = enabled_stores(settings)
+    else:
+        unknown = sorted(set(stores) - set(KINDS))
+        if unknown:
+            message = f"unknown task store(s) {unknown}; use {', '.join(KINDS)}"
+            raise InvalidRequest(message, details={"stores": unknown})
+        chosen = tuple(k for k in KINDS if k in stores)
+    if not chosen:
+        raise RetentionNotEnabled(
+            "retention deletes failed tasks from stores faultlens does not own, so it is off until turned on: "
+            "set FAULTLENS_TASK_RETENTION_NATIVE / _RQ / _CELERY=true, or name the stores (CLI: --store)",
+            details={"stores": list(KINDS)},
+        )
+    return chosen
+
+
 def archive_failed_tasks(
     services: Services,
     *,
     older_than_days: float | None = None,
+    stores: Sequence[str] | None = None,
     views: list[service.TaskView] | None = None,
     now: int | None = None,
 ) -> ArchiveResult:
-    """Archive then delete failed tasks whose fail time is older than the retention.
+    """Archive then delete failed tasks of `stores` (default: those enabled in the settings) older than retention.
 
-    Nothing is deleted unless its archive line was written and fsync'ed first; a task without a
-    fail time is never deleted. A crash between the two steps archives it again next run, so an
-    archive may hold a task twice, never zero times.
+    RetentionNotEnabled when no store is chosen: nothing of another system is deleted unless its operator
+    said so. Nothing is deleted unless its archive line was written and fsync'ed first; a task without a
+    fail time is never deleted. A crash between the two steps archives it again next run, so an archive may
+    hold a task twice, never zero times. Every archive and delete is logged and counted per store.
     """
-    days = services.settings.task_retention_days if older_than_days is None else older_than_days
+    settings = services.settings
+    chosen = _chosen(settings, stores)
+    days = settings.task_retention_days if older_than_days is None else older_than_days
     now = now_ms() if now is None else now
     cutoff = now - int(days * DAY_MS)
     if views is None:
-        views = service.list_failed_tasks(services)
-    old = [v for v in views if v.task.fail_ms is not None and v.task.fail_ms < cutoff]
-    result = ArchiveResult()
-    directory = services.settings.task_archive_dir
+        with redis_deadline(settings.redis_timeout_s):
+            views = service.list_failed_tasks(services, kinds=chosen)
+    old = [v for v in views if v.task.kind in chosen and v.task.fail_ms is not None and v.task.fail_ms < cutoff]
+    result = ArchiveResult(stores=list(chosen))
+    counters = task_metrics(services).retention
+    directory = settings.task_archive_dir
     by_day: dict[str, list[service.TaskView]] = defaultdict(list)
     for view in old:
         assert view.task.fail_ms is not None
         day = datetime.fromtimestamp(view.task.fail_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
         by_day[day].append(view)
     adapters = {a.kind: a for a in service.adapters_of(services)}
-    for day, day_views in sorted(by_day.items()):
-        path = archive_path(directory, day)
-        write_archive(path, [archive_record(v, now) for v in day_views])
-        result.archived += len(day_views)
-        result.files.append(str(path))
-        for view in day_views:
-            try:
-                with service.redis_errors(services, f"deleting archived task {view.task.key}"):
-                    if adapters[view.task.kind].delete(view.task):
-                        result.deleted += 1
-            except RedisUnavailable:
-                raise
-            except FaultlensError as exc:
-                result.errors.append(f"{view.task.key}: {exc.message}")
-    native = adapters.get("native")
-    if isinstance(native, NativeAdapter):
-        with service.redis_errors(services, "trimming the native retry log"):
-            native.trim_retries(cutoff)
+    archived: dict[str, int] = defaultdict(int)
+    deleted: dict[str, int] = defaultdict(int)
+    try:
+        for day, day_views in sorted(by_day.items()):
+            path = archive_path(directory, day)
+            write_archive(path, [archive_record(v, now) for v in day_views])
+            result.archived += len(day_views)
+            result.files.append(str(path))
+            for view in day_views:
+                archived[view.task.kind] += 1
+                counters.labels(view.task.kind, "archived").inc()
+            for view in day_views:
+                try:
+                    with (
+                        redis_deadline(settings.redis_timeout_s),
+                        service.redis_errors(services, f"deleting archived task {view.task.key}"),
+                    ):
+                        gone = adapters[view.task.kind].delete(view.task)
+                except RedisUnavailable:
+                    raise
+                except FaultlensError as exc:
+                    result.errors.append(f"{view.task.key}: {exc.message}")
+                    continue
+                if gone:
+                    result.deleted += 1
+                    deleted[view.task.kind] += 1
+                    counters.labels(view.task.kind, "deleted").inc()
+        native = adapters.get(NATIVE)
+        if NATIVE in chosen and isinstance(native, NativeAdapter):
+            with (
+                redis_deadline(settings.redis_timeout_s),
+                service.redis_errors(services, "trimming the native retry log"),
+            ):
+                result.retry_log_trimmed = native.trim_retries(cutoff)
+            counters.labels(NATIVE, "retry_log_trimmed").inc(result.retry_log_trimmed)
+    finally:
+        for kind in chosen:
+            if archived[kind] or deleted[kind]:
+                log.warning(
+                    "task retention (%s): archived %d and deleted %d failed task(s) that failed over %g day(s) ago",
+                    kind,
+                    archived[kind],
+                    deleted[kind],
+                    days,
+                )
+        if result.retry_log_trimmed:
+            log.warning("task retention (native): trimmed %d retry log entries", result.retry_log_trimmed)
     return result

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from faultlens.connectors.base import KINDS
 from faultlens.errors import RetryPolicyError
 
 # The seed document's five categories; policies and hints speak of these.
@@ -22,10 +23,13 @@ DEFAULT_NEVER_RETRY = ("authorization", "data_error")
 
 @dataclass(frozen=True)
 class RetryDecision:
-    retryable: bool
-    reason: str  # "", "category_never_retried" or "retries_exhausted"
+    """Whether faultlens may run a failed task again. It never re-decides whether the failure is transient:
+    that is the classification's `retryable` (the rule packs), which the caller passes in."""
+
+    allowed: bool
+    reason: str  # "", "category_never_retried", "failure_not_retryable" or "retries_exhausted"
     message: str
-    max_retries: int
+    max_retries: int | None  # None: the source exhausted a limit it does not record
     delay_s: float | None  # the backoff before the next attempt, when there is one
 
 
@@ -73,9 +77,29 @@ class RetryPolicies(BaseModel):
     default: RetryPolicy = RetryPolicy()
     task_types: dict[str, RetryPolicy] = Field(default_factory=dict)
     never_retry_categories: tuple[str, ...] = DEFAULT_NEVER_RETRY
-    # Off by default: requeueing another system's jobs on a timer is a decision for its owner.
-    auto_retry: bool = False
+    # The stores whose failed tasks the periodic sync requeues on its own ([native, rq, celery]; true = all).
+    # Empty by default: requeueing another system's jobs on a timer is a decision for its owner.
+    auto_retry: tuple[str, ...] = ()
     hints: HintThresholds = HintThresholds()
+
+    @field_validator("auto_retry", mode="before")
+    @classmethod
+    def _stores(cls, value: Any) -> Any:
+        if value is True:
+            return KINDS
+        if value is False or value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            unknown = sorted({str(v) for v in value} - set(KINDS))
+            if unknown:
+                raise ValueError(f"unknown store(s) {unknown}; use {', '.join(KINDS)}")
+        return value
+
+    def auto_retries(self, kind: str) -> bool:
+        """Whether the operator let the periodic sync requeue this store's tasks."""
+        return kind in self.auto_retry
 
     @field_validator("never_retry_categories")
     @classmethod
@@ -93,11 +117,26 @@ class RetryPolicies(BaseModel):
         return self.task_types.get(short, self.default)
 
     def decide(
-        self, *, task_type: str, category: str, retry_count: int, max_retries: int | None = None, seed: str = ""
+        self,
+        *,
+        retryable: bool,
+        task_type: str,
+        category: str,
+        retry_count: int,
+        max_retries: int | None = None,
+        source_exhausted: bool = False,
+        seed: str = "",
     ) -> RetryDecision:
-        """Whether a failed task may run again; the task's own max (if it declares one) wins."""
+        """Whether a failed task may run again.
+
+        `retryable` is the classification's verdict (the same one stored on the task's event); the policy only
+        adds the operator's never-retry categories and the retry limit (the task's own max, if it declares one,
+        wins). `source_exhausted`: the source says its own retries are used up without recording its limit.
+        """
         policy = self.for_type(task_type)
-        limit = max_retries if max_retries is not None else policy.max_retries
+        limit: int | None = max_retries if max_retries is not None else policy.max_retries
+        if source_exhausted and max_retries is None:
+            limit = None
         if category in self.never_retry_categories:
             return RetryDecision(
                 False,
@@ -106,9 +145,18 @@ class RetryPolicies(BaseModel):
                 limit,
                 None,
             )
-        if retry_count >= limit:
+        if not retryable:
             return RetryDecision(
-                False, "retries_exhausted", f"retried {retry_count} time(s); the limit is {limit}", limit, None
+                False,
+                "failure_not_retryable",
+                f"this {category} failure is classified as not retryable: another attempt fails the same way",
+                limit,
+                None,
+            )
+        if source_exhausted or (limit is not None and retry_count >= limit):
+            shown = "its source's limit" if limit is None else str(limit)
+            return RetryDecision(
+                False, "retries_exhausted", f"retried {retry_count} time(s); the limit is {shown}", limit, None
             )
         return RetryDecision(True, "", "", limit, policy.delay_s(retry_count + 1, seed=seed))
 

@@ -28,9 +28,45 @@ from faultlens.errors import TaskNotFound
 
 log = logging.getLogger("faultlens.connectors.rq")
 
-# Requeues through faultlens are counted in the job's meta; RQ's own retries are number_of_retries.
+# Requeues through faultlens are counted in the job's meta. RQ itself keeps `number_of_retries` (jobs that
+# return Retry) and `retries_left` (Retry(max=n) on exceptions), but neither n nor how many runs raised;
+# the count_runs exception handler records those two in the meta.
 RETRIES_META = "faultlens_retries"
+RUNS_META = "faultlens_runs"
+RETRY_MAX_META = "faultlens_retry_max"
 _BATCH = 500
+
+
+def count_runs(job: Job, *exc_info: Any) -> bool:
+    """An RQ exception handler: `rq worker --exception-handler faultlens.connectors.rq_adapter.count_runs`.
+
+    Counts the runs of a job that raised and, at its first failure, keeps its Retry max (RQ calls exception
+    handlers before it decrements retries_left). Returns True so RQ's own failure handling still runs.
+    """
+    meta = job.meta if isinstance(job.meta, dict) else {}
+    runs = as_int(meta.get(RUNS_META)) + 1
+    meta[RUNS_META] = runs
+    if runs == 1 and job.retries_left is not None:
+        meta[RETRY_MAX_META] = job.retries_left
+    job.meta = meta
+    job.save_meta()  # type: ignore[no-untyped-call]
+    return True
+
+
+def retry_state(job: Job, meta: Mapping[str, Any]) -> tuple[int, int | None, bool]:
+    """(retries done, the retry limit or None when RQ did not keep it, whether RQ's own retries are used up).
+
+    Retries done = runs that raised after the first (count_runs) + retries of jobs returning Retry
+    (number_of_retries); without count_runs, requeues through faultlens stand in for the runs.
+    """
+    returned = job.number_of_retries or 0
+    if RUNS_META in meta:
+        done = max(0, as_int(meta.get(RUNS_META)) - 1) + returned
+    else:
+        done = returned + as_int(meta.get(RETRIES_META))
+    limit = as_int(meta[RETRY_MAX_META]) if RETRY_MAX_META in meta else None
+    exhausted = job.retries_left is not None and job.retries_left <= 0
+    return done, limit, exhausted
 
 
 class RQAdapter:
@@ -54,10 +90,7 @@ class RQAdapter:
         exc_string = (result.exc_string if result is not None else None) or ""
         exc_type, message = last_exception(exc_string)
         client, codebase = client_and_codebase(args, kwargs)
-        retries = (job.number_of_retries or 0) + as_int(meta.get(RETRIES_META))
-        max_retries = None
-        if job.retries_left is not None or job.number_of_retries:
-            max_retries = (job.number_of_retries or 0) + (job.retries_left or 0)
+        retries, max_retries, exhausted = retry_state(job, meta)
         ended = job.ended_at or (result.created_at if result is not None else None)
         return FailedTask(
             kind=RQ,
@@ -74,6 +107,7 @@ class RQAdapter:
             traceback=exc_string,
             retry_count=retries,
             max_retries=max_retries,
+            retries_exhausted=exhausted,
             processed_files=processed_files_of(meta, kwargs),
             args=args,
             kwargs=kwargs,
@@ -94,7 +128,7 @@ class RQAdapter:
     def _fetch_failed(self, task_id: str) -> Job | None:
         try:
             job = Job.fetch(task_id, connection=self.redis)
-        except NoSuchJobError:
+        except (NoSuchJobError, ValueError):  # ValueError: an id RQ refuses to hold (e.g. non-ASCII) is no job
             return None
         if not job.origin or task_id not in FailedJobRegistry(job.origin, connection=self.redis):
             return None

@@ -15,6 +15,8 @@ import redis
 from faultlens.classify.redact import MASK, redact
 from faultlens.connectors import registry
 from faultlens.connectors.base import KINDS, Adapter, FailedTask, RetryRecord
+from faultlens.connectors.deadline import redis_deadline
+from faultlens.connectors.metrics import task_metrics
 from faultlens.connectors.retry_policy import RetryDecision, RetryPolicies, load_retry_policies
 from faultlens.errors import (
     AmbiguousTaskId,
@@ -25,7 +27,9 @@ from faultlens.errors import (
     TaskNotFound,
     TaskNotRetryable,
     TaskScanFailed,
+    param_details,
 )
+from faultlens.ingest import EventRejected
 from faultlens.model import Category
 from faultlens.services import Services
 from faultlens.timeutil import ms_to_rfc3339, now_ms
@@ -65,18 +69,23 @@ def task_category(classifier_category: str) -> str:
 
 @dataclass(frozen=True)
 class TaskView:
-    """A failed task with what faultlens derives: the document's category and the retry decision."""
+    """A failed task with what faultlens derives: the classification of its event row and the retry decision.
+
+    `retryable` is the classification's (the value stored on the task's event); `decision` says whether
+    faultlens may run it again (that also needs a category not vetoed by the policy and retries left).
+    """
 
     task: FailedTask
     category: str
     classifier_category: str
     failure_kind: str
+    retryable: bool
     decision: RetryDecision
 
     @property
     def status(self) -> str:
-        """dead_letter once the task will not run again (never-retry category or retries exhausted)."""
-        return "failure" if self.decision.retryable else "dead_letter"
+        """dead_letter once the task will not run again (not retryable, vetoed category, retries exhausted)."""
+        return "failure" if self.decision.allowed else "dead_letter"
 
     @property
     def error_message(self) -> str:
@@ -106,7 +115,8 @@ class TaskView:
             "classifier_category": self.classifier_category,
             "failure_kind": self.failure_kind,
             "status": self.status,
-            "retryable": self.decision.retryable,
+            "retryable": self.retryable,
+            "retry_allowed": self.decision.allowed,
             "not_retryable_reason": self.decision.reason or None,
             "next_retry_delay_s": self.decision.delay_s,
             "args": safe_json(list(t.args)),
@@ -132,6 +142,7 @@ def policies_of(services: Services) -> RetryPolicies:
 
 
 def adapters_of(services: Services) -> list[Adapter]:
+    task_metrics(services)  # registered before anything could change a store, so a scrape shows the zeros
     return registry.build_adapters(services.settings)
 
 
@@ -184,19 +195,48 @@ def check_redis(services: Services) -> None:
         ) from exc
 
 
+def _classified_row(services: Services, task: FailedTask, *, status: str, max_attempts: int | None) -> dict[str, Any]:
+    """The task's event row as ingest would store it (validated, redacted, cut), classified by the pipeline."""
+    now = now_ms()
+    raw = event_fields(task, status=status, category="", max_attempts=max_attempts, now=now)
+    pipeline = services.pipeline
+    try:
+        row = pipeline.validate(raw, tenant=services.settings.default_tenant, now=now)
+    except EventRejected:
+        # Such an event is rejected at sync too; classify what it would have carried.
+        c = services.classifier_for(services.settings.default_tenant).classify(
+            status=status,
+            error_code=raw.get("error_code"),
+            error_message=redact(raw.get("error_message") or "") or None,
+            source=raw["source"],
+            operation=raw.get("operation"),
+        )
+        return {"category": c.category, "failure_kind": c.failure_kind, "retryable": c.retryable}
+    pipeline.classify_row(row)
+    return row
+
+
 def classify(services: Services, task: FailedTask, policies: RetryPolicies) -> TaskView:
-    c = services.classifier.classify(
-        status="failure", error_message=redact(task.error_text) or None, error_code=task.error_code or None
-    )
-    category = task_category(str(c.category))
+    """Classify the task exactly as its stored event is classified, then let the policy decide on a retry.
+
+    One decision, made once: the API's `retryable` and category are the event row's, and the policy reads
+    that `retryable` instead of judging the failure again.
+    """
+    row = _classified_row(services, task, status="failure", max_attempts=task.max_retries)
     decision = policies.decide(
+        retryable=bool(row["retryable"]),
         task_type=task.task_type,
-        category=category,
+        category=task_category(str(row["category"])),
         retry_count=task.retry_count,
         max_retries=task.max_retries,
+        source_exhausted=task.retries_exhausted,
         seed=task.key,
     )
-    return TaskView(task, category, str(c.category), c.failure_kind, decision)
+    if not decision.allowed:
+        # Stored as dead_letter: a rule pack may match on the status, so what is shown is that row's result.
+        row = _classified_row(services, task, status="dead_letter", max_attempts=decision.max_retries)
+    category = str(row["category"])
+    return TaskView(task, task_category(category), category, str(row["failure_kind"]), bool(row["retryable"]), decision)
 
 
 def _newest_first(view: TaskView) -> tuple[int, str]:
@@ -221,13 +261,13 @@ def list_failed_tasks(services: Services, *, kinds: Sequence[str] | None = None)
 def split_id(task_id: str, kind: str | None = None) -> tuple[str | None, str]:
     """Accept "<kind>:<task_id>" (what the API lists as `id`) or a bare task id."""
     if kind is not None and kind not in KINDS:
-        raise InvalidRequest(f"source kind must be one of {', '.join(KINDS)}", details={"param": "kind"})
+        message = f"source kind must be one of {', '.join(KINDS)}"
+        raise InvalidRequest(message, details=param_details("kind", message))
     head, sep, rest = task_id.partition(":")
     if sep and head in KINDS and rest:
         if kind is not None and kind != head:
-            raise InvalidRequest(
-                f"id {task_id!r} names kind {head!r} but kind={kind!r} was given", details={"param": "kind"}
-            )
+            message = f"id {task_id!r} names kind {head!r} but kind={kind!r} was given"
+            raise InvalidRequest(message, details=param_details("kind", message))
         return head, rest
     return kind, task_id
 
@@ -267,17 +307,23 @@ def _adapter(services: Services, kind: str) -> Adapter:
     raise TaskNotFound(f"no {kind} adapter is configured", details={"kind": kind})
 
 
-def retry_task(
-    services: Services, task_id: str, *, kind: str | None = None, delay_s: float = 0.0, enforce_policy: bool = True
-) -> dict[str, Any]:
-    """Requeue a failed task through its adapter and record the retry as an event.
+def requeue_task(
+    services: Services,
+    task_id: str,
+    *,
+    kind: str | None = None,
+    delay_s: float = 0.0,
+    enforce_policy: bool = True,
+    trigger: str = "manual",
+) -> tuple[TaskView, int]:
+    """The Redis half of a retry: find the task, check the policy, requeue it through its adapter.
 
-    Refused (TaskNotRetryable) for a never-retry category or exhausted retries, unless the caller
-    overrides the policy (the CLI's --force).
+    Returns the view and the time of the requeue; `record_retry` writes its event. Refused
+    (TaskNotRetryable) when the policy does not allow it, unless the caller overrides (the CLI's --force).
     """
     view = get_failed_task(services, task_id, kind=kind)
     task = view.task
-    if enforce_policy and not view.decision.retryable:
+    if enforce_policy and not view.decision.allowed:
         raise TaskNotRetryable(
             f"task {task.key!r} is not retryable: {view.decision.message}",
             details={
@@ -290,8 +336,15 @@ def retry_task(
         )
     with redis_errors(services, f"requeueing {task.key}"):
         _adapter(services, task.kind).retry(task, delay_s=delay_s)
+    task_metrics(services).requeued.labels(task.kind, trigger).inc()
+    log.info("requeued failed task %s (%s, attempt %d)", task.key, trigger, task.retry_count + 1)
+    return view, now_ms()
+
+
+def record_retry(services: Services, view: TaskView, at: int, *, delay_s: float = 0.0) -> dict[str, Any]:
+    """The database half of a retry: the `retry` event, and the answer the API and CLI print."""
+    task = view.task
     attempt = task.retry_count + 1
-    at = now_ms()
     record = RetryRecord(
         kind=task.kind,
         task_id=task.task_id,
@@ -313,6 +366,23 @@ def retry_task(
         "delay_s": delay_s,
         "requeued_at": ms_to_rfc3339(at),
     }
+
+
+def retry_task(
+    services: Services,
+    task_id: str,
+    *,
+    kind: str | None = None,
+    delay_s: float = 0.0,
+    enforce_policy: bool = True,
+    trigger: str = "manual",
+) -> dict[str, Any]:
+    """Requeue a failed task through its adapter and record the retry as an event (CLI, auto retry)."""
+    with redis_deadline(services.settings.redis_timeout_s):
+        view, at = requeue_task(
+            services, task_id, kind=kind, delay_s=delay_s, enforce_policy=enforce_policy, trigger=trigger
+        )
+    return record_retry(services, view, at, delay_s=delay_s)
 
 
 # --- events --------------------------------------------------------------------------------------
@@ -346,28 +416,37 @@ def _attributes(task: FailedTask, **extra: Any) -> dict[str, Any]:
     return {k: (v[:_ATTR_CHARS] if isinstance(v, str) else v) for k, v in attrs.items() if v is not None}
 
 
-def task_event(view: TaskView, *, now: int | None = None) -> dict[str, Any]:
-    task = view.task
-    occurred = task.fail_ms if task.fail_ms and task.fail_ms <= (now or now_ms()) + 3_600_000 else None
-    occurred = occurred or now or now_ms()
+def event_fields(
+    task: FailedTask, *, status: str, category: str, max_attempts: int | None, now: int | None = None
+) -> dict[str, Any]:
+    """The event a failed task becomes (before ingest validates and classifies it)."""
+    current = now or now_ms()
+    occurred = task.fail_ms if task.fail_ms and task.fail_ms <= current + 3_600_000 else None
+    occurred = occurred or current
     event: dict[str, Any] = {
         "id": task_event_id(task),
         "item_type": "task",
-        "status": view.status,
+        "status": status,
         "source": task.source[:_SOURCE_CHARS],
         "operation": task.task_type[:_OPERATION_CHARS] or None,
         "occurred_at": ms_to_rfc3339(occurred),
         "error_code": task.error_code[:_CODE_CHARS] or None,
         "error_message": task.error_text or None,
         "attempt": task.retry_count,
-        "max_attempts": view.decision.max_retries,
+        "max_attempts": max_attempts,
         "job_id": task.task_id[:_ID_CHARS],
-        "attributes": _attributes(task, task_category=view.category),
+        "attributes": _attributes(task, task_category=category or None),
     }
     if task.start_ms and task.start_ms <= occurred:
         event["started_at"] = ms_to_rfc3339(task.start_ms)
         event["duration_ms"] = float(occurred - task.start_ms)
     return event
+
+
+def task_event(view: TaskView, *, now: int | None = None) -> dict[str, Any]:
+    return event_fields(
+        view.task, status=view.status, category=view.category, max_attempts=view.decision.max_retries, now=now
+    )
 
 
 def retry_event(record: RetryRecord, *, max_attempts: int | None = None, now: int | None = None) -> dict[str, Any]:

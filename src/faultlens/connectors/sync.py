@@ -1,4 +1,4 @@
-"""Failed tasks -> faultlens events: one sync round, and the periodic thread that also runs retention."""
+"""Failed tasks -> faultlens events: one sync round, and the periodic thread (auto retry, retention when enabled)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from faultlens.connectors import service
+from faultlens.connectors import retention, service
 from faultlens.connectors.base import RetryRecord
+from faultlens.connectors.deadline import redis_deadline
 from faultlens.errors import FaultlensError, RedisUnavailable
 from faultlens.services import Services
 from faultlens.timeutil import now_ms
@@ -31,6 +32,7 @@ class SyncResult:
     duplicates: int = 0
     retry_events: int = 0
     auto_retried: int = 0
+    archived: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -73,6 +75,7 @@ def _unseen(services: Services, events: list[dict[str, Any]], result: SyncResult
 def collect_failed(services: Services) -> tuple[list[service.TaskView], list[str]]:
     """Every adapter's failed tasks, classified; an adapter whose read fails (Redis answering) is skipped
     and named in the errors, so one broken source does not stop the others. RedisUnavailable propagates.
+    The caller opens the Redis deadline.
     """
     service.check_redis(services)
     policies = service.policies_of(services)
@@ -91,82 +94,111 @@ def collect_failed(services: Services) -> tuple[list[service.TaskView], list[str
     return views, errors
 
 
-def sync_failed_tasks(services: Services, *, views: list[service.TaskView] | None = None) -> SyncResult:
-    """Ingest every failed task (and every retry the sources record) as events; idempotent by event id.
-
-    Raises RedisUnavailable when Redis cannot be reached; an adapter whose read fails otherwise is
-    reported in `errors` and the others still sync.
-    """
-    result = SyncResult()
-    now = now_ms()
-    if views is None:
-        views, result.errors = collect_failed(services)
-    result.found = len(views)
-    _unseen(services, [service.task_event(v, now=now) for v in views], result)
-
-    retries: list[dict[str, Any]] = []
+def collect_retries(services: Services) -> tuple[list[RetryRecord], list[str]]:
+    """The retries every source records on its own; the caller opens the Redis deadline."""
+    records: list[RetryRecord] = []
+    errors: list[str] = []
     for adapter in service.adapters_of(services):
         try:
             with service.redis_errors(services, f"reading {adapter.kind} retries"):
-                records: list[RetryRecord] = adapter.list_retries()
+                records.extend(adapter.list_retries())
         except RedisUnavailable:
             raise
         except FaultlensError as exc:
-            result.errors.append(f"{adapter.kind} retries: {exc.message}")
-            continue
-        retries.extend(service.retry_event(r, now=now) for r in records)
+            errors.append(f"{adapter.kind} retries: {exc.message}")
+    return records, errors
+
+
+@dataclass
+class SourceRead:
+    """What one sync reads from Redis (all of it inside one deadline)."""
+
+    views: list[service.TaskView]
+    retries: list[RetryRecord]
+    errors: list[str]
+
+
+def read_sources(services: Services) -> SourceRead:
+    """Failed tasks and recorded retries of every source; the caller opens the Redis deadline."""
+    views, errors = collect_failed(services)
+    retries, retry_errors = collect_retries(services)
+    return SourceRead(views, retries, errors + retry_errors)
+
+
+def store_read(services: Services, read: SourceRead) -> SyncResult:
+    """Ingest what read_sources found as events; idempotent by event id (no Redis work)."""
+    result = SyncResult(found=len(read.views), errors=list(read.errors))
+    now = now_ms()
+    _unseen(services, [service.task_event(v, now=now) for v in read.views], result)
     before = result.accepted
-    _unseen(services, retries, result)
+    _unseen(services, [service.retry_event(r, now=now) for r in read.retries], result)
     result.retry_events = result.accepted - before
     return result
 
 
+def sync_failed_tasks(services: Services) -> SyncResult:
+    """Ingest every failed task (and every retry the sources record) as events; idempotent by event id.
+
+    The Redis reads share one deadline (Settings.redis_timeout_s). Raises RedisUnavailable when Redis cannot
+    be reached in time; an adapter whose read fails otherwise is reported in `errors` and the others still sync.
+    """
+    with redis_deadline(services.settings.redis_timeout_s):
+        read = read_sources(services)
+    return store_read(services, read)
+
+
 def auto_retry(services: Services, views: list[service.TaskView]) -> int:
-    """Requeue retryable tasks whose backoff has passed (policy file: auto_retry: true)."""
-    if not service.policies_of(services).auto_retry:
+    """Requeue retryable tasks whose backoff has passed, only of the stores the policy file names (auto_retry)."""
+    policies = service.policies_of(services)
+    if not policies.auto_retry:
         return 0
     now = now_ms()
     done = 0
     for view in views:
         d = view.decision
-        if not d.retryable or view.task.fail_ms is None:
+        if not policies.auto_retries(view.task.kind) or not d.allowed or view.task.fail_ms is None:
             continue
         if now < view.task.fail_ms + int((d.delay_s or 0.0) * 1000):
             continue
         try:
-            service.retry_task(services, view.task.key)
+            service.retry_task(services, view.task.key, trigger="auto")
             done += 1
         except RedisUnavailable:
             raise
         except FaultlensError as exc:  # raced with another retry or a delete: next round sees the truth
             log.info("auto retry of %s skipped: %s", view.task.key, exc.message)
+    if done:
+        log.info("auto retry requeued %d failed task(s)", done)
     return done
 
 
 def run_round(services: Services) -> SyncResult:
-    """One periodic round: list once, sync, auto-retry, archive what is past retention."""
-    from faultlens.connectors import retention
-
-    views, errors = collect_failed(services)
-    result = sync_failed_tasks(services, views=views)
-    result.errors[:0] = errors
-    result.auto_retried = auto_retry(services, views)
-    archived = retention.archive_failed_tasks(services, views=views)
-    if archived.archived:
-        log.info("archived %d failed task(s) past retention", archived.archived)
+    """One periodic round: read once (one deadline), sync, auto-retry and archive where the operator enabled them."""
+    with redis_deadline(services.settings.redis_timeout_s):
+        read = read_sources(services)
+    result = store_read(services, read)
+    result.auto_retried = auto_retry(services, read.views)
+    if retention.enabled_stores(services.settings):
+        result.archived = retention.archive_failed_tasks(services, views=read.views).archived
     return result
 
 
 def start_sync(services: Services, *, interval_s: float | None = None) -> Callable[[], None]:
     """Start the periodic sync thread (every Settings.task_sync_interval_s); returns stop().
 
-    An interval <= 0 disables it. A Redis outage is logged once and retried each round; stop() returns
-    within a moment when idle,
-    and at most one Redis timeout later when a round is blocked on Redis.
+    An interval <= 0 disables it. A Redis outage is logged once and retried each round. Every Redis step of
+    a round runs inside a deadline of Settings.redis_timeout_s, so stop() returns within a moment when idle
+    and at most about one deadline later when a round is blocked on Redis.
     """
     interval = services.settings.task_sync_interval_s if interval_s is None else interval_s
     if interval <= 0:  # an interval of 0 turns the periodic sync off
         return lambda: None
+    enabled = retention.enabled_stores(services.settings)
+    log.info(
+        "task sync every %gs; retention (archive + delete) enabled for: %s",
+        interval,
+        ", ".join(enabled) if enabled else "no store",
+    )
     stopping = threading.Event()
 
     def loop() -> None:

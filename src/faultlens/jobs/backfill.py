@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens.jobs.queue import ACTIVE_STATES, Job, JobKind, JobState, Step, enqueue, find_active
 from faultlens.jobs.state import ACTIVE_RULE_VERSION, find_state, put_state
 from faultlens.store import rollups
-from faultlens.store.tables import events, jobs
+from faultlens.store.tables import events, jobs, rule_backfills
 from faultlens.timeutil import now_ms
 
 if TYPE_CHECKING:
     from faultlens.services import Services
 
 DERIVED = ("failure_kind", "failure_class", "is_actionable", "category", "retryable", "rule_name", "rule_version")
+# What a classification is. rule_version is left out: a built-in decision (success, unclassified) carries the whole
+# stack's version, so comparing it would rewrite every such row on each activation although nothing about it
+# changed. A row is written (all of DERIVED, rule_version included) only when one of these differs; the rows left
+# alone are answered for by rule_backfills (confirmed_by_version). Preview compares exactly the same fields.
+DECISION = ("failure_kind", "failure_class", "is_actionable", "category", "retryable", "rule_name")
 _BOOLS = ("is_actionable", "retryable")
 _ROLLED_UP = ("failure_class", "failure_kind", "category", "is_actionable")  # derived fields in the rollup key
 # What rollups key on, what the classifier reads, and the derived fields being replaced.
@@ -30,16 +37,39 @@ def _derived(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(bool(row[n]) if n in _BOOLS else row[n] for n in DERIVED)
 
 
-def reclassify_batch(conn: Connection, services: Services, *, after_pk: int, until_pk: int, limit: int) -> Step:
-    """Reclassify events with after_pk < pk <= until_pk (at most `limit`), in the caller's transaction.
+def decision(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The fields that say whether a stored classification changed (see DECISION)."""
+    return tuple(bool(row[n]) if n in _BOOLS else row[n] for n in DECISION)
 
-    Only rows whose derived fields change are written, and the rollups move by exactly those rows (old
-    values out, new ones in, in one sorted upsert so concurrent ingest cannot deadlock against it).
+
+def _scope(tenant: str | None) -> list[ColumnElement[bool]]:
+    return [] if tenant is None else [events.c.tenant == tenant]
+
+
+def reclassify_batch(
+    conn: Connection,
+    services: Services,
+    *,
+    after_pk: int,
+    until_pk: int,
+    limit: int,
+    tenant: str | None = None,
+    versions: dict[str, str] | None = None,
+) -> Step:
+    """Reclassify events with after_pk < pk <= until_pk (at most `limit`; one tenant's, or every tenant's with
+    its own rules when `tenant` is None), in the caller's transaction.
+
+    Only rows whose classification (DECISION) changes are written, and the rollups move by exactly those rows
+    (old values out, new ones in, in one sorted upsert so concurrent ingest cannot deadlock against it).
+    `versions` collects the rule version each tenant met was classified with.
     """
     rows = [
         dict(r)
         for r in conn.execute(
-            select(*_COLUMNS).where(events.c.pk > after_pk, events.c.pk <= until_pk).order_by(events.c.pk).limit(limit)
+            select(*_COLUMNS)
+            .where(events.c.pk > after_pk, events.c.pk <= until_pk, *_scope(tenant))
+            .order_by(events.c.pk)
+            .limit(limit)
         ).mappings()
     ]
     if not rows:
@@ -47,10 +77,15 @@ def reclassify_batch(conn: Connection, services: Services, *, after_pk: int, unt
     new_rows: list[dict[str, Any]] = []
     moved_old: list[dict[str, Any]] = []
     moved_new: list[dict[str, Any]] = []
+    classifiers: dict[str, Any] = {}
     for row in rows:
         new = dict(row)
-        services.pipeline.classify_row(new)
-        if _derived(new) != _derived(row):
+        owner = row["tenant"]
+        classifier = classifiers.get(owner)
+        if classifier is None:
+            classifier = classifiers[owner] = services.pipeline.classifier_for(owner)
+        services.pipeline.classify_row(new, classifier)
+        if decision(new) != decision(row):
             new_rows.append(new)
             if any(new[n] != row[n] for n in _ROLLED_UP):
                 moved_old.append(row)
@@ -73,14 +108,22 @@ def reclassify_batch(conn: Connection, services: Services, *, after_pk: int, unt
         counts.update(new_counts)  # Counter.update adds, keeping negative and zero results
         attempts.update(new_attempts)
         rollups.apply_deltas(conn, counts, attempts)
+    if versions is not None:
+        versions.update((t, c.version) for t, c in classifiers.items())
     return Step(examined=len(rows), changed=len(new_rows), checkpoint=int(rows[-1]["pk"]))
+
+
+def expected_version(services: Services, tenant: str | None) -> str:
+    """The rule version this process classifies a backfill's events with: the tenant's stack, or the global one."""
+    classifier = services.pipeline.classifier if tenant is None else services.pipeline.classifier_for(tenant)
+    return str(classifier.version)
 
 
 class BackfillHandler:
     kind = JobKind.BACKFILL
 
     def blocked(self, job: Job, services: Services) -> str | None:
-        version = services.pipeline.classifier.version
+        version = expected_version(services, job.tenant)
         if job.rule_version != version:
             return f"the job is for rule version {job.rule_version}; this process classifies with {version}"
         return None
@@ -91,19 +134,35 @@ class BackfillHandler:
         # Rows after this were ingested once the new rules were live (the job is claimed at least a poll
         # interval after activation), so the backfill has a fixed end and a meaningful total.
         until = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
-        total = int(conn.execute(select(func.count()).select_from(events).where(events.c.pk <= until)).scalar() or 0)
+        total = int(
+            conn.execute(
+                select(func.count()).select_from(events).where(events.c.pk <= until, *_scope(job.tenant))
+            ).scalar()
+            or 0
+        )
         return {"params": {**job.params, "until_pk": until}, "total": total}
 
     def step(self, conn: Connection, job: Job, services: Services, batch_size: int) -> Step:
         until = int(job.params["until_pk"])
-        step = reclassify_batch(conn, services, after_pk=job.checkpoint, until_pk=until, limit=batch_size)
+        versions: dict[str, str] = dict(job.params.get("versions", {}))
+        step = reclassify_batch(
+            conn,
+            services,
+            after_pk=job.checkpoint,
+            until_pk=until,
+            limit=batch_size,
+            tenant=job.tenant,
+            versions=versions,
+        )
         if step.finished and not job.params.get("tail_checked"):
             # An ingest batch classified just before the swap may have committed after until_pk was read:
             # the rows that arrived meanwhile are looked at once more (most are already current: no writes).
             latest = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
             extra = int(
                 conn.execute(
-                    select(func.count()).select_from(events).where(events.c.pk > until, events.c.pk <= latest)
+                    select(func.count())
+                    .select_from(events)
+                    .where(events.c.pk > until, events.c.pk <= latest, *_scope(job.tenant))
                 ).scalar()
                 or 0
             )
@@ -112,32 +171,84 @@ class BackfillHandler:
                 params={"until_pk": max(until, latest), "tail_checked": True},
                 more_total=extra,
             )
-        return step
+        if step.finished:
+            return step
+        return replace(step, params={**step.params, "versions": versions})
 
     def finish(self, conn: Connection, job: Job, services: Services) -> None:
-        return None
+        """Record, per tenant met, that every event up to until_pk now carries what `to_version` decides."""
+        versions: dict[str, str] = job.params.get("versions", {})
+        if not versions:
+            return
+        now = now_ms()
+        conn.execute(
+            rule_backfills.insert(),
+            [
+                {
+                    "job_id": job.id,
+                    "tenant": tenant,
+                    "from_version": job.params.get("previous_version"),
+                    "to_version": version,
+                    "until_pk": int(job.params["until_pk"]),
+                    "completed_at": now,
+                }
+                for tenant, version in sorted(versions.items())
+            ],
+        )
 
 
-def request_backfill(conn: Connection, version: str, *, force: bool = False) -> Job | None:
-    """Record `version` as the one history is (being) classified with; enqueue a backfill when it changed.
+def confirmed_version(conn: Connection, *, tenant: str, event_id: str) -> str | None:
+    """The rules of the newest completed backfill that examined this event (and rewrote it only if its
+    classification changed), or None when none has since it was stored. With rule_version (the pack that decided
+    when the row was last written) it answers "which rules stand behind this classification"."""
+    pk = select(events.c.pk).where(events.c.tenant == tenant, events.c.id == event_id).scalar_subquery()
+    found = conn.execute(
+        select(rule_backfills.c.to_version)
+        .where(rule_backfills.c.tenant == tenant, rule_backfills.c.until_pk >= pk)
+        .order_by(rule_backfills.c.completed_at.desc(), rule_backfills.c.job_id.desc())
+        .limit(1)
+    ).scalar()
+    return None if found is None else str(found)
 
-    Call inside a transaction that holds `state.write_lock`. Returns the backfill job for `version`
-    (new or already queued), or None when history needs none. Backfills queued for another version are
-    superseded: they would stamp rows with rules no longer active.
+
+def request_backfill(
+    conn: Connection,
+    version: str,
+    *,
+    tenant: str | None = None,
+    previous: str | None = None,
+    force: bool = False,
+) -> Job | None:
+    """Enqueue the backfill a rule change needs; returns it (new or already queued), or None when none is needed.
+
+    Call inside a transaction that holds `state.write_lock`.
+
+    Global (`tenant` None): records `version` as the global stack history is (being) classified with and, when it
+    changed (or `force`), enqueues one job over every tenant's events, each classified with its tenant's rules (a
+    tenant's own pack layers over the global ones, so a global change reaches every tenant). It supersedes every
+    queued backfill, the tenants' included: it covers their events with their current rules.
+
+    Tenant: enqueues a job over that tenant's events only (`previous` is the version it replaces), superseding
+    that tenant's queued backfills. Superseded jobs would stamp rows with rules no longer active.
     """
-    stored = find_state(conn, ACTIVE_RULE_VERSION)
-    active = find_active(conn, JobKind.BACKFILL)
-    if stored == version and not force:
-        return active if active is not None and active.rule_version == version else None
-    if stored != version:
-        put_state(conn, ACTIVE_RULE_VERSION, version)
+    if tenant is None:
+        stored = find_state(conn, ACTIVE_RULE_VERSION)
+        active = find_active(conn, JobKind.BACKFILL, global_only=True)
+        if stored == version and not force:
+            return active if active is not None and active.rule_version == version else None
+        if stored != version:
+            put_state(conn, ACTIVE_RULE_VERSION, version)
+        previous = stored
+    superseded = [jobs.c.kind == JobKind.BACKFILL.value, jobs.c.state.in_(ACTIVE_STATES)]
+    if tenant is not None:
+        superseded.append(jobs.c.tenant == tenant)
     conn.execute(
         update(jobs)
-        .where(jobs.c.kind == JobKind.BACKFILL.value, jobs.c.state.in_(ACTIVE_STATES))
+        .where(*superseded)
         .values(
             state=JobState.FAILED.value, finished_at=now_ms(), error=f"superseded: rule version {version} was activated"
         )
     )
-    if conn.execute(select(events.c.pk).limit(1)).first() is None:
+    if conn.execute(select(events.c.pk).where(*_scope(tenant)).limit(1)).first() is None:
         return None  # nothing stored yet: every event will be classified by `version` at ingest
-    return enqueue(conn, JobKind.BACKFILL, rule_version=version, params={"previous_version": stored})
+    return enqueue(conn, JobKind.BACKFILL, rule_version=version, params={"previous_version": previous}, tenant=tenant)

@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens.errors import JobNotFound
 from faultlens.store.tables import jobs
@@ -50,6 +51,8 @@ class Job:
     owner: str | None = None
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # The tenant whose events the job touches; None for a job over every tenant (a global rule change, rollups).
+    tenant: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Job:
@@ -68,6 +71,7 @@ class Job:
             owner=row["owner"],
             error=row["error"],
             params=orjson.loads(row["params"]) if row["params"] else {},
+            tenant=row["tenant"],
         )
 
     @property
@@ -82,13 +86,18 @@ class Job:
 
 
 def enqueue(
-    conn: Connection, kind: JobKind, *, rule_version: str | None = None, params: Mapping[str, Any] | None = None
+    conn: Connection,
+    kind: JobKind,
+    *,
+    rule_version: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> Job:
     now = now_ms()
     values: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "kind": kind.value,
-        "tenant": None,
+        "tenant": tenant,
         "state": JobState.PENDING.value,
         "rule_version": rule_version,
         "params": orjson.dumps(dict(params or {})).decode(),
@@ -103,33 +112,70 @@ def enqueue(
     )
 
 
-def find_job(conn: Connection, job_id: str) -> Job | None:
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+def _visible(tenant: str) -> ColumnElement[bool]:
+    # A tenant sees its own jobs and the global ones (which touch its events too), never another tenant's.
+    return or_(jobs.c.tenant == tenant, jobs.c.tenant.is_(None))
+
+
+def find_job(conn: Connection, job_id: str, *, visible_to: str | None = None) -> Job | None:
+    stmt = select(jobs).where(jobs.c.id == job_id)
+    if visible_to is not None:
+        stmt = stmt.where(_visible(visible_to))
+    row = conn.execute(stmt).mappings().first()
     return None if row is None else Job.from_row(row)
 
 
-def get_job(conn: Connection, job_id: str) -> Job:
-    job = find_job(conn, job_id)
+def get_job(conn: Connection, job_id: str, *, visible_to: str | None = None) -> Job:
+    job = find_job(conn, job_id, visible_to=visible_to)
     if job is None:
         raise JobNotFound(f"no job with id {job_id!r}", details={"id": job_id})
     return job
 
 
 def list_jobs(
-    conn: Connection, *, kind: str | None = None, states: tuple[str, ...] | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    kind: str | None = None,
+    states: tuple[str, ...] | None = None,
+    limit: int = 100,
+    visible_to: str | None = None,
+    only_tenant: str | None = None,
+    global_only: bool = False,
 ) -> list[Job]:
-    """Newest first."""
+    """Newest first: every job, or those `visible_to` a tenant (its own and the global ones), or only one
+    tenant's (`only_tenant`), or only the global ones."""
     stmt = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
     if kind is not None:
         stmt = stmt.where(jobs.c.kind == kind)
     if states is not None:
         stmt = stmt.where(jobs.c.state.in_(states))
+    if visible_to is not None:
+        stmt = stmt.where(_visible(visible_to))
+    if only_tenant is not None:
+        stmt = stmt.where(jobs.c.tenant == only_tenant)
+    if global_only:
+        stmt = stmt.where(jobs.c.tenant.is_(None))
     return [Job.from_row(r) for r in conn.execute(stmt).mappings()]
 
 
-def find_active(conn: Connection, kind: JobKind) -> Job | None:
-    """The newest pending or running job of a kind."""
-    found = list_jobs(conn, kind=kind.value, states=ACTIVE_STATES, limit=1)
+def find_active(
+    conn: Connection,
+    kind: JobKind,
+    *,
+    visible_to: str | None = None,
+    only_tenant: str | None = None,
+    global_only: bool = False,
+) -> Job | None:
+    """The newest pending or running job of a kind (filtered as list_jobs)."""
+    found = list_jobs(
+        conn,
+        kind=kind.value,
+        states=ACTIVE_STATES,
+        limit=1,
+        visible_to=visible_to,
+        only_tenant=only_tenant,
+        global_only=global_only,
+    )
     return found[0] if found else None
 
 
@@ -138,6 +184,9 @@ def job_to_api(job: Job) -> dict[str, Any]:
         "id": job.id,
         "kind": job.kind,
         "state": job.state,
+        # "global": the job covers every tenant and is shown to all of them as read-only context.
+        "scope": "global" if job.tenant is None else "tenant",
+        "tenant": job.tenant,
         "rule_version": job.rule_version,
         "progress": {"done": job.done, "total": max(job.total, job.done), "changed": int(job.params.get("changed", 0))},
         "created_at": ms_to_rfc3339(job.created_at),

@@ -10,7 +10,9 @@ from faultlens.store.tables import service_state
 from faultlens.timeutil import now_ms
 
 ACTIVE_RULE_VERSION = "active_rule_version"
-ACTIVATED_PACK = "activated_rule_pack"
+ACTIVATED_PACK = "activated_rule_pack"  # before migration 0005; now rule_activations' global row
+# A token rewritten with every change of rule_activations: replicas poll this one row to learn of activations.
+RULES_GENERATION = "rule_activations_generation"
 ROLLUPS_REBUILD_NEEDED = "rollups_rebuild_needed"
 
 

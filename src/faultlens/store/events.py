@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from faultlens.errors import EventNotFound, InvalidRequest
+from faultlens.errors import EventNotFound, InvalidRequest, param_details
 from faultlens.store import pg_stage
 from faultlens.store.tables import events, fingerprints
 
@@ -189,7 +189,8 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
         occurred, pk = raw.split(":")
         return int(occurred), int(pk)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("cursor is not one this server issued", details={"param": "cursor"}) from exc
+        message = "cursor is not one this server issued"
+        raise InvalidRequest(message, details=param_details("cursor", message)) from exc
 
 
 def row_to_event(row: Mapping[Any, Any]) -> dict[str, Any]:

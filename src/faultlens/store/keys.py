@@ -1,4 +1,4 @@
-"""API keys: creation (the secret is shown once, only its hash is kept), lookup, revocation."""
+"""API keys: creation (the secret is shown once, only its hash is kept), lookup, revocation, anonymous open mode."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from faultlens.errors import InvalidRequest, NotFound
-from faultlens.store.tables import api_keys
+from faultlens.errors import Conflict, InvalidRequest, NotFound
+from faultlens.store.tables import api_keys, service_state
 from faultlens.timeutil import now_ms
 
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "admin", "operator")  # operator: the global rule pack; never implied by admin
 KEY_PREFIX = "flk_"
+# service_state rows. The first is written when the first key is created (or an operator closes open mode), so
+# the database never falls back to anonymous access when its last key is revoked or its row deleted; the second
+# is an operator's explicit re-opening.
+CLOSED_STATE = "auth.anonymous_closed_at"
+OPEN_MODE_STATE = "auth.open_mode_enabled_at"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ def create_key(conn: Connection, *, tenant: str, scopes: list[str], name: str | 
             created_at=now_ms(),
         )
     )
+    _close_anonymous(conn)
     return ApiKey(key_id, tenant, frozenset(scopes), name), secret
 
 
@@ -62,7 +69,65 @@ def find_key(conn: Connection, *, secret: str) -> ApiKey | None:
 
 
 def any_keys(conn: Connection) -> bool:
+    """Whether an active (not revoked) key exists."""
     return conn.execute(select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)).first() is not None
+
+
+def _mark(conn: Connection, key: str) -> None:
+    # Insert-or-keep, so two processes creating their first keys at once both succeed.
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(service_state).values(key=key, value=str(now_ms()), updated_at=now_ms())
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+
+
+def _close_anonymous(conn: Connection) -> None:
+    _mark(conn, CLOSED_STATE)
+    conn.execute(delete(service_state).where(service_state.c.key == OPEN_MODE_STATE))
+
+
+def _states(conn: Connection) -> dict[str, str]:
+    rows = conn.execute(
+        select(service_state.c.key, service_state.c.value).where(
+            service_state.c.key.in_((CLOSED_STATE, OPEN_MODE_STATE))
+        )
+    )
+    return {k: v for k, v in rows}
+
+
+def anonymous_allowed(conn: Connection) -> bool:
+    """Whether callers without a key are served: never once any key exists or has existed, unless an operator
+    re-opened anonymous access explicitly (set_open_mode) after revoking every key."""
+    if any_keys(conn):
+        return False
+    states = _states(conn)
+    if OPEN_MODE_STATE in states:
+        return True
+    closed = CLOSED_STATE in states or conn.execute(select(api_keys.c.id).limit(1)).first() is not None
+    return not closed
+
+
+def open_mode_status(conn: Connection) -> dict[str, object]:
+    states = _states(conn)
+    active = conn.execute(select(func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))).scalar()
+    return {
+        "anonymous_allowed": anonymous_allowed(conn),
+        "active_keys": int(active or 0),
+        "open_mode_enabled": OPEN_MODE_STATE in states,
+    }
+
+
+def set_open_mode(conn: Connection, *, enabled: bool) -> None:
+    """Enable or disable anonymous access explicitly.
+
+    Enabling is refused while an active key exists (revoke them first) and is undone by creating a key.
+    Disabling closes anonymous access even on a database that never had a key.
+    """
+    if not enabled:
+        _close_anonymous(conn)
+        return
+    if any_keys(conn):
+        raise Conflict("active API keys exist; revoke them before enabling anonymous access")
+    _mark(conn, OPEN_MODE_STATE)
 
 
 def list_keys(conn: Connection) -> list[dict[str, object]]:

@@ -174,3 +174,27 @@ rollups = Table(
     Column("attempt_sum", BigInteger, nullable=False),
     UniqueConstraint(*ROLLUP_KEY, name="uq_rollups_key"),
 )
+
+# The rule pack activated over the API per scope: 'global' (layered under every tenant's own pack, and
+# replacing --rules) or 'tenant:<name>'; `document` is {"pack": ..., "base": ...} as activated.
+rule_activations = Table(
+    "rule_activations",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Completed backfills per tenant: every event of the tenant with pk <= until_pk was examined by the rules
+# `to_version` and rewritten only where its classification changed (GET /api/v1/events/{id} confirmed_by_version).
+rule_backfills = Table(
+    "rule_backfills",
+    metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("tenant", String(64), primary_key=True),
+    Column("from_version", String(256)),
+    Column("to_version", String(256), nullable=False),
+    Column("until_pk", BigInteger, nullable=False),
+    Column("completed_at", BigInteger, nullable=False),
+    Index("ix_rule_backfills_tenant", "tenant", "completed_at"),
+)

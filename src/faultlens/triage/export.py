@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,15 +12,24 @@ from typing import Any
 
 import orjson
 
-from faultlens.errors import InvalidRequest
+from faultlens.errors import InvalidRequest, param_details
 
 MEDIA_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
     "md": "text/markdown; charset=utf-8",
 }
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); a leading line break
+# or tab hides the formula behind it in some importers, so those are treated alike.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+# Characters that start Markdown inline syntax (emphasis, code, links, images, HTML, tables, strikethrough,
+# math) or an autolink (scheme:, user@host): escaped with a backslash, which CommonMark allows for any ASCII
+# punctuation and renders as the character itself.
+_MD_ESCAPE = re.compile(r"([\\`*\[\]()!|~^=$#{}:@])")
+# An underscore inside a word (doc_sync) cannot open or close emphasis, so only the others are escaped.
+_MD_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_MD_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
+_MD_WWW = re.compile(r"(?i)\b(www)\.")
 OVERVIEW_COLUMNS = (
     "source",
     "total",
@@ -52,14 +62,16 @@ class Rendered:
 
 def check_format(fmt: str, *, param: str = "format") -> str:
     if fmt not in MEDIA_TYPES:
-        raise InvalidRequest(f"{param} must be one of {', '.join(MEDIA_TYPES)}", details={"param": param, "value": fmt})
+        message = f"{param} must be one of {', '.join(MEDIA_TYPES)}"
+        raise InvalidRequest(message, details=param_details(param, message))
     return fmt
 
 
-def file_stem(prefix: str, *, days: int, generated_at: int) -> str:
-    """<prefix>-<days>d-<yyyymmdd> (UTC date of generation); the renderer adds the extension."""
+def file_stem(prefix: str, *, days: int | None = None, label: str | None = None, generated_at: int) -> str:
+    """<prefix>-<days>d-<yyyymmdd> (or <prefix>-<window label>-...; UTC date of generation); no extension."""
     day = datetime.fromtimestamp(generated_at / 1000, tz=UTC).strftime("%Y%m%d")
-    return f"{prefix}-{days}d-{day}"
+    span = f"{days}d" if label is None else label
+    return f"{prefix}-{span}-{day}"
 
 
 def neutralise(value: Any) -> Any:
@@ -86,11 +98,26 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _md_cell(value: Any) -> str:
-    text = str(_cell(value))
-    for raw, safe in (("\\", "\\\\"), ("|", "\\|"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`")):
+def md_text(value: Any) -> str:
+    """Any value as inert Markdown text on one line: no link, image, HTML, emphasis or table cell break survives."""
+    text = " ".join(str(_cell(value)).split())  # line breaks would end a table row or a list item
+    for raw, safe in _MD_ENTITIES:
         text = text.replace(raw, safe)
-    return " ".join(text.split())
+    text = _MD_UNDERSCORE.sub(r"\\_", _MD_ESCAPE.sub(r"\\\1", text))
+    return _MD_WWW.sub(r"\1\\.", text)
+
+
+def md_code(value: Any) -> str:
+    """Any value as one Markdown code span (nothing inside one renders), fenced past its own backticks."""
+    text = " ".join(str(_cell(value)).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_cell(value: Any) -> str:
+    return md_text(value)
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -102,7 +129,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
 def markdown_hints(hints: Sequence[Mapping[str, Any]]) -> str:
     if not hints:
         return "No SLO hints.\n"
-    return "".join(f"- **{_md_cell(h['level'])}** `{_md_cell(h['code'])}`: {_md_cell(h['message'])}\n" for h in hints)
+    return "".join(f"- **{md_text(h['level'])}** {md_code(h['code'])}: {md_text(h['message'])}\n" for h in hints)
 
 
 def _pairs(items: Sequence[Mapping[str, Any]], key: str) -> str:
@@ -146,7 +173,10 @@ def render(
     hints: Sequence[Mapping[str, Any]],
     name: str,
 ) -> Rendered:
-    """The document as JSON, its rows as CSV, or a Markdown report of the rows and hints."""
+    """The document as JSON, its rows as CSV, or a Markdown report of the rows and hints.
+
+    `title` is the product's own words (window and dates), written as is; every row and hint value is escaped.
+    """
     check_format(fmt)
     if fmt == "json":
         content = orjson.dumps(document, option=orjson.OPT_INDENT_2)
@@ -154,15 +184,24 @@ def render(
         content = to_csv(rows, columns).encode()
     else:
         content = (
-            f"# {_md_cell(title)}\n\n{markdown_table(rows, columns)}\n## SLO hints\n\n{markdown_hints(hints)}"
+            f"# {' '.join(title.split())}\n\n{markdown_table(rows, columns)}\n## SLO hints\n\n{markdown_hints(hints)}"
         ).encode()
     return Rendered(content, MEDIA_TYPES[fmt], f"{name}.{fmt}")
 
 
+def describe_label(label: str) -> str:
+    """A window label in words: 7d -> last 7 days, 1h -> last 1 hour, custom -> custom window."""
+    units = {"d": "day", "h": "hour"}
+    number, unit = label[:-1], label[-1:]
+    if not number.isdigit() or unit not in units:
+        return f"{label} window"
+    return f"last {number} {units[unit]}{'' if number == '1' else 's'}"
+
+
 def render_overview(overview: Mapping[str, Any], *, fmt: str, generated_at: int) -> Rendered:
     window = overview["window"]
-    name = file_stem("faultlens-overview", days=window["days"], generated_at=generated_at)
-    title = f"faultlens overview: last {window['days']} days ({window['from']} to {window['to']})"
+    name = file_stem("faultlens-overview", label=window["label"], generated_at=generated_at)
+    title = f"faultlens overview: {describe_label(window['label'])} ({window['from']} to {window['to']})"
     return render(
         overview,
         fmt=fmt,

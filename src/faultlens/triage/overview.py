@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from faultlens.errors import InvalidRequest
+from faultlens.errors import InvalidRequest, param_details
 from faultlens.model import Status
 from faultlens.store.rollups import DAY_MS
 from faultlens.timeutil import ms_to_rfc3339, now_ms
@@ -25,10 +25,8 @@ _BY = ("source", "status", "failure_class", "is_actionable", "failure_kind", "ca
 def window_of(days: int, *, now: int | None = None) -> Window:
     """The last `days` days up to now (end exclusive, so an event stamped now counts)."""
     if days not in WINDOW_DAYS:
-        raise InvalidRequest(
-            f"window_days must be one of {', '.join(map(str, WINDOW_DAYS))}",
-            details={"param": "window_days", "value": days},
-        )
+        message = f"window_days must be one of {', '.join(map(str, WINDOW_DAYS))}"
+        raise InvalidRequest(message, details=param_details("window_days", message))
     now = now_ms() if now is None else now
     return Window(f"{days}d", now - days * DAY_MS, now + 1)
 
@@ -112,15 +110,18 @@ def build_overview(
     conn: Connection,
     *,
     tenant: str,
-    days: int,
+    days: int | None = None,
+    window: Window | None = None,
     config: slo.SloConfig,
     sources: Sequence[str] | None = None,
     attrs: Mapping[str, str] | None = None,
     now: int | None = None,
 ) -> Overview:
-    """Partitions for every source seen in the window, or exactly for `sources` (present even when empty)."""
+    """Partitions for every source seen in the window (`window`, else the last `days` days), or exactly for
+    `sources` (present even when empty)."""
     now = now_ms() if now is None else now
-    window = window_of(days, now=now)
+    if window is None:
+        window = window_of(days if days is not None else DEFAULT_WINDOW_DAYS, now=now)
     attrs = dict(attrs or {})
     where = {"source": sources[0]} if sources is not None and len(sources) == 1 else None
     rows = raw.aggregate(
@@ -149,7 +150,8 @@ def alerts(
     conn: Connection,
     *,
     tenant: str,
-    days: int,
+    days: int | None = None,
+    window: Window | None = None,
     config: slo.SloConfig,
     level: str | None = None,
     sources: Sequence[str] | None = None,
@@ -157,7 +159,9 @@ def alerts(
     now: int | None = None,
 ) -> dict[str, Any]:
     """The hints of the overview as an alert view: worst status, counts by code, hints at or above `level`."""
-    ov = build_overview(conn, tenant=tenant, days=days, config=config, sources=sources, attrs=attrs, now=now)
+    ov = build_overview(
+        conn, tenant=tenant, days=days, window=window, config=config, sources=sources, attrs=attrs, now=now
+    )
     return {
         "window": describe_window(ov.window),
         "generated_at": ms_to_rfc3339(ov.generated_at),

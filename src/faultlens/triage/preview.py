@@ -9,13 +9,15 @@ from sqlalchemy import Connection, and_, func, not_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens.classify.engine import Classifier
-from faultlens.model import Status
+from faultlens.jobs.backfill import DECISION, decision
+from faultlens.model import Classification, Status
 from faultlens.store.tables import events
 from faultlens.triage.stats import Window
 
-# What the classifier reads; events agreeing on these (and on their stored class and kind) move together.
+# What the classifier reads; events agreeing on these (and on their stored decision) move together. A row counts
+# as changed exactly when the backfill would rewrite it (jobs.backfill.DECISION), so the two counts agree.
 INPUTS = ("status", "http_status", "error_code", "error_message", "source", "operation")
-_GROUP = (*INPUTS, "failure_class", "failure_kind")
+_GROUP = (*INPUTS, *DECISION)
 SAMPLES = 5
 
 
@@ -67,30 +69,20 @@ def preview(conn: Connection, *, tenant: str, window: Window, candidate: Classif
         or 0
     )
     in_window = _window_clauses(conn, tenant, window, examined)
-    ok = candidate.classify(status=Status.SUCCESS.value)
-    settled = and_(
-        e.status == Status.SUCCESS.value, e.failure_class == ok.failure_class.value, e.failure_kind == ok.failure_kind
-    )
-    cols = [e[name] for name in INPUTS]
-    stmt = (
-        select(*cols, e.failure_class, e.failure_kind, func.count(), func.min(e.id), func.max(e.id))
-        .where(*in_window, not_(settled))
-        .group_by(*cols, e.failure_class, e.failure_kind)
-    )
+    ok = _as_row(candidate.classify(status=Status.SUCCESS.value))
+    settled = and_(e.status == Status.SUCCESS.value, *(e[name] == ok[name] for name in DECISION))
+    cols = [e[name] for name in _GROUP]
+    stmt = select(*cols, func.count(), func.min(e.id), func.max(e.id)).where(*in_window, not_(settled)).group_by(*cols)
     moves: dict[tuple[tuple[str, str], tuple[str, str]], _Move] = {}
     for row in conn.execute(stmt):
-        status, http_status, error_code, error_message, source, operation, fclass, kind, n, min_id, max_id = row
-        c = candidate.classify(
-            status=status,
-            http_status=http_status,
-            error_code=error_code,
-            error_message=error_message,
-            source=source,
-            operation=operation,
-        )
-        target = (c.failure_class.value, c.failure_kind)
-        if target == (fclass, kind):
+        stored = dict(zip(_GROUP, row[: len(_GROUP)], strict=True))
+        n, min_id, max_id = row[len(_GROUP) :]
+        new = _as_row(candidate.classify(**{name: stored[name] for name in INPUTS}))
+        if decision(new) == decision(stored):
             continue
+        # Moves are told by class and kind; a change of rule, category or flags alone is a move to the same pair.
+        fclass, kind = stored["failure_class"], stored["failure_kind"]
+        target = (new["failure_class"], new["failure_kind"])
         key = ((fclass, kind), target)
         move = moves.get(key) or moves.setdefault(key, _Move(key[0], target))
         move.count += n
@@ -110,6 +102,17 @@ def preview(conn: Connection, *, tenant: str, window: Window, candidate: Classif
             }
             for m in ordered
         ],
+    }
+
+
+def _as_row(c: Classification) -> dict[str, Any]:
+    return {
+        "failure_kind": c.failure_kind,
+        "failure_class": c.failure_class.value,
+        "is_actionable": c.is_actionable,
+        "category": c.category,
+        "retryable": c.retryable,
+        "rule_name": c.rule_name,
     }
 
 

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
-from faultlens.errors import InvalidRequest, SloConfigError
+from faultlens.errors import InvalidRequest, SloConfigError, param_details
 from faultlens.store.rollups import DAY_MS, HOUR_MS
 from faultlens.triage import raw
 
@@ -355,7 +355,8 @@ def build_hints(
 
 def check_level(level: str | None) -> None:
     if level is not None and level not in LEVEL_RANK:
-        raise InvalidRequest(f"level must be one of {', '.join(LEVELS)}", details={"param": "level", "value": level})
+        message = f"level must be one of {', '.join(LEVELS)}"
+        raise InvalidRequest(message, details=param_details("level", message))
 
 
 def summarize(hints: Iterable[Hint], *, level: str | None = None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from faultlens.errors import InvalidRequest
+from faultlens.errors import InvalidRequest, param_details
 from faultlens.store.rollups import DAY_MS, HOUR_MS
 from faultlens.timeutil import ms_to_rfc3339
 from faultlens.triage import raw, slo
@@ -79,9 +79,9 @@ def build_trends(
 ) -> dict[str, Any]:
     """One point per epoch-aligned bucket touching the window; the first and last may be partly outside it."""
     if bucket_ms <= 0 or bucket_ms > window.end_ms - 1 - window.start_ms:
+        message = "the bucket must not be longer than the window"
         raise InvalidRequest(
-            "the bucket must not be longer than the window",
-            details={"param": "bucket", "bucket_ms": bucket_ms, "window": window.label},
+            message, details=param_details("bucket", message, bucket_ms=bucket_ms, window=window.label)
         )
     where = {k: v for k, v in (("source", source), ("operation", operation)) if v is not None}
     rows = raw.aggregate(

@@ -98,7 +98,7 @@ def dashboard() -> HTMLResponse:
     return _page("dashboard.html", page="dashboard", event_id="", modules=["lib", "charts", "dashboard"])
 
 
-@router.get("/events/{event_id}", response_class=HTMLResponse)
+@router.get("/events/{event_id:path}", response_class=HTMLResponse)
 def event_page(event_id: str) -> HTMLResponse:
     # The shell only: the page fetches the event itself, so a missing id and a missing key are
     # reported by the API the same way as everywhere else.

@@ -11,9 +11,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.connectors import service
+from faultlens.connectors.deadline import run_redis
 from faultlens.errors import FaultlensError, RedisUnavailable, TaskScanFailed
 
 log = logging.getLogger("faultlens.api.compat")
@@ -61,6 +64,23 @@ class EnvelopeRoute(APIRoute):
         return route
 
 
+class AnyOtherMethodRoute(EnvelopeRoute):
+    """Matches every method on its path (TRACE, CONNECT, made-up ones too), so none falls through to the
+    router's native 405 body; the GET route is registered first and keeps GET."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.PARTIAL:
+            return Match.FULL, child
+        return match, child
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in (self.methods or ()):  # a method no route can list (PROPFIND...): same answer
+            await method_not_allowed()(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
+
+
 router = APIRouter(tags=["compat: codebase-embedder"], route_class=EnvelopeRoute)
 
 
@@ -88,13 +108,24 @@ def task_entry(view: service.TaskView) -> dict[str, Any]:
 
 
 @router.get(PATH, summary="Failed tasks in the codebase-embedder envelope, newest FailTime first")
-def failed_tasks(principal: Reader, services: ServicesDep) -> JSONResponse:
+async def failed_tasks(principal: Reader, services: ServicesDep) -> JSONResponse:
     service.ensure_tenant(services, principal.tenant)
-    views = service.list_failed_tasks(services)
-    data = {"TotalTasks": len(views), "Tasks": [task_entry(v) for v in views]}
-    return envelope(0, "ok", data)
+
+    def data() -> dict[str, Any]:
+        views = service.list_failed_tasks(services)
+        return {"TotalTasks": len(views), "Tasks": [task_entry(v) for v in views]}
+
+    return envelope(0, "ok", await run_redis(services.settings, data))
 
 
-@router.api_route(PATH, methods=["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False)
 def method_not_allowed() -> JSONResponse:
     return envelope(405, METHOD_NOT_ALLOWED_MESSAGE, None, status=405, headers={"Allow": "GET"})
+
+
+router.add_api_route(
+    PATH,
+    method_not_allowed,
+    methods=["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"],
+    include_in_schema=False,
+    route_class_override=AnyOtherMethodRoute,
+)

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Connection
 
+from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
-from faultlens.errors import InvalidRequest
+from faultlens.errors import InvalidRequest, param_details
 from faultlens.services import Services
 from faultlens.store.rollups import DAY_MS
 from faultlens.timeutil import ms_to_rfc3339, now_ms
@@ -42,7 +44,9 @@ _MAX_ATTR_CHARS = 1024
 
 
 def _invalid(param: str, value: Any, message: str) -> InvalidRequest:
-    return InvalidRequest(f"{param} {message}", code=CODE, details={"param": param, "value": value})
+    shown = repr(value) if len(repr(value)) <= 66 else repr(value)[:63] + "..."
+    text = f"{param} {message} (got {shown})"
+    return InvalidRequest(text, code=CODE, details=param_details(param, text))
 
 
 def _integer(param: str, value: str | None, default: int) -> int:
@@ -252,7 +256,7 @@ def _pairs(counts: Mapping[str, int]) -> str:
     return "; ".join(f"{k}: {n}" for k, n in counts.items())
 
 
-@router.get("/summary/export", summary="The summary as a JSON, CSV or Markdown download")
+@router.get("/summary/export", responses=schemas.DOWNLOAD, summary="The summary as a JSON, CSV or Markdown download")
 def summary_export(
     principal: Reader, services: ServicesDep, common: CommonDep, export_format: str | None = None
 ) -> Response:
@@ -377,7 +381,7 @@ def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
     return [events, codes, *ratios.values(), hints]
 
 
-@router.get("/metrics", summary="The summary in Prometheus text format 0.0.4")
+@router.get("/metrics", response_class=PlainTextResponse, summary="The summary in Prometheus text format 0.0.4")
 def metrics(principal: Reader, services: ServicesDep, common: CommonDep) -> Response:
     with services.engine.connect() as conn:
         body, _hints = _summary(

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from faultlens.api import schemas
 from faultlens.api.deps import Ingester, Reader, ServicesDep, WindowDep
 from faultlens.errors import PayloadTooLarge
 from faultlens.ingest import parse_body
+from faultlens.jobs.backfill import confirmed_version
 from faultlens.store import events as event_store
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -34,7 +36,12 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/events", summary="Ingest a batch of events (JSON array, {events: [...]}, or NDJSON)")
+@router.post(
+    "/events",
+    response_model=schemas.IngestResult,
+    openapi_extra=schemas.INGEST_BODY,
+    summary="Ingest a batch of events (JSON array, {events: [...]}, or NDJSON)",
+)
 async def ingest_events(request: Request, principal: Ingester, services: ServicesDep) -> dict[str, Any]:
     settings = services.settings
     body = await read_body_limited(request, settings.max_body_bytes)
@@ -50,7 +57,9 @@ async def ingest_events(request: Request, principal: Ingester, services: Service
     return result.as_dict()
 
 
-@router.get("/events", summary="Events, newest first, with filters and cursor pagination")
+@router.get(
+    "/events", response_model=schemas.EventPage, summary="Events, newest first, with filters and cursor pagination"
+)
 def list_events(
     principal: Reader,
     services: ServicesDep,
@@ -93,7 +102,12 @@ def list_events(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/events/{event_id}", summary="One event with its derived fields and related events")
+@router.get(
+    "/events/{event_id:path}",
+    response_model=schemas.EventDetail,
+    responses=schemas.error_responses(404),
+    summary="One event with its derived fields and related events",
+)
 def get_event(event_id: str, principal: Reader, services: ServicesDep) -> dict[str, Any]:
     with services.engine.connect() as conn:
         event = event_store.get_event(conn, tenant=principal.tenant, event_id=event_id)
@@ -101,4 +115,6 @@ def get_event(event_id: str, principal: Reader, services: ServicesDep) -> dict[s
         event["fingerprint"] = event_store.find_fingerprint(
             conn, tenant=principal.tenant, fingerprint_id=event["fingerprint_id"]
         )
+        # rule_version: the pack that decided when the row was last written; this: the newest backfill since.
+        event["confirmed_by_version"] = confirmed_version(conn, tenant=principal.tenant, event_id=event["id"])
     return event

@@ -6,13 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
 from faultlens.triage.fingerprints import top_templates
 
 router = APIRouter(prefix="/api/v1", tags=["fingerprints"])
 
 
-@router.get("/fingerprints", summary="Templates by event count, with class/kind mix and rule coverage")
+@router.get(
+    "/fingerprints",
+    response_model=schemas.FingerprintList,
+    summary="Templates by event count, with class/kind mix and rule coverage",
+)
 def fingerprints(
     principal: Reader,
     services: ServicesDep,

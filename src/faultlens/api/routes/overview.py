@@ -1,4 +1,8 @@
-"""Overview routes: the per-source overview, its export, trends, alerts and the paged failure list."""
+"""Overview routes: the per-source overview, its export, trends, alerts and the paged failure list.
+
+They take the one window vocabulary (window=1h..90d or since/until, default 7d); window_days is still accepted
+as a deprecated alias and answered with a Deprecation header (faultlens.api.params).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
+from faultlens.api.params import OverviewWindowDep
+from faultlens.errors import InvalidRequest, param_details
 from faultlens.services import Services
-from faultlens.timeutil import now_ms
+from faultlens.timeutil import WINDOWS_MS, now_ms
 from faultlens.triage import export, overview, raw, slo, trends
 from faultlens.triage.raw import FailureQuery
 
 router = APIRouter(prefix="/api/v1", tags=["overview"])
 
 _ATTR = Annotated[str | None, Query(max_length=1024, description="events whose attributes hold this value")]
-WindowDays = Annotated[int, Query(description="1, 7, 14, 30 or 90")]
 Level = Literal["info", "warn", "critical"]
 FailureClassParam = Literal["service_failure", "client_failure", "client_abort"]
+# The finest bucket over the longest named window (1h over 90d): the most points a trend answers with.
+MAX_TREND_BUCKETS = WINDOWS_MS["90d"] // trends.BUCKETS_MS["1h"]
 
 
 def attribute_filters(site_id: _ATTR = None, target_object: _ATTR = None, template_key: _ATTR = None) -> dict[str, str]:
@@ -32,19 +40,23 @@ def slo_config(services: Services) -> slo.SloConfig:
     return slo.load_config(services.settings.slo_file)
 
 
-@router.get("/overview", summary="Per-source partitions over a 1/7/14/30/90-day window, with SLO hints")
+@router.get(
+    "/overview",
+    response_model=schemas.Overview,
+    summary="Per-source partitions over the window (default 7d), with SLO hints",
+)
 def get_overview(
     principal: Reader,
     services: ServicesDep,
     attrs: Attrs,
-    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    window: OverviewWindowDep,
     source: str | None = None,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
         ov = overview.build_overview(
             conn,
             tenant=principal.tenant,
-            days=window_days,
+            window=window,
             config=slo_config(services),
             sources=[source] if source is not None else None,
             attrs=attrs,
@@ -52,12 +64,17 @@ def get_overview(
     return ov.as_dict()
 
 
-@router.get("/overview/export", summary="The overview as a JSON, CSV (one row per source) or Markdown download")
+@router.get(
+    "/overview/export",
+    responses=schemas.DOWNLOAD,
+    summary="The overview as a JSON, CSV (one row per source) or Markdown download",
+)
 def export_overview(
     principal: Reader,
     services: ServicesDep,
     attrs: Attrs,
-    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    window: OverviewWindowDep,
+    response: Response,
     source: str | None = None,
     fmt: Annotated[Literal["json", "csv", "md"], Query(alias="format")] = "json",
 ) -> Response:
@@ -66,45 +83,59 @@ def export_overview(
         ov = overview.build_overview(
             conn,
             tenant=principal.tenant,
-            days=window_days,
+            window=window,
             config=slo_config(services),
             sources=[source] if source is not None else None,
             attrs=attrs,
             now=now,
         )
     out = export.render_overview(ov.as_dict(), fmt=fmt, generated_at=now)
-    return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": out.content_disposition})
+    # A returned Response does not carry the headers dependencies set (the Deprecation of window_days).
+    headers = {**response.headers, "Content-Disposition": out.content_disposition}
+    return Response(out.content, media_type=out.media_type, headers=headers)
 
 
-@router.get("/trends", summary="Per-bucket totals, failures by class and rates; empty buckets as zeros")
+@router.get(
+    "/trends",
+    response_model=schemas.Trends,
+    summary="Per-bucket totals, failures by class and rates; empty buckets as zeros",
+)
 def get_trends(
     principal: Reader,
     services: ServicesDep,
     attrs: Attrs,
-    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    window: OverviewWindowDep,
     bucket: Literal["1h", "6h", "1d", "7d"] = "1d",
     source: str | None = None,
     operation: str | None = None,
 ) -> dict[str, Any]:
-    window = overview.window_of(window_days)
+    bucket_ms = trends.BUCKETS_MS[bucket]
+    if (window.end_ms - window.start_ms) // bucket_ms > MAX_TREND_BUCKETS:
+        # A since/until window can be years long; a point per hour of it is no chart, only a slow answer.
+        message = f"the window holds more than {MAX_TREND_BUCKETS} buckets of {bucket}: choose a larger bucket"
+        raise InvalidRequest(message, details=param_details("bucket", message))
     with services.engine.connect() as conn:
         return trends.build_trends(
             conn,
             tenant=principal.tenant,
             window=window,
-            bucket_ms=trends.BUCKETS_MS[bucket],
+            bucket_ms=bucket_ms,
             source=source,
             operation=operation,
             attrs=attrs,
         )
 
 
-@router.get("/alerts", summary="SLO hints as alerts: worst status, counts by code, hints at or above a level")
+@router.get(
+    "/alerts",
+    response_model=schemas.Alerts,
+    summary="SLO hints as alerts: worst status, counts by code, hints at or above a level",
+)
 def get_alerts(
     principal: Reader,
     services: ServicesDep,
     attrs: Attrs,
-    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    window: OverviewWindowDep,
     level: Level | None = None,
     source: str | None = None,
 ) -> dict[str, Any]:
@@ -112,7 +143,7 @@ def get_alerts(
         return overview.alerts(
             conn,
             tenant=principal.tenant,
-            days=window_days,
+            window=window,
             config=slo_config(services),
             level=level,
             sources=[source] if source is not None else None,
@@ -120,12 +151,12 @@ def get_alerts(
         )
 
 
-@router.get("/failures", summary="Failures, newest first, page by page")
+@router.get("/failures", response_model=schemas.FailurePage, summary="Failures, newest first, page by page")
 def get_failures(
     principal: Reader,
     services: ServicesDep,
     attrs: Attrs,
-    window_days: WindowDays = overview.DEFAULT_WINDOW_DAYS,
+    window: OverviewWindowDep,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     source: str | None = None,
@@ -133,7 +164,6 @@ def get_failures(
     failure_kind: str | None = None,
     category: str | None = None,
 ) -> dict[str, Any]:
-    window = overview.window_of(window_days)
     query = FailureQuery(
         start_ms=window.start_ms,
         end_ms=window.end_ms,

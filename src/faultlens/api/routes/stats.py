@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
 from faultlens.model import Scope
 from faultlens.triage import stats
@@ -13,7 +14,9 @@ from faultlens.triage import stats
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
 
-@router.get("/errors", summary="Failure counts by failure_kind, for one scope")
+@router.get(
+    "/errors", response_model=schemas.ErrorDistribution, summary="Failure counts by failure_kind, for one scope"
+)
 def errors(
     principal: Reader,
     services: ServicesDep,
@@ -25,7 +28,9 @@ def errors(
         return stats.error_distribution(conn, tenant=principal.tenant, window=window, scope=scope, source=source)
 
 
-@router.get("/summary", summary="Totals by failure class and the actionable failure rate")
+@router.get(
+    "/summary", response_model=schemas.Summary, summary="Totals by failure class and the actionable failure rate"
+)
 def summary(principal: Reader, services: ServicesDep, window: WindowDep, source: str | None = None) -> dict[str, Any]:
     with services.engine.connect() as conn:
         return stats.summary(conn, tenant=principal.tenant, window=window, source=source)

@@ -1,16 +1,23 @@
-"""Task routes: failed tasks from Redis (filters, cursor pages), retry, sync and the task SLO hints."""
+"""Task routes: failed tasks from Redis (filters, cursor pages), retry, sync and the task SLO hints.
+
+Redis work runs on the task routes' own bounded threads within one total deadline (connectors.deadline), so a
+hung Redis answers 503 redis_unavailable in time and never holds the threads other routes share.
+"""
 
 from __future__ import annotations
 
 import base64
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Query
 
+from faultlens.api import schemas
 from faultlens.api.deps import Admin, Reader, ServicesDep, WindowDep
 from faultlens.connectors import hints, service, sync
-from faultlens.errors import InvalidRequest
+from faultlens.connectors.deadline import run_redis
+from faultlens.errors import InvalidRequest, param_details
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -30,7 +37,8 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
             raise ValueError("cursor shape")
         return fail_ms, key
     except (ValueError, TypeError) as exc:
-        raise InvalidRequest("cursor is not one this server issued", details={"param": "cursor"}) from exc
+        message = "cursor is not one this server issued"
+        raise InvalidRequest(message, details=param_details("cursor", message)) from exc
 
 
 def _matches(
@@ -45,8 +53,10 @@ def _matches(
     )
 
 
-@router.get("/failed", summary="Failed tasks of every Redis source, newest fail time first")
-def list_failed(
+@router.get(
+    "/failed", response_model=schemas.TaskPage, summary="Failed tasks of every Redis source, newest fail time first"
+)
+async def list_failed(
     principal: Reader,
     services: ServicesDep,
     source: Annotated[
@@ -59,22 +69,31 @@ def list_failed(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:
     service.ensure_tenant(services, principal.tenant)
-    views = [
-        v
-        for v in service.list_failed_tasks(services)
-        if _matches(v, source=source, task_type=task_type, client_id=client_id, category=category)
-    ]
-    total = len(views)
-    if cursor:
-        after = _decode_cursor(cursor)
-        position = (-after[0], after[1])
-        views = [v for v in views if (-(v.task.fail_ms or 0), v.task.key) > position]
-    page = views[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(views) > limit else None
-    return {"total": total, "items": [v.as_dict() for v in page], "next_cursor": next_cursor}
+    after = _decode_cursor(cursor) if cursor else None
+
+    def page() -> dict[str, Any]:
+        # Filtering and shaping stay on the worker thread, inside the deadline, off the event loop.
+        views = [
+            v
+            for v in service.list_failed_tasks(services)
+            if _matches(v, source=source, task_type=task_type, client_id=client_id, category=category)
+        ]
+        total = len(views)
+        if after is not None:
+            position = (-after[0], after[1])
+            views = [v for v in views if (-(v.task.fail_ms or 0), v.task.key) > position]
+        shown = views[:limit]
+        next_cursor = _encode_cursor(shown[-1]) if len(views) > limit else None
+        return {"total": total, "items": [v.as_dict() for v in shown], "next_cursor": next_cursor}
+
+    return await run_redis(services.settings, page)
 
 
-@router.get("/hints", summary="Task SLO hints: retries past max, silent retry loops, spikes, categories, rate")
+@router.get(
+    "/hints",
+    response_model=schemas.TaskHints,
+    summary="Task SLO hints: retries past max, silent retry loops, spikes, categories, rate",
+)
 def task_hints(principal: Reader, services: ServicesDep, window: WindowDep) -> dict[str, Any]:
     policies = service.policies_of(services)
     with services.engine.connect() as conn:
@@ -84,18 +103,31 @@ def task_hints(principal: Reader, services: ServicesDep, window: WindowDep) -> d
     return {"window": window.label, "items": items}
 
 
-@router.post("/sync", summary="Sync failed tasks into events now (the periodic job does it too)")
-def sync_now(principal: Admin, services: ServicesDep) -> dict[str, Any]:
+@router.post(
+    "/sync",
+    response_model=schemas.SyncResult,
+    summary="Sync failed tasks into events now (the periodic job does it too)",
+)
+async def sync_now(principal: Admin, services: ServicesDep) -> dict[str, Any]:
     service.ensure_tenant(services, principal.tenant)
-    return sync.sync_failed_tasks(services).as_dict()
+    read = await run_redis(services.settings, sync.read_sources, services)
+    result = await anyio.to_thread.run_sync(sync.store_read, services, read)
+    return result.as_dict()
 
 
-@router.post("/{task_id:path}/retry", summary="Requeue a failed task through its source (RQ, Celery, native)")
-def retry(
+@router.post(
+    "/{task_id:path}/retry",
+    response_model=schemas.Retried,
+    responses=schemas.error_responses(404, 409),
+    summary="Requeue a failed task through its source (RQ, Celery, native)",
+)
+async def retry(
     task_id: str,
     principal: Admin,
     services: ServicesDep,
     kind: KindParam | None = None,
 ) -> dict[str, Any]:
+    """A 503 after the deadline does not undo a requeue Redis already applied: list again before retrying."""
     service.ensure_tenant(services, principal.tenant)
-    return service.retry_task(services, task_id, kind=kind)
+    view, at = await run_redis(services.settings, lambda: service.requeue_task(services, task_id, kind=kind))
+    return await anyio.to_thread.run_sync(lambda: service.record_retry(services, view, at))

@@ -29,12 +29,11 @@ const SLICES = {
   '1h': 5 * 60e3, '6h': 30 * 60e3, '24h': 3600e3, '7d': 6 * 3600e3, '14d': 86400e3, '30d': 86400e3,
   '90d': 3 * 86400e3,
 };
-// Windows of a day or more: GET /api/v1/trends?window_days=&bucket= (days, bucket size, label).
+// Windows of a day or more: GET /api/v1/trends?window=&bucket= (bucket size, label).
 const TRENDS = {
-  '24h': [1, '1h', 'hour'], '7d': [7, '6h', '6 hours'], '14d': [14, '6h', '6 hours'], '30d': [30, '1d', 'day'],
-  '90d': [90, '1d', 'day'],
+  '24h': ['1h', 'hour'], '7d': ['6h', '6 hours'], '14d': ['6h', '6 hours'], '30d': ['1d', 'day'],
+  '90d': ['1d', 'day'],
 };
-const WINDOW_DAYS = { '1h': 1, '6h': 1, '24h': 1, '7d': 7, '14d': 14, '30d': 30, '90d': 90 };
 
 let state = { ...DEFAULTS };
 let cursors = [null];
@@ -347,8 +346,8 @@ function bucketsFromTrends(body) {
 }
 
 async function trendFromTrendsApi() {
-  const [days, bucket, label] = TRENDS[state.window];
-  const body = await getJSON(`${API}/trends`, { window_days: days, bucket, source: state.source || undefined });
+  const [bucket, label] = TRENDS[state.window];
+  const body = await getJSON(`${API}/trends`, { window: state.window, bucket, source: state.source || undefined });
   const buckets = bucketsFromTrends(body);
   const bucketMs = num(body.bucket_ms) || (buckets.length > 1 ? buckets[1].t - buckets[0].t : 86400e3);
   return { buckets, bucketMs, bucketLabel: label, hasClasses: true };
@@ -545,9 +544,8 @@ function syncControls() {
   $('#range-label').textContent = `${windowName()[0].toUpperCase()}${windowName().slice(1)} · ` +
     (state.source ? `source ${state.source}` : 'all sources');
   for (const node of $$('[data-window-name]')) node.textContent = windowName();
-  const days = WINDOW_DAYS[state.window];
-  // SLO hints are computed over whole days: shorter windows show the last day's.
-  $('#alerts-sub').textContent = `SLO hints, last ${days === 1 ? 'day' : `${days} days`}`;
+  // Threshold hints are judged over the selected window; burn-rate hints always over their own recent windows.
+  $('#alerts-sub').textContent = `SLO hints, ${windowName()}`;
 }
 
 function resetPaging() {
@@ -564,7 +562,7 @@ async function loadAll() {
   await Promise.allSettled([
     loadOptional('fingerprints', `${API}/fingerprints`, { unclassified: true, window: state.window, limit: 8 },
       renderFingerprints),
-    loadOptional('alerts', `${API}/alerts`, { window_days: WINDOW_DAYS[state.window], source: state.source || undefined },
+    loadOptional('alerts', `${API}/alerts`, { window: state.window, source: state.source || undefined },
       renderAlerts),
     loadSummary(), loadTrend(), loadDistribution(), loadTable(), loadSources(),
     loadOptional('tasks', `${API}/tasks/failed`, { limit: 8 }, renderTasks),

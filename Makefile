@@ -46,6 +46,8 @@ bench: install
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/healthz.py
+	$(BIN)/python bench/redact.py
+	$(BIN)/python bench/redis_hang.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from faultlens.classify.engine import Classifier, decision_text
+from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import Rule, RulePack, default_pack
+from faultlens.classify.text import decision_text
 from faultlens.model import Category, Classification, FailureClass, Status
 
 # Realistic failure texts; {id} {n} {ip} {host} {port} {ms} {hex} are filled per message.

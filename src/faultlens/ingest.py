@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import orjson
 from sqlalchemy import Engine
 
 from faultlens.classify.redact import MASK, is_secret_key, redact
-from faultlens.errors import InvalidRequest, PayloadTooLarge
+from faultlens.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from faultlens.model import FAILED_STATUSES, ItemType, Status
 from faultlens.settings import Settings
 from faultlens.store import events as event_store
@@ -21,6 +22,8 @@ from faultlens.store.tables import events as events_table
 from faultlens.timeutil import now_ms, parse_rfc3339_ms
 
 log = logging.getLogger("faultlens.ingest")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _STATUSES = frozenset(s.value for s in Status)
 _FAILED = frozenset(s.value for s in FAILED_STATUSES)
@@ -74,6 +77,10 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+NDJSON_MEDIA_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
 def parse_body(body: bytes, content_type: str | None, *, max_events: int, max_bytes: int) -> list[Any]:
     """Decode a JSON array, an {"events": [...]} object or NDJSON into raw event values."""
     if len(body) > max_bytes:
@@ -81,8 +88,16 @@ def parse_body(body: bytes, content_type: str | None, *, max_events: int, max_by
             f"request body is {len(body)} bytes; the limit is {max_bytes}", details={"limit_bytes": max_bytes}
         )
     media = (content_type or "").split(";")[0].strip().lower()
-    if media in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+    # A leading UTF-8 byte order mark (some Windows tools write one) is not part of the JSON text (RFC 8259 8.1).
+    body = body.removeprefix(UTF8_BOM)
+    if media in NDJSON_MEDIA_TYPES:
         items = _parse_ndjson(body)
+    elif media not in ("", "application/json"):
+        accepted = ("application/json", *NDJSON_MEDIA_TYPES)
+        raise UnsupportedMediaType(
+            f"events are read as {', '.join(accepted)}, not {media}",
+            details={"content_type": media, "accepted": list(accepted)},
+        )
     else:
         try:
             doc = orjson.loads(body)
@@ -124,20 +139,8 @@ def _parse_ndjson(body: bytes) -> list[Any]:
     return items
 
 
-def _text(value: Any, name: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    if type(value) is not str:
-        raise EventRejected("invalid_field", f"{name} must be a string")
-    if "\x00" in value:
-        raise EventRejected("invalid_field", f"{name} must not contain NUL characters")
-    if len(value) > limit:
-        raise EventRejected("field_too_long", f"{name} is {len(value)} characters; the limit is {limit}")
-    return value
-
-
 def _free_text(value: Any, name: str) -> str | None:
-    """A free-text field: type-checked and NUL-free; its length is handled by truncate() after redaction."""
+    """A text field: type-checked and NUL-free (free text is cut by truncate() after redaction)."""
     if value is None:
         return None
     if type(value) is not str:
@@ -145,6 +148,14 @@ def _free_text(value: Any, name: str) -> str | None:
     if "\x00" in value:
         raise EventRejected("invalid_field", f"{name} must not contain NUL characters")
     return value
+
+
+def _text(value: Any, name: str, limit: int) -> str | None:
+    """An identity field: a text field refused beyond `limit` (cutting could merge two ids)."""
+    text = _free_text(value, name)
+    if text is not None and len(text) > limit:
+        raise EventRejected("field_too_long", f"{name} is {len(text)} characters; the limit is {limit}")
+    return text
 
 
 def truncate(text: str, limit: int) -> str:
@@ -226,6 +237,8 @@ class Pipeline:
                 row[name] = _text(value, name, limit)
         if not row["source"]:
             raise EventRejected("missing_field", "source is required")
+        # A source is shown in metric labels, exports and the dashboard: a credential pasted into it is masked too.
+        row["source"] = redact(row["source"])
         for name in _FREE_TEXT:
             row[name] = self._stored_text(_free_text(raw.get(name), name), name, FIELD_LIMITS[name], truncated)
         status = raw.get("status")
@@ -261,6 +274,10 @@ class Pipeline:
         message = _free_text(raw.get("error_message"), "error_message")
         row["error_message"] = self._stored_text(message, "error_message", s.max_message_chars, truncated)
         event_id = _text(raw.get("id"), "id", FIELD_LIMITS["id"])
+        if event_id and (_CONTROL.search(event_id) or event_id in (".", "..")):
+            # An id is a path segment of /api/v1/events/{id} and of the dashboard's links: one that a URL cannot
+            # carry unchanged could never be fetched (or would fetch another event).
+            raise EventRejected("invalid_field", "id must not contain control characters or be '.' or '..'")
         row["id"] = event_id if event_id else uuid.uuid4().hex
         row["attributes"] = self._attributes(raw.get("attributes"), truncated)
         return row
@@ -328,7 +345,8 @@ class Pipeline:
         row["rule_name"] = c.rule_name
         row["rule_version"] = c.rule_version
 
-    def fingerprint_row(self, row: dict[str, Any]) -> tuple[str, str] | None:
+    def fingerprint_row(self, row: dict[str, Any], fingerprinter: Any = None) -> tuple[str, str] | None:
+        """Set a row's template id with its tenant's fingerprinter (or `fingerprinter`); the id and template text."""
         if row["status"] not in _FAILED:
             row["fingerprint_id"] = None
             return None
@@ -336,7 +354,10 @@ class Pipeline:
         if not text:
             row["fingerprint_id"] = None
             return None
-        template = self.fingerprints.add(text)
+        if fingerprinter is None:
+            # Each tenant has its own templates: one tenant's messages never generalise another's.
+            fingerprinter = self.fingerprints.for_tenant(row["tenant"])
+        template = fingerprinter.add(text)
         row["fingerprint_id"] = template.id
         return template.id, template.text
 
@@ -348,6 +369,7 @@ class Pipeline:
         seen: set[str] = set()
         templates: dict[str, tuple[str, str, int]] = {}
         classifier = self.classifier_for(tenant)
+        fingerprinter = self.fingerprints.for_tenant(tenant)
         for index, raw in enumerate(raw_events):
             try:
                 row = self.validate(raw, tenant=tenant, now=now)
@@ -371,7 +393,7 @@ class Pipeline:
                 continue
             seen.add(row["id"])
             self.classify_row(row, classifier)
-            found = self.fingerprint_row(row)
+            found = self.fingerprint_row(row, fingerprinter)
             if found is not None:
                 known = templates.get(found[0])
                 # first seen is the earliest occurrence in the batch, whatever order the batch arrived in

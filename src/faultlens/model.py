@@ -31,6 +31,10 @@ class FailureClass(StrEnum):
     NONE = "none"
 
 
+# The classes of a failure (every class but none): the failure lists' failure_class values, the "all" scope.
+FAILED_CLASSES = (FailureClass.SERVICE_FAILURE, FailureClass.CLIENT_FAILURE, FailureClass.CLIENT_ABORT)
+
+
 class Category(StrEnum):
     SERVICE_TIMEOUT = "service_timeout"
     AUTHORIZATION = "authorization"
@@ -58,7 +62,7 @@ class Scope(StrEnum):
 
 
 SCOPE_CLASSES: dict[Scope, tuple[FailureClass, ...]] = {
-    Scope.ALL: (FailureClass.SERVICE_FAILURE, FailureClass.CLIENT_FAILURE, FailureClass.CLIENT_ABORT),
+    Scope.ALL: FAILED_CLASSES,
     Scope.SERVICE: (FailureClass.SERVICE_FAILURE,),
     Scope.CLIENT: (FailureClass.CLIENT_FAILURE,),
     Scope.ABORT: (FailureClass.CLIENT_ABORT,),

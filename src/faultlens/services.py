@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from faultlens.classify.engine import Classifier
-from faultlens.classify.fingerprint import Fingerprinter
 from faultlens.classify.rules import RulePack, default_pack, load_pack
+from faultlens.fingerprinters import TenantFingerprinters
 from faultlens.ingest import IngestResult, Pipeline
-from faultlens.jobs.activation import rules_generation, startup_packs, sync_rule_version, tenant_activations
+from faultlens.jobs.activation import startup_packs, sync_rule_version, tenant_activations
 from faultlens.jobs.metrics import register_metrics
 from faultlens.jobs.rulebook import RuleBook
 from faultlens.metrics import Metrics
 from faultlens.settings import Settings
+from faultlens.store import state
 from faultlens.store.db import engine_for, migrate
-from faultlens.store.tables import service_state
-from faultlens.timeutil import now_ms
 from faultlens.triage import slo
-
-FINGERPRINT_STATE_KEY = "fingerprinter"
 
 
 def load_packs(settings: Settings) -> list[RulePack]:
@@ -40,7 +34,8 @@ class Services:
     settings: Settings
     engine: Engine
     classifier: Classifier
-    fingerprinter: Fingerprinter
+    # One fingerprinter per tenant (fingerprinters.py): no tenant's messages shape another tenant's templates.
+    fingerprinters: TenantFingerprinters
     pipeline: Pipeline
     metrics: Metrics
     packs: list[RulePack] = field(default_factory=list)
@@ -48,9 +43,6 @@ class Services:
     followed_activation: str | None = None
     # Tenants' own packs over the global classifier (`classifier`); ingest and backfill ask classifier_for(tenant).
     rulebook: RuleBook = field(init=False)
-    _state_lock: threading.Lock = field(default_factory=threading.Lock)
-    _saved_templates: int = 0
-    _saved_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.rulebook = RuleBook(self.classifier)
@@ -79,17 +71,11 @@ class Services:
         m.ingest_events.labels("duplicate").inc(result.duplicates)
         m.ingest_events.labels("rejected").inc(len(result.rejected))
         m.ingest_batch_seconds.observe(seconds)
-        count = len(self.fingerprinter)
-        if count != self._saved_templates and time.monotonic() - self._saved_at > 5.0:
-            self._saved_templates = count
-            self._saved_at = time.monotonic()
-            self.save_fingerprints()
+        self.fingerprinters.save_if_due(self.settings.fingerprint_save_interval_s)
 
     def save_fingerprints(self) -> None:
-        """Persist the fingerprinter so template ids survive restarts."""
-        with self._state_lock:
-            state = orjson.dumps(self.fingerprinter.export_state()).decode()
-            save_state(self.engine, FINGERPRINT_STATE_KEY, state)
+        """Persist every tenant's fingerprinter in memory so template ids survive restarts."""
+        self.fingerprinters.save_all()
 
     def close(self) -> None:
         self.save_fingerprints()
@@ -97,22 +83,15 @@ class Services:
 
 
 def save_state(engine: Engine, key: str, value: str) -> None:
-    dialect = engine.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(service_state).values(key=key, value=value, updated_at=now_ms())
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
-    )
+    """Write one state document in its own transaction (the fingerprinters' save)."""
     with engine.begin() as conn:
-        conn.execute(stmt)
+        state.save_state(conn, key, value)
 
 
 def load_state(engine: Engine, key: str) -> str | None:
+    """Read one state document (the fingerprinters' load)."""
     with engine.connect() as conn:
-        return conn.execute(select(service_state.c.value).where(service_state.c.key == key)).scalar()
+        return state.find_state(conn, key)
 
 
 def build_services(settings: Settings, *, run_migrations: bool = True, metrics: Metrics | None = None) -> Services:
@@ -124,12 +103,16 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
     packs = startup_packs(engine, settings)
     classifier = Classifier(packs)
     sync_rule_version(engine, classifier.version)
-    saved = load_state(engine, FINGERPRINT_STATE_KEY)
-    fingerprinter = Fingerprinter.from_state(orjson.loads(saved)) if saved else Fingerprinter()
-    pipeline = Pipeline(engine, settings, classifier, fingerprinter)
-    services = Services(settings, engine, classifier, fingerprinter, pipeline, metrics or Metrics(), packs)
+    # Each tenant's saved templates are read on its first use, not here.
+    fingerprinters = TenantFingerprinters(
+        lambda key: load_state(engine, key),
+        lambda key, value: save_state(engine, key, value),
+        default_tenant=settings.default_tenant,
+    )
+    pipeline = Pipeline(engine, settings, classifier, fingerprinters)
+    services = Services(settings, engine, classifier, fingerprinters, pipeline, metrics or Metrics(), packs)
     with engine.connect() as conn:
-        services.followed_activation = rules_generation(conn)
+        services.followed_activation = state.find_rules_generation(conn)
         tenant_packs = tenant_activations(conn)
     if tenant_packs:
         services.set_rules(tenant_packs=tenant_packs)

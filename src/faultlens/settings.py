@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    # `faultlens serve` (why: slow or idle clients must not hold the server without bound): open connections past
+    # this answer 503; a client must finish a request's headers within header_timeout_s, and an idle keep-alive
+    # connection is closed after keep_alive_timeout_s.
+    max_connections: int = Field(default=1000, ge=1)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
     # Host names answered (comma-separated, any port) besides the loopback names and the bind address; "*" answers
     # any Host. Refusing other names keeps DNS-rebinding pages from reading a server (api/guard.py).
     allowed_hosts: str = ""
@@ -53,6 +59,8 @@ class Settings(BaseSettings):
     max_attributes: int = 64
     max_attribute_chars: int = 1_024
     default_tenant: str = "default"
+    # Ingest saves tenants' new fingerprint templates at most this often (and at shutdown); tests shorten it.
+    fingerprint_save_interval_s: float = Field(default=5.0, ge=0)
     # The seed document names REDIS_URL; FAULTLENS_REDIS_URL wins when both are set.
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 from faultlens.errors import InvalidRequest, param_details
@@ -18,6 +19,13 @@ WINDOWS_MS: dict[str, int] = {
     "90d": 90 * 86_400_000,
 }
 DEFAULT_WINDOW = "24h"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+# The latest instant a window may reach. Every time an answer prints is an RFC 3339 date-time of years 1-9999, and
+# some are derived from a bound (a trend's last bucket runs up to 7 days past the window's end), so the bounds stop
+# a month short of the last printable instant.
+LATEST_MS = (datetime(9999, 12, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
 
 
 def now_ms() -> int:
@@ -52,7 +60,8 @@ def parse_rfc3339_ms(value: str) -> int:
         parsed = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tzinfo=tz)
     except ValueError as exc:
         raise ValueError(f"not a valid date-time: {exc}") from exc
-    return int(parsed.timestamp() * 1000)
+    # Exact integer arithmetic: timestamp() * 1000 in floating point lands 1 ms early for some instants.
+    return (parsed - _EPOCH) // _ONE_MS
 
 
 def ms_to_rfc3339(ms: int | None) -> str | None:
@@ -75,6 +84,8 @@ def resolve_window(
     before it.
     """
     now = now_ms() if now is None else now
+    # An empty value is the parameter left out (the OpenAPI document admits "" for all three).
+    window, since, until = window or None, since or None, until or None
     if since is not None or until is not None:
         if window is not None:
             raise _invalid("window", "use either window or since/until, not both")
@@ -87,10 +98,16 @@ def resolve_window(
         except ValueError as exc:
             raise _invalid("since", f"since: {exc}") from exc
         # Stored times are epoch milliseconds: a window reaching before 1970 holds nothing and breaks bucket maths.
+        # Checked on the UTC instant, after the offset: 0001-01-01T00:00:00+23:59 is in year 0.
         if start < 0:
             raise _invalid("since" if since else "until", "the window must not start before 1970-01-01T00:00:00Z")
+        for name, bound in (("until", end), ("since", start)):
+            if bound > LATEST_MS:
+                message = f"{name} must not be later than {ms_to_rfc3339(LATEST_MS)}"
+                raise _invalid(name, message)
         if start >= end:
-            raise _invalid("since", "since must be before until")
+            message = "since must be before until (both are read to the millisecond)"
+            raise _invalid("since", message if until else "since must be in the past when until is not given")
         return "custom", start, end
     label = default if window is None else window
     if label not in WINDOWS_MS:
@@ -100,3 +117,12 @@ def resolve_window(
 
 def _invalid(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(message, details=param_details(param, message))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A resolved query window: label (e.g. "24h" or "custom") and [start_ms, end_ms)."""
+
+    label: str
+    start_ms: int
+    end_ms: int

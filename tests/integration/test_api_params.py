@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from faultlens.api.app import create_app
 from faultlens.api.params import DEPRECATION_HEADERS, any_query
 from faultlens.services import Services
-from faultlens.store.rollups import DAY_MS, HOUR_MS
+from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS
 from faultlens.timeutil import WINDOWS_MS, parse_rfc3339_ms
 from tests.helpers import ago, event
 
@@ -182,14 +182,15 @@ def test_window_days_is_a_deprecated_alias_on_the_overview_family(client: TestCl
 
 
 def test_405_names_every_method_of_the_path(client: TestClient) -> None:
+    # HEAD is served wherever GET is (api/head.py), so Allow names it beside GET.
     cases = {
-        ("DELETE", "/api/v1/events"): "GET, POST",
-        ("PUT", "/api/v1/events"): "GET, POST",
-        ("POST", "/api/v1/stats/summary"): "GET",
-        ("DELETE", "/api/v1/overview"): "GET",
-        ("POST", "/api/v1/parallel-ops/summary"): "GET",
-        ("POST", "/metrics"): "GET",
-        ("POST", "/healthz"): "GET",
+        ("DELETE", "/api/v1/events"): "GET, HEAD, POST",
+        ("PUT", "/api/v1/events"): "GET, HEAD, POST",
+        ("POST", "/api/v1/stats/summary"): "GET, HEAD",
+        ("DELETE", "/api/v1/overview"): "GET, HEAD",
+        ("POST", "/api/v1/parallel-ops/summary"): "GET, HEAD",
+        ("POST", "/metrics"): "GET, HEAD",
+        ("POST", "/healthz"): "GET, HEAD",
     }
     for (method, path), allow in cases.items():
         r = client.request(method, path)

@@ -24,10 +24,10 @@ from faultlens.jobs import activation, runner
 from faultlens.jobs.backfill import DERIVED, decision
 from faultlens.jobs.queue import Job, JobKind, enqueue, find_job, list_jobs
 from faultlens.jobs.rollup_rebuild import ensure_rollup_rebuild
-from faultlens.jobs.state import ACTIVE_RULE_VERSION, ROLLUPS_REBUILD_NEEDED, find_state, put_state
 from faultlens.services import Services
 from faultlens.store import events as event_store
-from faultlens.store import rollups
+from faultlens.store import rollup_reads, rollup_shapes, rollup_writes
+from faultlens.store.state import ACTIVE_RULE_VERSION, ROLLUPS_REBUILD_NEEDED, find_state, save_state
 from faultlens.store.tables import events, jobs
 from faultlens.store.tables import rollups as rollups_table
 from faultlens.timeutil import now_ms
@@ -102,7 +102,7 @@ def assert_rollups_exact(services: Services) -> None:
     """Every rollup row (all shapes and grains, counts and attempt sums) equals a recount of the events table."""
     with services.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(select(events)).mappings()]
-        expected_counts, expected_attempts = rollups.deltas(rows)
+        expected_counts, expected_attempts = rollup_writes.deltas(rows)
         counts, attempts = rollup_counter(conn)
         assert counts == +expected_counts
         assert attempts == +expected_attempts
@@ -110,7 +110,7 @@ def assert_rollups_exact(services: Services) -> None:
         by = ("status", "failure_class", "failure_kind", "is_actionable")
         raw_rows = event_store.count_raw(conn, tenant="default", flt=flt, by=by)
         raw = {tuple(r[k] for k in by): r["count"] for r in raw_rows}
-        agg = rollups.aggregate(conn, tenant="default", start=0, end=now_ms() + 86_400_000, by=by)
+        agg = rollup_reads.aggregate(conn, tenant="default", start=0, end=now_ms() + 86_400_000, by=by)
         assert {k: v[0] for k, v in agg.items()} == {(s, c, k, bool(a)): n for (s, c, k, a), n in raw.items()}
 
 
@@ -390,7 +390,7 @@ def test_rollup_rebuild_with_concurrent_ingest_equals_a_full_scan(quiet: Service
         # A database from before rollups: most events are missing from them and a few rows are wrong.
         conn.execute(rollups_table.delete().where(rollups_table.c.failure_class != "none"))
         conn.execute(rollups_table.update().values(count=rollups_table.c["count"] + 5))
-        put_state(conn, ROLLUPS_REBUILD_NEEDED, "true")
+        save_state(conn, ROLLUPS_REBUILD_NEEDED, "true")
     job = ensure_rollup_rebuild(quiet.engine)
     assert job is not None and job.kind == "rollup_rebuild"
     assert ensure_rollup_rebuild(quiet.engine) is None  # queued once, however often asked
@@ -414,16 +414,18 @@ def test_attribute_rows_rebuild_beside_ingest_while_filters_stay_exact(quiet: Se
     and an attribute filter answers exactly before, during and after (raw events until the rows are ready)."""
     ingest(quiet, mixed_events(900))
     with quiet.engine.begin() as conn:
-        conn.execute(rollups_table.delete().where(rollups_table.c.shape == rollups.ATTRIBUTE_SHAPE))
-        put_state(conn, rollups.ATTRIBUTE_ROLLUPS_STATE, "needed")
+        conn.execute(rollups_table.delete().where(rollups_table.c.shape == rollup_shapes.ATTRIBUTE_SHAPE))
+        save_state(conn, rollup_reads.ATTRIBUTE_ROLLUPS_STATE, "needed")
     job = ensure_rollup_rebuild(quiet.engine)
-    assert job is not None and job.params["shapes"] == [rollups.ATTRIBUTE_SHAPE]
+    assert job is not None and job.params["shapes"] == [rollup_shapes.ATTRIBUTE_SHAPE]
     assert ensure_rollup_rebuild(quiet.engine) is None
 
     def by_site(conn: Connection) -> tuple[dict[Any, Any], dict[Any, Any]]:
         where = {"attr_name": "site_id", "attr_value": "s2"}
-        answered = rollups.aggregate(conn, tenant="default", start=0, end=now_ms() + 1, by=("status",), where=where)
-        scanned = rollups.aggregate_events(
+        answered = rollup_reads.aggregate(
+            conn, tenant="default", start=0, end=now_ms() + 1, by=("status",), where=where
+        )
+        scanned = rollup_reads.aggregate_events(
             conn, tenant="default", start=0, end=now_ms() + 1, by=("status",), where=where
         )
         return answered, scanned
@@ -442,7 +444,7 @@ def test_attribute_rows_rebuild_beside_ingest_while_filters_stay_exact(quiet: Se
     assert [(j.kind, j.state) for j in result[0]] == [("rollup_rebuild", "done")]
     assert_rollups_exact(quiet)
     with quiet.engine.connect() as conn:
-        assert rollups.attribute_rollups_ready(conn)
+        assert rollup_reads.attribute_rollups_ready(conn)
         assert find_state(conn, ROLLUPS_REBUILD_NEEDED) != "queued"
         answered, scanned = by_site(conn)
     assert answered == scanned
@@ -473,7 +475,7 @@ def test_concurrent_writers_on_shared_rollup_keys_neither_deadlock_nor_lose_coun
 
 def test_rebuild_request_on_an_empty_database_needs_no_job(quiet: Services) -> None:
     with quiet.engine.begin() as conn:
-        put_state(conn, ROLLUPS_REBUILD_NEEDED, "true")
+        save_state(conn, ROLLUPS_REBUILD_NEEDED, "true")
     assert ensure_rollup_rebuild(quiet.engine) is None
     with quiet.engine.connect() as conn:
         assert find_state(conn, ROLLUPS_REBUILD_NEEDED) == "false"
@@ -509,7 +511,7 @@ def test_rows_classified_before_the_swap_but_stored_after_the_claim_are_caught(q
     claimed = runner.claim(quiet, job, owner)
     assert claimed is not None and claimed.total == 12
     # A slow ingest batch: classified with the old rules, committed after the job fixed its end.
-    late = Pipeline(quiet.engine, quiet.settings, old_classifier, quiet.fingerprinter)
+    late = Pipeline(quiet.engine, quiet.settings, old_classifier, quiet.fingerprinters)
     assert late.ingest(mixed_events(6, prefix="late"), tenant="default").accepted == 6
     finished = runner.run_job(quiet, claimed, owner, batch_size=5)
     assert (finished.state, finished.done, finished.total) == ("done", 18, 18)

@@ -69,11 +69,11 @@ def test_template_ids_survive_a_restart(db_url: str) -> None:
     first.pipeline.ingest([event(id="a", error_message="cache node 10.1.2.3 timed out after 31 ms")], tenant="default")
     with TestClient(create_app(first)):
         pass  # shutting the app down saves the fingerprinter, as the server does
-    [template] = first.fingerprinter.templates()
+    [template] = first.fingerprinters.for_tenant("default").templates()
     first.engine.dispose()
 
     second = make_services(db_url, start_jobs=False)
-    assert [t.id for t in second.fingerprinter.templates()] == [template.id]
+    assert [t.id for t in second.fingerprinters.for_tenant("default").templates()] == [template.id]
     second.pipeline.ingest([event(id="b", error_message="cache node 10.9.9.9 timed out after 7 ms")], tenant="default")
     with TestClient(create_app(second)) as client:
         ids = {client.get(f"/api/v1/events/{i}").json()["fingerprint_id"] for i in ("a", "b")}

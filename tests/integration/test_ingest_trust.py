@@ -134,3 +134,17 @@ def test_ndjson_with_a_wrongly_typed_line_keeps_the_others(client: TestClient) -
     r = client.post("/api/v1/events", content=body, headers={"content-type": "application/x-ndjson"})
     assert r.status_code == 200
     assert r.json()["accepted"] == 1 and [x["index"] for x in r.json()["rejected"]] == [1, 2]
+
+
+@pytest.mark.parametrize("event_id", ["zz-1\n", "zz\n2", "tab\there", "\x7f", ".", ".."])
+def test_ids_a_url_cannot_carry_are_rejected(client: TestClient, event_id: str) -> None:
+    result = _ingest(client, [event(id=event_id), event(id="zz-1")])
+    assert result["accepted"] == 1
+    assert [r["index"] for r in result["rejected"]] == [0]
+    assert result["rejected"][0]["error"]["code"] == "invalid_field"
+
+
+def test_a_credential_in_the_source_is_masked(client: TestClient) -> None:
+    _ingest(client, [event(id="s1", source="src password=SrcSecret11")])
+    body = client.get("/api/v1/events/s1").text
+    assert "SrcSecret11" not in body and "src password=" in body

@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import Connection, MetaData, Table, insert, select
 
 from faultlens.jobs.runner import run_until_idle
-from faultlens.store import rollups
+from faultlens.store import rollup_reads, rollup_shapes, rollup_writes
 from faultlens.store.db import alembic_config, create_db_engine, current_revision, head_revision, migrate
 from faultlens.store.tables import ROLLUP_KEY, events
 from tests.conftest import make_services
@@ -114,7 +114,7 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
             attributes=None if i % 4 == 0 else f'{{"site_id": "s{i % 3}", "target_object": {i % 2}}}',
         )
         rows.append(row)
-    counts, attempts = rollups.deltas(rows)
+    counts, attempts = rollup_writes.deltas(rows)
     old_key = [k for k in ROLLUP_KEY if k not in ("shape", "attr_name", "attr_value")]
     old_rows = [
         {**dict(zip(ROLLUP_KEY, key, strict=True)), "count": n, "attempt_sum": attempts.get(key, 0)}
@@ -127,12 +127,12 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
         assert "shape" not in old.c
         conn.execute(insert(old), [{k: r[k] for k in (*old_key, "count", "attempt_sum")} for r in old_rows])
     migrate(engine)
-    without_attributes = Counter({k: n for k, n in counts.items() if k[1] != rollups.ATTRIBUTE_SHAPE})
+    without_attributes = Counter({k: n for k, n in counts.items() if k[1] != rollup_shapes.ATTRIBUTE_SHAPE})
     with engine.connect() as conn:
         got_counts, got_attempts = _rollup_counters(conn, ROLLUP_KEY)
-        assert not rollups.attribute_rollups_ready(conn)
+        assert not rollup_reads.attribute_rollups_ready(conn)
         # Until the job has run, an attribute filter is answered from raw events.
-        by_site = rollups.aggregate(
+        by_site = rollup_reads.aggregate(
             conn,
             tenant="default",
             start=0,
@@ -144,7 +144,7 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
         1 for r in rows if r["attributes"] and '"s1"' in r["attributes"] and r["tenant"] == "default"
     )
     assert got_counts == +without_attributes
-    assert got_attempts == +Counter({k: a for k, a in attempts.items() if k[1] != rollups.ATTRIBUTE_SHAPE})
+    assert got_attempts == +Counter({k: a for k, a in attempts.items() if k[1] != rollup_shapes.ATTRIBUTE_SHAPE})
     assert {k[1] for k in got_counts} == {0, 1, 2} and {k[2] for k in got_counts} == {3_600, 86_400, 604_800}
 
     services = make_services(db_url)
@@ -152,10 +152,10 @@ def test_rollup_shapes_and_weeks_are_derived_exactly_from_hourly_and_daily_rollu
     assert ("rollup_rebuild", "done", [3]) in [(j.kind, j.state, j.params.get("shapes")) for j in ended]
     with engine.connect() as conn:
         got_counts, got_attempts = _rollup_counters(conn, ROLLUP_KEY)
-        assert rollups.attribute_rollups_ready(conn)
-        counts, attempts = rollups.deltas([dict(r) for r in conn.execute(select(events)).mappings()])
+        assert rollup_reads.attribute_rollups_ready(conn)
+        counts, attempts = rollup_writes.deltas([dict(r) for r in conn.execute(select(events)).mappings()])
     assert got_counts == +counts and got_attempts == +attempts
-    assert rollups.ATTRIBUTE_SHAPE in {k[1] for k in got_counts}
+    assert rollup_shapes.ATTRIBUTE_SHAPE in {k[1] for k in got_counts}
     services.engine.dispose()
 
     command.downgrade(alembic_config(engine), "0003")

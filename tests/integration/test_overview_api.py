@@ -19,8 +19,8 @@ from markdown_it import MarkdownIt
 from faultlens.api.app import create_app
 from faultlens.services import Services
 from faultlens.store import events as event_store
-from faultlens.store import rollups
-from faultlens.store.rollups import DAY_MS, HOUR_MS
+from faultlens.store import rollup_reads
+from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS
 from faultlens.timeutil import now_ms, parse_rfc3339_ms
 from faultlens.triage import raw, slo
 from tests.conftest import make_services
@@ -59,7 +59,7 @@ def test_overview_partitions_per_source(client: TestClient) -> None:
     assert ds["total"] == 10
     assert ds["status_counts"] == {"success": 6, "failure": 2, "retry": 1, "dead_letter": 1, "cancelled": 0}
     assert (ds["success_rate"], ds["failure_rate"], ds["actionable_failure_rate"]) == (0.6, 0.4, 0.3)
-    assert (ds["dead_letter_ratio"], ds["retry_count"], ds["avg_attempts"]) == (0.1, 1, (6 + 4 + 5 + 3) / 10)
+    assert (ds["dead_letter_rate"], ds["retry_count"], ds["avg_attempts"]) == (0.1, 1, (6 + 4 + 5 + 3) / 10)
     assert ds["top_failure_kinds"] == [
         {"failure_kind": ACTIONABLE, "count": 3},
         {"failure_kind": "downstream_closed", "count": 1},
@@ -207,13 +207,13 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
         starts = [hour_end - h * HOUR_MS for h in (1, 5, 30, 200)]
         by = ("source", "status", "failure_class", "is_actionable")
         from_rollups = raw.count_since(conn, tenant="default", starts=starts, end=hour_end, by=by)
-        from_events = rollups.count_since(conn, tenant="default", starts=starts, end=hour_end, by=by, raw=True)
+        from_events = rollup_reads.count_since(conn, tenant="default", starts=starts, end=hour_end, by=by, raw=True)
         assert from_rollups == from_events and len(from_rollups) > 3
         for i, start in enumerate(starts):
             plain = raw.aggregate_raw(conn, tenant="default", start=start, end=hour_end, by=by)
             assert {k: v[i] for k, v in from_rollups.items() if v[i]} == {k: n for k, (n, _a) in plain.items()}
         with pytest.raises(ValueError, match="whole hours"):
-            rollups.count_since(conn, tenant="default", starts=[hour_end - 1], end=hour_end, by=by)
+            rollup_reads.count_since(conn, tenant="default", starts=[hour_end - 1], end=hour_end, by=by)
 
 
 def test_trends_buckets_are_aligned_and_complete(client: TestClient) -> None:

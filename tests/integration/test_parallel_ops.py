@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from faultlens.store.rollups import DAY_MS
+from faultlens.store.rollup_shapes import DAY_MS
 from faultlens.timeutil import parse_rfc3339_ms
 from tests.helpers import ago, event
 from tests.integration.test_metrics import promtool_check, samples, value

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from faultlens.api.app import create_app
 from faultlens.cli import app as cli_app
-from faultlens.connectors import native, registry, retention, service, sync
+from faultlens.connectors import categories, native, registry, retention, service, sync
 from faultlens.connectors.base import FailedTask
 from faultlens.connectors.retry_policy import RetryPolicies, RetryPolicy, load_retry_policies
 from faultlens.errors import RetryPolicyError
@@ -290,8 +290,8 @@ def test_error_category(task_services: Services, message: str, exception_type: s
 def test_category_map_covers_every_classifier_category() -> None:
     from faultlens.model import Category
 
-    assert set(service.CATEGORY_MAP) == {c.value for c in Category}
-    assert set(service.CATEGORY_MAP.values()) == {
+    assert set(categories.CATEGORY_MAP) == {c.value for c in Category}
+    assert set(categories.CATEGORY_MAP.values()) == {
         "service_timeout",
         "authorization",
         "resource_exhausted",

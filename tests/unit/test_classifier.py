@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
-from faultlens.classify.engine import Classifier, decision_text
+from faultlens.classify.compile import regex_needs
+from faultlens.classify.engine import Classifier
+from faultlens.classify.masks import MESSAGE_MASK_RE, masked_guard, stable_under_message_mask
 from faultlens.classify.rules import RulePack, default_pack, load_pack_data
+from faultlens.classify.text import decision_text
 from faultlens.model import Classification, FailureClass, Status
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
@@ -487,23 +490,19 @@ def test_loosely_typed_http_status(clf: Classifier) -> None:
 
 
 def _mask(text: str) -> str:
-    from faultlens.classify.engine import _MESSAGE_MASK_RE
-
-    return _MESSAGE_MASK_RE.sub("0", text)
+    return MESSAGE_MASK_RE.sub("0", text)
 
 
 def test_message_mask_keeps_stable_substrings_and_guards() -> None:
     """What the whole-message cache relies on, tried on every pack substring in hostile contexts."""
-    from faultlens.classify.engine import _masked_guard, _stable_under_message_mask
-
     rnd = random.Random(20261122)
     pack = default_pack()
     patterns = sorted({s for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
     patterns += ["ab cd", "cafe", "x1", "1x", "a-b", "0xdeadbeef", "e 9", "fa", "超时了", "id=", ".", " f"]
     glue = ["", "", " ", "0", "7", "42", "a", "f", "ab", "c0", "1f", "dead", "x", "_", "-", ".", ":", "é", "超", "٣"]
     for p in patterns:
-        stable = _stable_under_message_mask(p)
-        guard = None if stable else _masked_guard(p)
+        stable = stable_under_message_mask(p)
+        guard = None if stable else masked_guard(p)
         for _ in range(60):
             pre = "".join(rnd.choice(glue) for _ in range(rnd.randint(0, 3)))
             post = "".join(rnd.choice(glue) for _ in range(rnd.randint(0, 3)))
@@ -519,20 +518,18 @@ def test_message_mask_keeps_stable_substrings_and_guards() -> None:
 
 
 def test_regex_needs_are_in_every_matching_text() -> None:
-    from faultlens.classify.engine import _regex_needs
-
-    assert _regex_needs((r"code[^0-9]{0,3}429(?!\d)", r"^429")) == ("429",)
-    assert _regex_needs((r"(?:404|410)",)) in {("404", "410"), ("04", "10")}
-    assert _regex_needs((r"oom|signal 9",)) == ("gnal 9", "oom")
+    assert regex_needs((r"code[^0-9]{0,3}429(?!\d)", r"^429")) == ("429",)
+    assert regex_needs((r"(?:404|410)",)) in {("404", "410"), ("04", "10")}
+    assert regex_needs((r"oom|signal 9",)) == ("gnal 9", "oom")
     # IGNORECASE matches "ı", "ſ" to i, s, and uppercase literals to the lowercased text
-    assert _regex_needs((r"sis",)) is None
-    assert _regex_needs((r"ABC",)) is None
-    assert _regex_needs((r"(?:12)?x?",)) is None
-    assert _regex_needs(None) is None
+    assert regex_needs((r"sis",)) is None
+    assert regex_needs((r"ABC",)) is None
+    assert regex_needs((r"(?:12)?x?",)) is None
+    assert regex_needs(None) is None
     texts = ["status 429", "http/1.1 404 x", "code: 410", "返回状态码 499", "4291", "GET /x 503", "error 401!"]
     for rule in default_pack().rules:
         for patterns in (rule.match.error_message_regex, rule.match.text_regex):
-            needs = _regex_needs(patterns)
+            needs = regex_needs(patterns)
             if needs is None or patterns is None:
                 continue
             for text in texts + [ex.error_message.lower() for ex in rule.examples if ex.error_message]:

@@ -44,3 +44,10 @@ def test_crlf_input_and_the_installed_script(tmp_path: Path) -> None:
     )
     rows = done.stdout.decode().splitlines()
     assert len(rows) == 2 and rows[0] == rows[1] and rows[0].endswith("\ttimeout after <NUM>")
+
+
+def test_tenant_without_a_database_is_refused() -> None:
+    """--tenant picks a tenant's saved templates; without --db there are none to pick, which is said, not ignored."""
+    result = CliRunner().invoke(app, ["fingerprint", "--tenant", "acme"], input="user 5 not found\n")
+    assert result.exit_code == 2
+    assert "--db" in result.stderr and result.stdout == ""

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from faultlens.store.rollups import DAY_MS, HOUR_MS, WEEK_MS, decompose, shape_for
+from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS, WEEK_MS, shape_for
+from faultlens.store.rollup_windows import decompose
 
 Piece = tuple[str, int, int]
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from faultlens.classify.engine import Classifier, check_pack, test_pack
+from faultlens.classify.engine import Classifier
+from faultlens.classify.examples import test_pack
+from faultlens.classify.lint import check_pack
 from faultlens.classify.rules import default_pack, load_pack_data
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rule-packs.md"

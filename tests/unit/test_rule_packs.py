@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from faultlens.classify import engine
 from faultlens.classify.engine import Classifier
+from faultlens.classify.examples import test_pack
+from faultlens.classify.lint import check_pack
 from faultlens.classify.rules import Match, default_pack, load_pack, load_pack_data
 from faultlens.errors import RulePackError
 from faultlens.model import Category, FailureClass, Status
@@ -62,12 +63,12 @@ def test_default_pack_loads_once_with_examples_everywhere() -> None:
 
 
 def test_default_pack_examples_all_pass() -> None:
-    failures = engine.test_pack(default_pack())
+    failures = test_pack(default_pack())
     assert not failures, "\n".join(f.message for f in failures)
 
 
 def test_default_pack_has_no_structural_problems() -> None:
-    problems = engine.check_pack(default_pack())
+    problems = check_pack(default_pack())
     assert not problems, "\n".join(f"{p.code}: {p.message}" for p in problems)
 
 
@@ -91,7 +92,7 @@ def test_spec_pack_loads_and_classifies() -> None:
         False,
     )
     assert p.name == "custom" and str(p.date) == "2026-11-22"
-    assert engine.test_pack(p) == []
+    assert test_pack(p) == []
     got = Classifier([p, default_pack()]).classify(status="failure", error_message="WIDGET_EXPLODED at 9")
     assert (got.rule_name, got.rule_version) == ("widget_exploded", "custom@2026-11-22")
 
@@ -345,7 +346,7 @@ def test_check_pack_reports_duplicates_empty_unreachable_and_shadowed() -> None:
             rule("undocumented", {"error_code": "nodoc"}),
         )
     )
-    problems = engine.check_pack(p)
+    problems = check_pack(p)
     by_code = {(pr.code, pr.rule) for pr in problems}
     assert ("unreachable", "read_timeouts") in by_code
     assert ("shadowed", "slow_db") in by_code
@@ -369,13 +370,13 @@ def test_check_pack_flags_redundant_substrings_and_base_id_clash() -> None:
             ),
         )
     )
-    problems = engine.check_pack(p, base=[load_pack_data(pack(rule("z", {"error_code": "z"})))])
+    problems = check_pack(p, base=[load_pack_data(pack(rule("z", {"error_code": "z"})))])
     codes = {pr.code for pr in problems}
     assert {"redundant_pattern", "duplicate_pack_id"} <= codes
 
 
 def test_check_pack_clean_pack() -> None:
-    assert engine.check_pack(load_pack_data(SPEC_PACK)) == []
+    assert check_pack(load_pack_data(SPEC_PACK)) == []
 
 
 # ----------------------------------------------------------------------------------- test_pack
@@ -396,7 +397,7 @@ def test_test_pack_reports_examples_that_do_not_classify_as_declared() -> None:
             ),
         )
     )
-    failures = engine.test_pack(p)
+    failures = test_pack(p)
     assert [(f.rule, f.index) for f in failures] == [("net_slow", 0), ("net_slow", 2)]
     assert "expected 'net_slow', got 'net'" in failures[0].message
     assert failures[1].expected["failure_class"] == "client_failure"
@@ -416,8 +417,8 @@ def test_test_pack_layers_on_base() -> None:
             )
         )
     )
-    assert engine.test_pack(p, base=[default_pack()]) == []
-    assert [f.index for f in engine.test_pack(p)] == [1]
+    assert test_pack(p, base=[default_pack()]) == []
+    assert [f.index for f in test_pack(p)] == [1]
 
 
 def test_status_values_are_the_model_enum() -> None:

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from faultlens.connectors import hints
+from faultlens.errors import SloConfigError
 from faultlens.triage import slo
-from faultlens.triage.slo import Counts, Objective
+from faultlens.triage.counts import Counts
+from faultlens.triage.slo import Objective
 
 
 def burn_windows(**burns: tuple[int, int]) -> dict[str, Counts]:
@@ -171,7 +174,41 @@ def test_config_overrides_merge_onto_the_default(tmp_path: Path) -> None:
 def test_a_bad_config_file_is_reported_with_its_path_and_field(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "slo.yaml"
     path.write_text(text)
-    with pytest.raises(slo.SloConfigError) as info:
+    with pytest.raises(SloConfigError) as info:
         slo.load_config(path)
     assert fragment in info.value.message and str(path) in info.value.message
     assert info.value.code == "invalid_slo_file"
+
+
+def test_the_engine_judges_a_value_past_its_limit() -> None:
+    assert slo.level_past(0.2, 0.2) is None  # at the limit is within it
+    assert slo.level_past(0.3, 0.2) == "warn"
+    assert slo.level_past(0.4, 0.2) == "critical"  # twice the limit
+    # A caller may cap where critical starts: a 60% limit can still page at 100%.
+    assert slo.level_past(1.0, 0.6) == "warn" and slo.level_past(1.0, 0.6, critical_at=1.0) == "critical"
+
+
+def test_one_spike_rule_for_rates_and_for_counts_per_window() -> None:
+    # Rates (per-source hints): 12% against a 2% baseline at factor 3 -> limit 6%, critical from 12%.
+    for now, level in ((0.12, "critical"), (0.07, "warn")):
+        verdict = slo.judge_spike(now, 0.02, factor=3)
+        assert verdict is not None and verdict[0] == level and verdict[1] == pytest.approx(0.06)
+    assert slo.judge_spike(0.05, 0.02, factor=3) is None
+    # Counts per spike window (task hints): the floor holds when the baseline is quiet.
+    assert slo.judge_spike(4, 0.5, factor=3, floor=5) is None
+    assert slo.judge_spike(5, 0.5, factor=3, floor=5) == ("warn", 5)
+    assert slo.judge_spike(12, 0.5, factor=3, floor=5) == ("critical", 5)
+    assert slo.judge_spike(9, 3.0, factor=3, floor=5) == ("warn", 9)
+    # Nothing spikes that is not above its baseline, even with a zero floor and factor.
+    assert slo.judge_spike(0.0, 0.0, factor=3) is None
+
+
+def test_the_dominant_category_and_its_ties() -> None:
+    assert slo.dominant({"data_error": 3, "authorization": 7}) == ("authorization", 7)
+    assert slo.dominant({"service_timeout": 5, "authorization": 5}) == ("authorization", 5)  # first by name
+
+
+def test_one_spike_window_for_every_hint_source() -> None:
+    assert slo.RECENT_WINDOWS_MS[slo.SPIKE_WINDOW] == slo.SPIKE_WINDOW_MS == 15 * 60_000
+    assert slo.SPIKE_WINDOW_TEXT == "the last 15 minutes"
+    assert not [name for name in vars(hints) if "SPIKE" in name]  # task hints keep no window of their own

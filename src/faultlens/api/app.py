@@ -11,9 +11,11 @@ from fastapi import Depends, FastAPI, Request, Response
 from faultlens import __version__, background
 from faultlens.api import docs, errors, params, readiness
 from faultlens.api import guard as browser_guard
+from faultlens.api.access_log import AccessLog
 from faultlens.api.body_deadline import BodyDeadline
 from faultlens.api.compat import codebase_embedder, invocations, parallel_ops
 from faultlens.api.deps import _KeysPresent, nul_guard
+from faultlens.api.head import HeadAsGet
 from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks
 from faultlens.services import Services
 from faultlens.web import routes as web
@@ -82,6 +84,10 @@ def create_app(services: Services) -> FastAPI:
         timeout_s=services.settings.request_body_timeout_s,
         counter=services.metrics.http_body_read_timeouts,
     )
+    # HEAD runs as GET wherever GET is served; the codebase-embedder contract keeps its documented HEAD 405.
+    app.add_middleware(HeadAsGet, routes_of=app, contract_paths={codebase_embedder.PATH})
     # Outside even the body deadline: a wrong Host, Origin or write media type is refused before a body is read.
     browser_guard.install(app, services.settings, envelopes={codebase_embedder.PATH: codebase_embedder.envelope})
+    # Outermost: every answer, the guard's refusals included, gets one access log line (no query string).
+    app.add_middleware(AccessLog)
     return app

@@ -13,8 +13,7 @@ from faultlens.api.guard import is_loopback
 from faultlens.errors import Forbidden, InvalidRequest, Unauthorized, param_details
 from faultlens.services import Services
 from faultlens.store import keys
-from faultlens.timeutil import resolve_window
-from faultlens.triage.stats import Window
+from faultlens.timeutil import Window, resolve_window
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,14 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+# C0 controls and DEL: no resource name holds one, and Starlette's path patterns end in "$", which also matches
+# before a final newline, so /api/v1/events/zz-1%0A would otherwise resolve to the event "zz-1".
+_PATH_CONTROLS = frozenset(map(chr, [*range(0x20), 0x7F]))
+
+
 def nul_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Request], None]:
-    """A dependency refusing NUL characters in the path or any query parameter with a 400.
+    """A dependency refusing, with a 400, NUL characters in any query parameter and any control character in the
+    (decoded) path.
 
     PostgreSQL text cannot hold NUL, so such a value would otherwise fail deep in a query as a 500. Paths under
     a prefix of `codes_by_prefix` answer with that contract's own error code.
@@ -41,15 +46,17 @@ def nul_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Request], None]:
 
     def reject(request: Request) -> None:
         path = request.scope.get("path", "")
-        bad = "path" if "\x00" in path else None
+        bad: str | None = None
+        where, message = "path", ""
+        if not _PATH_CONTROLS.isdisjoint(path):
+            bad, message = "path", "path must not contain control characters"
         for name, value in request.query_params.multi_items():
             if bad is None and ("\x00" in name or "\x00" in value):
-                bad = name.replace("\x00", "\\x00")
+                bad, where = name.replace("\x00", "\\x00"), "query"
+                message = f"{bad} must not contain NUL characters"
         if bad is None:
             return
         code = next((c for prefix, c in codes_by_prefix.items() if path.startswith(prefix)), InvalidRequest.code)
-        message = f"{bad} must not contain NUL characters"
-        where = "path" if bad == "path" else "query"
         raise InvalidRequest(message, code=code, details=param_details(bad, message, location=where))
 
     return reject

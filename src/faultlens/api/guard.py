@@ -16,16 +16,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from faultlens.api.errors import error_response
 from faultlens.settings import LOOPBACK_HOSTS, Settings
 
-# What a write may carry: the ingest formats (JSON, NDJSON in its three names) and OTLP's protobuf. Browsers
-# send text/plain and form types cross-site without asking first; requiring these makes such a write a
-# CORS-preflighted request, which this server never grants.
+# What a write may carry: the ingest formats (JSON, NDJSON in its three names), and OTLP's protobuf on the OTLP
+# receiver's paths only. Browsers send text/plain and form types cross-site without asking first; requiring these
+# makes such a write a CORS-preflighted request, which this server never grants. Each route still checks the type
+# it parses (415 when it does not read that type).
 WRITE_MEDIA_TYPES = (
     "application/json",
     "application/x-ndjson",
     "application/ndjson",
     "application/jsonl",
-    "application/x-protobuf",
 )
+OTLP_MEDIA_TYPES = ("application/x-protobuf",)
+# The OTLP/HTTP receiver's paths (the OTLP specification's defaults), the only ones admitting protobuf.
+OTLP_PATHS = frozenset({"/v1/traces", "/v1/logs", "/v1/metrics"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Liveness and readiness answer whatever the Host, so probes that address a pod by its IP keep working;
 # they carry no event data.
@@ -166,13 +169,14 @@ class BrowserGuard:
             )
         media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         has_body = headers.get("content-length", "0").strip() != "0" or "transfer-encoding" in headers
-        if media in WRITE_MEDIA_TYPES or (not media and not has_body):
+        accepted = WRITE_MEDIA_TYPES + OTLP_MEDIA_TYPES if path in OTLP_PATHS else WRITE_MEDIA_TYPES
+        if media in accepted or (not media and not has_body):
             return None
         return (
             415,
             "unsupported_media_type",
-            f"a request body must be sent as one of: {', '.join(WRITE_MEDIA_TYPES)}",
-            {"content_type": media, "accepted": list(WRITE_MEDIA_TYPES)},
+            f"a request body must be sent as one of: {', '.join(accepted)}",
+            {"content_type": media, "accepted": list(accepted)},
         )
 
     def refuse(self, scope: Scope, status: int, code: str, message: str, details: dict[str, Any]) -> Response:

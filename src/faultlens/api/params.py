@@ -16,9 +16,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from faultlens.errors import InvalidRequest, param_details, param_problem
-from faultlens.timeutil import WINDOWS_MS, resolve_window
+from faultlens.timeutil import WINDOWS_MS, Window, resolve_window
 from faultlens.triage import overview
-from faultlens.triage.stats import Window
 
 # RFC 9745: the date from which window_days is deprecated on native routes, as a structured-field date.
 WINDOW_DAYS_DEPRECATED_AT = datetime(2026, 12, 6, tzinfo=UTC)
@@ -79,9 +78,15 @@ def _checked(route: Any) -> bool:
     return not (isinstance(response_class, type) and issubclass(response_class, HTMLResponse))
 
 
+# Query parameters whose empty value means the parameter left out: the window's (the OpenAPI document admits "" for
+# them), the first page's cursor and an empty text search. Every other parameter of a native route refuses an empty
+# value: ?source= read as "no filter" on some routes and as "source is the empty string" (nothing) on others.
+EMPTY_MEANS_ABSENT = frozenset({"window", "since", "until", "cursor", "q"})
+
+
 def unknown_params_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Request], None]:
     """An app-wide dependency answering 400 to a query parameter the matched route does not declare (or to a
-    single-valued one given twice).
+    single-valued one given twice, or to an empty value of one outside EMPTY_MEANS_ABSENT).
 
     A misspelled filter (?soruce=orders) or a parameter of another route (?window_days= on /stats/summary)
     would otherwise be ignored and the caller given an unfiltered or default answer as if it were the one
@@ -98,7 +103,12 @@ def unknown_params_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Reques
         unknown = [name for name in counts if name not in declared]
         # A single-valued parameter sent twice would be read once (the last) and the other value dropped.
         repeated = [name for name, n in counts.items() if n > 1 and declared.get(name) is False]
+        path = request.scope.get("path", "")
+        contract = next((c for prefix, c in codes_by_prefix.items() if path.startswith(prefix)), None)
         if not unknown and not repeated:
+            # A contract route keeps its own document's rule for empty values (parallel-ops: no filter).
+            if contract is None:
+                _reject_empty(request)
             return
         problems = []
         for name in unknown:
@@ -106,8 +116,7 @@ def unknown_params_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Reques
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(param_problem(name, f"unknown query parameter{hint}"))
         problems += [param_problem(name, "given more than once; it takes one value") for name in repeated]
-        path = request.scope.get("path", "")
-        code = next((c for prefix, c in codes_by_prefix.items() if path.startswith(prefix)), InvalidRequest.code)
+        code = contract or InvalidRequest.code
         if not unknown:
             raise InvalidRequest(
                 f"query parameter(s) given more than once: {', '.join(repeated)}",
@@ -124,13 +133,23 @@ def unknown_params_guard(codes_by_prefix: Mapping[str, str]) -> Callable[[Reques
     return reject
 
 
+def _reject_empty(request: Request) -> None:
+    empty = [name for name, value in request.query_params.multi_items() if not value]
+    empty = [name for name in dict.fromkeys(empty) if name not in EMPTY_MEANS_ABSENT]
+    if not empty:
+        return
+    problems = [param_problem(name, f"{name} must not be empty; leave it out for its default") for name in empty]
+    message = problems[0]["message"] if len(empty) == 1 else f"{', '.join(empty)} must not be empty; leave them out"
+    raise InvalidRequest(message, details={"params": problems})
+
+
 def overview_window(
     response: Response,
     window: Annotated[str | None, Query(description=f"{WINDOW_HELP} (default 7d)")] = None,
     since: Annotated[str | None, Query(description="RFC 3339 start (inclusive)")] = None,
     until: Annotated[str | None, Query(description="RFC 3339 end (exclusive)")] = None,
     window_days: Annotated[
-        int | None,
+        str | None,
         Query(deprecated=True, description="Deprecated alias: 1, 7, 14, 30 or 90 days; use window"),
     ] = None,
 ) -> Window:
@@ -138,14 +157,16 @@ def overview_window(
     if window_days is None:
         label, start, end = resolve_window(window, since, until, default="7d")
         return Window(label, start, end)
-    if window is not None or since is not None or until is not None:
+    if window or since or until:
         message = "use either window_days (deprecated) or window / since / until, not both"
         raise InvalidRequest(message, details=param_details("window_days", message))
-    if window_days not in overview.WINDOW_DAYS:
+    # Read as written, digits only, as the parallel-ops contract reads it: int() would take "1_4", "+7", " 7".
+    days = int(window_days) if window_days.isascii() and window_days.isdecimal() and len(window_days) < 4 else 0
+    if days not in overview.WINDOW_DAYS:
         message = f"window_days must be one of {', '.join(map(str, overview.WINDOW_DAYS))} (deprecated: use window)"
         raise InvalidRequest(message, details=param_details("window_days", message))
     response.headers.update(DEPRECATION_HEADERS)
-    return overview.window_of(window_days)
+    return overview.window_of(days)
 
 
 OverviewWindowDep = Annotated[Window, Depends(overview_window)]

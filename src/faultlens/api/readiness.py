@@ -11,11 +11,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from faultlens.api.errors import error_response
 from faultlens.services import Services
 from faultlens.store.db import unavailable_reason
+from faultlens.store.health import ping
 
 router = APIRouter(tags=["health"])
 
@@ -38,8 +38,7 @@ class _DatabaseProbe:
 
     def _ping(self, services: Services) -> None:
         try:
-            with services.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            ping(services.engine)
         except Exception as exc:  # reported as the check's reason, never raised to the client
             raise _CheckFailed(unavailable_reason(exc) or type(exc).__name__) from None
         finally:

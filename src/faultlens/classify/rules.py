@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib.resources
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from faultlens import config_files
+from faultlens.classify.regex_safety import UnsafeRegexError, check_regex
 from faultlens.errors import RulePackError
 from faultlens.model import Category, FailureClass, Status
 
@@ -133,13 +133,17 @@ def _http_ranges(value: Any) -> tuple[tuple[int, int], ...] | None:
 
 
 def _check_regexes(patterns: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Refuse invalid regexes and those that could backtrack for a very long time (see regex_safety)."""
     if patterns is None:
         return None
+    problems: list[str] = []
     for pattern in patterns:
         try:
-            re.compile(pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+            check_regex(pattern)
+        except UnsafeRegexError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))  # pydantic names the rule and field
     return patterns
 
 
@@ -359,31 +363,18 @@ def load_pack_data(data: dict[str, Any]) -> RulePack:
         ) from None
 
 
-def _decode(text: str, suffix: str, origin: str) -> Any:
-    try:
-        if suffix in (".yaml", ".yml"):
-            # libyaml's safe loader when present: the default pack parses several times faster.
-            return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        if suffix == ".json":
-            return json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise RulePackError(f"rule pack {origin} is not valid {suffix[1:]}: {exc}", details={"path": origin}) from None
-    raise RulePackError(
-        f"rule pack {origin} must end in .yaml, .yml or .json", details={"path": origin, "suffix": suffix}
-    )
+_PACK_FILE = config_files.FileKind(
+    "rule pack",
+    RulePackError,
+    lambda data, _origin: load_pack_data(data),
+    suffixes={".yaml": "yaml", ".yml": "yml", ".json": "json"},
+    other=None,
+)
 
 
 def load_pack(path: Path) -> RulePack:
-    """Load a pack from a .yaml/.yml or .json file."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".json"):
-        _decode("", suffix, str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulePackError(f"cannot read rule pack {path}: {exc}", details={"path": str(path)}) from None
-    return load_pack_data(_decode(text, suffix, str(path)))
+    """Load a pack from a .yaml/.yml or .json file (parsed again only when the file changes)."""
+    return config_files.load(Path(path), _PACK_FILE)
 
 
 @functools.cache
@@ -391,4 +382,4 @@ def default_pack() -> RulePack:
     """The shipped pack, parsed once per process."""
     resource = importlib.resources.files("faultlens.classify").joinpath(DEFAULT_PACK_RESOURCE)
     text = resource.read_text(encoding="utf-8")
-    return load_pack_data(_decode(text, ".yaml", DEFAULT_PACK_RESOURCE))
+    return load_pack_data(_PACK_FILE.decode(text, "yaml", DEFAULT_PACK_RESOURCE))

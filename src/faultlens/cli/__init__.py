@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
+import socket
 import sys
 from array import array
 from pathlib import Path
@@ -14,6 +16,7 @@ import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.exceptions import TyperException
 
 from faultlens.cli import jobs as jobs_cli
 from faultlens.cli import rollups as rollups_cli
@@ -33,6 +36,8 @@ class _ReportingGroup(typer.core.TyperGroup):
         argv = [*getattr(ctx, "_protected_args", []), *ctx.args]
         try:
             return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):  # exit statuses and usage errors: Typer reports them
+            raise
         except RulePackError as exc:
             rules_cli.report_pack_error(exc)
             raise typer.Exit(2) from None
@@ -40,11 +45,101 @@ class _ReportingGroup(typer.core.TyperGroup):
             _say(f"{exc.code}: {exc.message}")
             raise typer.Exit(2 if exc.http_status < 500 else 1) from None
         except Exception as exc:
-            line = _database_failure(exc, _db_url_of(argv))
-            if line is None:
+            url = _db_url_of(argv)
+            line = _database_failure(exc, url)
+            if line is not None:
+                _say(line)
+                raise typer.Exit(1) from None
+            expected = _expected_failure(exc, url, _option_of(argv, "--redis-url"))
+            if expected is not None:
+                _say(expected[0])
+                raise typer.Exit(expected[1]) from None
+            if _debugging():
                 raise
-            _say(line)
+            _say(f"unexpected error: {type(exc).__name__}: {_scrub(_first_line(str(exc)))} ({DEBUG_HINT})")
             raise typer.Exit(1) from None
+
+
+DEBUG_HINT = "run with FAULTLENS_LOG_LEVEL=DEBUG for details"
+# user:password@ in any URL a message quotes; the password is replaced before the line is printed.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^@\s]*@")
+
+
+def _scrub(text: str) -> str:
+    """The text with every URL password masked."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "no message"
+
+
+def _debugging() -> bool:
+    try:
+        return Settings().log_level.upper() == "DEBUG"
+    except Exception:
+        return False
+
+
+def _option_of(argv: list[str], name: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _expected_failure(exc: BaseException, db_url: str, redis_url: str | None) -> tuple[str, int] | None:
+    """One line and an exit status (2: fix the command or its settings, 1: the environment failed) for a
+    failure a user can cause; None for anything else."""
+    from pydantic import ValidationError
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from faultlens.store.db import mask_url
+
+    if isinstance(exc, ValidationError):
+        # Names and reasons only: a value may be a secret (a database URL with its password).
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return f"a setting is not valid ({problems})", 2
+    if isinstance(exc, NoSuchModuleError):
+        return (
+            f"{mask_url(db_url)} names a database faultlens does not support ({exc}); use sqlite:/// or postgresql://",
+            2,
+        )
+    if isinstance(exc, ArgumentError):
+        return f"the database URL is not valid ({_scrub(_first_line(str(exc)))}); use sqlite:/// or postgresql://", 2
+    if isinstance(exc, ImportError) and _driver_missing(db_url):
+        return (
+            f"{mask_url(db_url)} needs a database driver that is not installed ({exc}); "
+            "use sqlite:/// or postgresql:// (psycopg 3)",
+            2,
+        )
+    redis_shown = _scrub(redis_url) if redis_url else "the configured Redis"
+    if isinstance(exc, ValueError) and str(exc).startswith("Redis URL must"):
+        return f"{redis_shown} is not a Redis URL ({_first_line(str(exc))})", 2
+    if isinstance(exc, RedisError):
+        return f"Redis at {redis_shown} failed ({_scrub(_first_line(str(exc)))})", 1
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot use{where} ({exc.strerror or _scrub(_first_line(str(exc)))})", 1
+    return None
+
+
+def _driver_missing(url: str) -> bool:
+    """Whether the URL's database driver cannot be imported (asyncpg, MySQLdb...)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except ImportError:
+        return True
+    except (ArgumentError, NoSuchModuleError, AttributeError):
+        return False
+    return False
 
 
 app = typer.Typer(
@@ -141,6 +236,7 @@ def serve(
     """Serve the API and dashboard; brings the schema to head first."""
     import uvicorn
 
+    from faultlens.api import header_deadline
     from faultlens.api.app import create_app
     from faultlens.services import build_services
     from faultlens.store import keys
@@ -148,6 +244,7 @@ def serve(
 
     settings = _settings(db, host=host, port=port, rules_file=rules)
     _configure_logging(settings.log_level)
+    _check_bind(settings.host, settings.port)
     services = build_services(settings)
     logging.getLogger("faultlens.cli").info("database %s", mask_url(settings.database_url))
     with services.engine.connect() as conn:
@@ -167,7 +264,43 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(services),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # faultlens.access logs each request without its query string (api/access_log.py); uvicorn's would not.
+        access_log=False,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        http=header_deadline.protocol(settings.header_timeout_s),
+    )
+
+
+# An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, at most 253 characters.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Refuse a port outside 0-65535 (0: any free port) or a host that is neither an address nor a host name
+    that resolves, with one line and exit status 2, before anything is opened."""
+    if not 0 <= port <= 65535:
+        raise _usage(f"--port {port} is not a TCP port (use 1-65535, or 0 for any free port)")
+    name = host.strip("[]")
+    if not name:  # every interface, like 0.0.0.0
+        return
+    try:
+        ipaddress.ip_address(name)
+        return
+    except ValueError:
+        pass
+    labels = name.removesuffix(".").split(".")
+    if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise _usage(f"--host {host!r} is not an IP address or host name")
+    try:
+        socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _usage(f"--host {host!r} does not resolve to an address ({exc})") from None
 
 
 def _configure_logging(level: str) -> None:
@@ -245,7 +378,7 @@ def import_file(
     tenant: Annotated[str, typer.Option(help="Tenant to import into.")] = "default",
 ) -> None:
     """Import events from a JSONL file with the API's validation; prints a summary."""
-    from faultlens.ingest import _BadLine
+    from faultlens.ingest import UTF8_BOM, _BadLine
     from faultlens.services import build_services
 
     services = build_services(_settings(db))
@@ -259,6 +392,8 @@ def import_file(
     def values() -> Any:
         with file.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
+                if number == 1:
+                    line = line.removeprefix(UTF8_BOM)  # some Windows tools start a UTF-8 file with one
                 if not line.strip():
                     continue
                 line_numbers.append(number)
@@ -309,6 +444,9 @@ def classify(
 
     if status not in {s.value for s in Status}:
         raise _usage(f"--status {status!r} is not a status; use one of: {', '.join(s.value for s in Status)}")
+    if http_status is not None and not 100 <= http_status <= 599:
+        # The range ingest accepts for an event's http_status.
+        raise _usage(f"--http-status {http_status} is not an HTTP status (use 100-599)")
     classifier = Classifier(load_packs(_settings(rules_file=rules)))
     # The same redacted fields ingest stores and classifies.
     result = classifier.classify(
@@ -320,6 +458,24 @@ def classify(
         operation=redact(operation) if operation else operation,
     )
     typer.echo(json.dumps(asdict(result), ensure_ascii=False))
+
+
+def _existing_sqlite(url: str, *, may_create: bool = False) -> None:
+    """A keys command on a SQLite file that does not exist says so and exits 1, creating nothing; with
+    `may_create` a new file is fine when its directory exists (no directory is ever created)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)  # a bad URL is reported by the group handler
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:") or Path(path).exists():
+        return
+    if may_create and Path(path).parent.is_dir():
+        return
+    if may_create:
+        _say(f"no database at {path}, and its directory {Path(path).parent} does not exist (create it first)")
+    else:
+        _say(f"no database at {path} (the file does not exist; `faultlens migrate` creates one)")
+    raise typer.Exit(1)
 
 
 @keys_app.command("create")
@@ -340,7 +496,11 @@ def keys_create(
     from faultlens.store.db import engine_for
     from faultlens.store.db import migrate as run
 
-    engine = engine_for(_settings(db))
+    if not keys.TENANT_NAME.fullmatch(tenant):
+        raise _usage(f"--tenant {tenant!r} is not a tenant name (1-64 characters of A-Z, a-z, 0-9, '.', '_', '-')")
+    settings = _settings(db)
+    _existing_sqlite(settings.database_url, may_create=True)
+    engine = engine_for(settings)
     run(engine)
     with engine.begin() as conn:
         key, secret = keys.create_key(conn, tenant=tenant, scopes=scope, name=name)
@@ -355,7 +515,9 @@ def keys_list(db: DbOption = None) -> None:
     from faultlens.store.db import migrate as run
     from faultlens.timeutil import ms_to_rfc3339
 
-    engine = engine_for(_settings(db))
+    settings = _settings(db)
+    _existing_sqlite(settings.database_url)
+    engine = engine_for(settings)
     run(engine)
     with engine.connect() as conn:
         for row in keys.list_keys(conn):
@@ -370,7 +532,9 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id.")], db: 
     from faultlens.store import keys
     from faultlens.store.db import engine_for
 
-    engine = engine_for(_settings(db))
+    settings = _settings(db)
+    _existing_sqlite(settings.database_url)
+    engine = engine_for(settings)
     with engine.begin() as conn:
         keys.revoke_key(conn, key_id=key_id)
     typer.echo(f"revoked {key_id}")
@@ -391,7 +555,9 @@ def keys_open_mode(
     from faultlens.store.db import engine_for
     from faultlens.store.db import migrate as run
 
-    engine = engine_for(_settings(db))
+    settings = _settings(db)
+    _existing_sqlite(settings.database_url)
+    engine = engine_for(settings)
     run(engine)
     try:
         with engine.begin() as conn:

@@ -146,11 +146,19 @@ def _follow(services: Services, job: Job, *, pause_s: float | None) -> Job:
             time.sleep(0.5)  # someone else works it: poll its progress
 
 
-def fingerprint(db: DbOption = None) -> None:
+def fingerprint(
+    db: DbOption = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Whose saved templates to start from (with --db; default: the default tenant)."),
+    ] = None,
+) -> None:
     """Read messages from stdin, one per line; print `<template_id>\\t<template>` for each, in order."""
     from faultlens.classify.fingerprint import Fingerprinter
 
-    fingerprinter = _stored_fingerprinter(db) if db else Fingerprinter()
+    if tenant is not None and not db:
+        raise _fail("--tenant names saved templates: give --db too")
+    fingerprinter = _stored_fingerprinter(db, tenant) if db else Fingerprinter()
     out = sys.stdout
     for raw in sys.stdin.buffer:
         message = raw.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -160,29 +168,32 @@ def fingerprint(db: DbOption = None) -> None:
     out.flush()
 
 
-def _stored_fingerprinter(db: str) -> Fingerprinter:
-    import orjson
+def _stored_fingerprinter(db: str, tenant: str | None) -> Fingerprinter:
+    """The tenant's saved fingerprinter, as the server loads it (the default tenant adopts a pre-tenant state)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from faultlens.classify.fingerprint import Fingerprinter
-    from faultlens.services import FINGERPRINT_STATE_KEY, load_state
+    from faultlens.fingerprinters import load_fingerprinter
+    from faultlens.services import load_state
     from faultlens.store.db import create_db_engine
 
     missing_sqlite_file(db)
+    default_tenant = _settings(db).default_tenant
     engine = create_db_engine(db)
     try:
-        saved = load_state(engine, FINGERPRINT_STATE_KEY)
+        saved, _ = load_fingerprinter(
+            lambda key: load_state(engine, key), tenant or default_tenant, default_tenant=default_tenant
+        )
     except SQLAlchemyError as exc:
         raise _fail(f"cannot read fingerprint state from the database: {getattr(exc, 'orig', None) or exc}") from None
-    finally:
-        engine.dispose()
-    if not saved:
-        err.print("no saved fingerprint state in the database; starting fresh")
-        return Fingerprinter()
-    try:
-        return Fingerprinter.from_state(orjson.loads(saved))
     except (ValueError, KeyError, TypeError) as exc:
         raise _fail(f"the saved fingerprint state does not load: {exc}") from None
+    finally:
+        engine.dispose()
+    if saved is None:
+        err.print(f"no saved fingerprint state for tenant {tenant or default_tenant!r} in the database; starting fresh")
+        return Fingerprinter()
+    return saved
 
 
 def register(app: typer.Typer) -> None:

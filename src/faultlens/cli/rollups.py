@@ -27,8 +27,9 @@ def verify(
 
     Exits 1 when any group differs. Costs a scan of the window's events per shape (minutes on 10M events).
     """
-    from faultlens.store import rollups
+    from faultlens.store import rollup_reads, rollup_shapes
     from faultlens.store.db import engine_for, without_deadlines
+    from faultlens.store.rollup_checks import frequent_attribute_values, read_snapshot
     from faultlens.timeutil import now_ms
 
     settings = _settings(db)
@@ -36,53 +37,32 @@ def verify(
     # A verification scans every event of the window once per shape: longer than any request may take.
     engine = without_deadlines(engine_for(settings))
     end = now_ms() + 1
-    start = end - int(days * rollups.DAY_MS)
+    start = end - int(days * rollup_shapes.DAY_MS)
     table = Table("shape", "question", "groups", "events", "differing groups")
     bad = 0
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        else:
-            conn.exec_driver_sql("BEGIN")  # one read snapshot for both sides (WAL)
+    with read_snapshot(engine) as conn:  # both sides of each comparison see the same events
         questions: list[tuple[int, str, dict[str, Any]]] = [
-            (shape, ", ".join(rollups.SHAPES[shape]), {}) for shape in range(rollups.ATTRIBUTE_SHAPE)
+            (shape, ", ".join(rollup_shapes.SHAPES[shape]), {}) for shape in range(rollup_shapes.ATTRIBUTE_SHAPE)
         ]
-        if rollups.attribute_rollups_ready(conn):
-            for name, value in _frequent_values(conn, tenant, start, end, attribute_values):
-                questions.append((rollups.ATTRIBUTE_SHAPE, f"{name}={value}", {"attr_name": name, "attr_value": value}))
+        if rollup_reads.attribute_rollups_ready(conn):
+            frequent = frequent_attribute_values(conn, tenant=tenant, start=start, end=end, limit=attribute_values)
+            for name, value in frequent:
+                questions.append(
+                    (rollup_shapes.ATTRIBUTE_SHAPE, f"{name}={value}", {"attr_name": name, "attr_value": value})
+                )
         for shape, label, where in questions:
-            by = [d for d in rollups.SHAPES[shape] if d not in rollups.ATTRIBUTE_DIMENSIONS]
-            answered = rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=where)
-            scanned = rollups.aggregate_events(conn, tenant=tenant, start=start, end=end, by=by, where=where)
+            by = [d for d in rollup_shapes.SHAPES[shape] if d not in rollup_shapes.ATTRIBUTE_DIMENSIONS]
+            answered = rollup_reads.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=where)
+            scanned = rollup_reads.aggregate_events(conn, tenant=tenant, start=start, end=end, by=by, where=where)
             differing = sum(1 for k in answered.keys() | scanned.keys() if answered.get(k) != scanned.get(k))
             bad += differing
             events = sum(n for n, _a in scanned.values())
             table.add_row(str(shape), label, f"{len(scanned):,}", f"{events:,}", str(differing))
-        conn.rollback()
     engine.dispose()
     out.print(table)
     if bad:
         raise _fail(f"{bad} group(s) differ from the raw events: run `faultlens rollups rebuild`", code=1)
     out.print(f"rollups match the raw events of the last {days:g} day(s) for tenant {tenant}")
-
-
-def _frequent_values(conn: Any, tenant: str, start: int, end: int, limit: int) -> list[tuple[str, str]]:
-    from sqlalchemy import func, select
-
-    from faultlens.store import rollups
-    from faultlens.store.tables import rollups as table
-
-    r = table.c
-    total = func.sum(r["count"])
-    stmt = (
-        select(r.attr_name, r.attr_value, total)
-        .where(r.tenant == tenant, r.shape == rollups.ATTRIBUTE_SHAPE, r.grain == rollups.DAY_MS // 1000)
-        .where(r.bucket >= start // rollups.DAY_MS * rollups.DAY_MS, r.bucket < end)
-        .group_by(r.attr_name, r.attr_value)
-        .order_by(total.desc(), r.attr_name, r.attr_value)
-        .limit(limit)
-    )
-    return [(str(name), str(value)) for name, value, _n in conn.execute(stmt)]
 
 
 @app.command("rebuild")
@@ -91,17 +71,14 @@ def rebuild(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Run the rebuild here and wait for it.")] = True,
 ) -> None:
     """Recompute every rollup from the events (the rollup_rebuild job; ingest may go on meanwhile)."""
-    from faultlens.jobs.rollup_rebuild import NEEDED, ensure_rollup_rebuild
+    from faultlens.jobs.rollup_rebuild import request_rollup_rebuild
     from faultlens.jobs.runner import run_until_idle
-    from faultlens.jobs.state import ROLLUPS_REBUILD_NEEDED, put_state
     from faultlens.services import build_services
 
     settings = _settings(db, start_jobs=False)
     missing_sqlite_file(settings.database_url)
     services = build_services(settings)
-    with services.engine.begin() as conn:
-        put_state(conn, ROLLUPS_REBUILD_NEEDED, NEEDED)
-    job = ensure_rollup_rebuild(services.engine)
+    job = request_rollup_rebuild(services.engine)
     if job is None:
         out.print("no events: the rollups are empty and complete")
         return

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from faultlens.classify.engine import check_pack, test_pack
+from faultlens.classify.examples import test_pack
+from faultlens.classify.lint import check_pack
 from faultlens.classify.rules import RulePack, default_pack, load_pack
 from faultlens.cli import rules_diff
 from faultlens.errors import RulePackError

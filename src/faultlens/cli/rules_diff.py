@@ -35,9 +35,8 @@ def diff(
     from faultlens.services import build_services
     from faultlens.settings import Settings
     from faultlens.store.db import missing_database, unavailable_reason
-    from faultlens.timeutil import resolve_window
+    from faultlens.timeutil import Window, resolve_window
     from faultlens.triage.preview import preview
-    from faultlens.triage.stats import Window
 
     if scope not in ("tenant", GLOBAL_SCOPE):
         err.print(f"[red]--scope must be tenant or {GLOBAL_SCOPE}[/red]")

@@ -136,8 +136,8 @@ def retry_task(
     force: Annotated[bool, typer.Option("--force", help="Retry even when the policy says not to.")] = False,
 ) -> None:
     """Requeue a failed task through its source; refused when the retry policy says it is not retryable."""
-    from faultlens.connectors import service
+    from faultlens.connectors import retries
 
     services = _services(db, redis_url, prefix)
-    result = _run(services, lambda: service.retry_task(services, task_id, kind=kind, enforce_policy=not force))
+    result = _run(services, lambda: retries.retry_task(services, task_id, kind=kind, enforce_policy=not force))
     typer.echo(json.dumps(result, ensure_ascii=False))

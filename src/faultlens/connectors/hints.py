@@ -1,54 +1,46 @@
-"""Task SLO hints: retries past max, silent retry loops, failure spikes, a dominating category, failure rate."""
+"""Task SLO hints: what they measure (retries past max, silent retry loops, task failures by source and category).
+
+The judgements (levels, the spike window and rule, a dominating category) are the hint engine's, in triage/slo.py.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
+from faultlens.connectors.categories import task_category
 from faultlens.connectors.retry_policy import RetryPolicies
-from faultlens.connectors.service import task_category
-from faultlens.store.tables import events
+from faultlens.store import rollup_reads, task_retries
+from faultlens.triage import slo
 
-SPIKE_WINDOW_MS = 15 * 60_000
 _FAILED = ("failure", "dead_letter")
-_COUNTED = ("success", "failure", "dead_letter", "cancelled")
+_ENDED = ("success", "failure", "dead_letter", "cancelled")
+_DOMINANT_CRITICAL = 0.9  # a category holding this share of task failures is critical, not a warning
 _MAX_RETRY_ROWS = 50_000
 
 
-def _hint(code: str, level: str, observed: float, threshold: float, source: str, message: str) -> dict[str, Any]:
+def _shown(hint: slo.Hint) -> dict[str, Any]:
+    """The task hint as the API shows it: without the judged window."""
     return {
-        "code": code,
-        "level": level,
-        "observed": observed,
-        "threshold": threshold,
-        "source": source,
-        "message": message,
+        "code": hint.code,
+        "level": hint.level,
+        "observed": hint.observed,
+        "threshold": hint.threshold,
+        "source": hint.source,
+        "message": hint.message,
     }
 
 
 def _retry_hints(
-    conn: Connection, *, tenant: str, start: int, end: int, policies: RetryPolicies
-) -> list[dict[str, Any]]:
-    c = events.c
-    rows = conn.execute(
-        select(c.source, c.job_id, c.operation, c.attempt, c.max_attempts)
-        .where(
-            c.tenant == tenant,
-            c.item_type == "task",
-            c.status == "retry",
-            c.occurred_at >= start,
-            c.occurred_at < end,
-            c.job_id.is_not(None),
-        )
-        .order_by(c.occurred_at, c.pk)
-        .limit(_MAX_RETRY_ROWS)
-    ).all()
+    conn: Connection, *, tenant: str, start: int, end: int, policies: RetryPolicies, window: str
+) -> list[slo.Hint]:
+    rows = task_retries.list_task_retries(conn, tenant=tenant, start=start, end=end, limit=_MAX_RETRY_ROWS)
     items: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in rows:
         items[(row.source, row.job_id)].append(row)
-    out: list[dict[str, Any]] = []
+    out: list[slo.Hint] = []
     loop_after = policies.hints.silent_loop_retries
     for (source, job_id), retries in sorted(items.items()):
         top = max((r.attempt or 0) for r in retries)
@@ -56,13 +48,14 @@ def _retry_hints(
         limit = max(declared) if declared else policies.for_type(retries[-1].operation or "").max_retries
         if top > limit:
             out.append(
-                _hint(
+                slo.Hint(
                     "task_retries_past_max",
                     "critical",
+                    source,
                     top,
                     limit,
-                    source,
                     f"task {job_id} is at attempt {top}, past its max_attempts {limit}",
+                    window,
                 )
             )
         # A silent loop: retries keep arriving but the attempt counter stopped increasing.
@@ -75,27 +68,35 @@ def _retry_hints(
                 stuck += 1
         if stuck >= loop_after:
             out.append(
-                _hint(
+                slo.Hint(
                     "task_silent_retry_loop",
                     "warn",
+                    source,
                     stuck,
                     loop_after,
-                    source,
                     f"task {job_id} retried {stuck} times without its attempt counter passing {best}",
+                    window,
                 )
             )
     return out
 
 
-def _counts(conn: Connection, *, tenant: str, start: int, end: int) -> list[Any]:
-    c = events.c
-    return list(
-        conn.execute(
-            select(c.source, c.status, c.category, func.count().label("n"))
-            .where(c.tenant == tenant, c.item_type == "task", c.occurred_at >= start, c.occurred_at < end)
-            .group_by(c.source, c.status, c.category)
-        ).all()
+def _task_failures(conn: Connection, *, tenant: str, start: int, end: int) -> dict[str, tuple[int, int, Counter[str]]]:
+    """Per source: (tasks that ended, failed tasks, failed tasks by task category) over [start, end).
+
+    Tasks count by status, whatever their failure class: a retry has not ended, a cancellation is no failure.
+    """
+    rows = rollup_reads.aggregate(
+        conn, tenant=tenant, start=start, end=end, by=("source", "status", "category"), where={"item_type": "task"}
     )
+    out: dict[str, tuple[int, int, Counter[str]]] = {}
+    for (source, status, category), (n, _attempts) in rows.items():
+        ended, failed, categories = out.get(source, (0, 0, Counter()))
+        if status in _FAILED:
+            failed += n
+            categories[task_category(category)] += n
+        out[source] = (ended + n if status in _ENDED else ended, failed, categories)
+    return out
 
 
 def task_hints(
@@ -103,76 +104,64 @@ def task_hints(
 ) -> list[dict[str, Any]]:
     """Hints over the task events of [start_ms, end_ms): dicts of code, level, observed, threshold, source, message.
 
-    The spike compares the last 15 minutes with the rest of the window scaled to 15 minutes.
+    The spike compares the failures of the spike window (slo.SPIKE_WINDOW_MS) with the rest of the window's,
+    scaled to the same length.
     """
     t = policies.hints
-    out = _retry_hints(conn, tenant=tenant, start=start_ms, end=end_ms, policies=policies)
-    recent_start = max(start_ms, end_ms - SPIKE_WINDOW_MS)
-    whole = _counts(conn, tenant=tenant, start=start_ms, end=end_ms)
-    recent = _counts(conn, tenant=tenant, start=recent_start, end=end_ms)
-
-    failed: Counter[str] = Counter()
-    counted: Counter[str] = Counter()
-    by_category: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in whole:
-        if row.status in _COUNTED:
-            counted[row.source] += row.n
-        if row.status in _FAILED:
-            failed[row.source] += row.n
-            by_category[row.source][task_category(row.category)] += row.n
-    recent_failed: Counter[str] = Counter()
-    for row in recent:
-        if row.status in _FAILED:
-            recent_failed[row.source] += row.n
-
+    window = f"{(end_ms - start_ms) // 1000}s"
+    hints = _retry_hints(conn, tenant=tenant, start=start_ms, end=end_ms, policies=policies, window=window)
+    recent_start = max(start_ms, end_ms - slo.SPIKE_WINDOW_MS)
+    whole = _task_failures(conn, tenant=tenant, start=start_ms, end=end_ms)
+    recent = _task_failures(conn, tenant=tenant, start=recent_start, end=end_ms)
     baseline_ms = recent_start - start_ms
-    for source in sorted(set(failed) | set(counted)):
-        now_n = recent_failed[source]
+    for source in sorted(whole):
+        total, failed, categories = whole[source]
         if baseline_ms > 0:
-            per_window = (failed[source] - now_n) * SPIKE_WINDOW_MS / baseline_ms
-            threshold = max(float(t.spike_min_failures), t.spike_factor * per_window)
-            if now_n >= threshold:
-                level = "critical" if now_n >= 2 * threshold else "warn"
-                out.append(
-                    _hint(
+            now_n = recent[source][1] if source in recent else 0
+            per_window = (failed - now_n) * slo.SPIKE_WINDOW_MS / baseline_ms
+            spike = slo.judge_spike(now_n, per_window, factor=t.spike_factor, floor=float(t.spike_min_failures))
+            if spike is not None:
+                level, threshold = spike
+                hints.append(
+                    slo.Hint(
                         "task_failure_spike",
                         level,
+                        source,
                         now_n,
                         round(threshold, 2),
-                        source,
-                        f"{now_n} task failures in the last 15 minutes against a baseline of "
-                        f"{per_window:.1f} per 15 minutes",
+                        f"{now_n} task failures in {slo.SPIKE_WINDOW_TEXT} against a baseline of "
+                        f"{per_window:.1f} per {slo.SPIKE_WINDOW_MS // slo.MINUTE_MS} minutes",
+                        slo.SPIKE_WINDOW,
                     )
                 )
-        cats = by_category.get(source)
-        total_failed = failed[source]
-        if cats and total_failed >= t.dominant_min_failures:
-            category, n = max(sorted(cats.items()), key=lambda kv: kv[1])
-            share = n / total_failed
+        if categories and failed >= t.dominant_min_failures:
+            category, n = slo.dominant(categories)
+            share = n / failed
             if share >= t.dominant_share:
-                out.append(
-                    _hint(
+                hints.append(
+                    slo.Hint(
                         "task_category_dominates",
-                        "warn" if share < 0.9 else "critical",
+                        "warn" if share < _DOMINANT_CRITICAL else "critical",
+                        source,
                         round(share, 4),
                         t.dominant_share,
-                        source,
-                        f"{category} is {share:.0%} of {total_failed} task failures",
+                        f"{category} is {share:.0%} of {failed} task failures",
+                        window,
                     )
                 )
-        total = counted[source]
         if total >= t.failure_rate_min_events:
-            rate = total_failed / total
-            if rate > t.failure_rate:
-                level = "critical" if rate >= min(1.0, 2 * t.failure_rate) else "warn"
-                out.append(
-                    _hint(
+            rate = failed / total
+            rate_level = slo.level_past(rate, t.failure_rate, critical_at=min(1.0, 2 * t.failure_rate))
+            if rate_level is not None:
+                hints.append(
+                    slo.Hint(
                         "task_failure_rate",
-                        level,
+                        rate_level,
+                        source,
                         round(rate, 4),
                         t.failure_rate,
-                        source,
                         f"{rate:.0%} of {total} tasks failed (threshold {t.failure_rate:.0%})",
+                        window,
                     )
                 )
-    return out
+    return [_shown(h) for h in hints]

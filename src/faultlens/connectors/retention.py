@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -19,10 +19,14 @@ from faultlens.connectors.base import CELERY, KINDS, NATIVE, RQ
 from faultlens.connectors.deadline import redis_deadline
 from faultlens.connectors.metrics import task_metrics
 from faultlens.connectors.native import NativeAdapter
+from faultlens.connectors.redis_errors import redis_errors
+from faultlens.connectors.task_view import TaskView
 from faultlens.errors import FaultlensError, InvalidRequest, RedisUnavailable, RetentionNotEnabled
-from faultlens.services import Services
 from faultlens.settings import Settings
 from faultlens.timeutil import ms_to_rfc3339, now_ms
+
+if TYPE_CHECKING:
+    from faultlens.services import Services
 
 log = logging.getLogger("faultlens.connectors.retention")
 
@@ -46,7 +50,7 @@ def archive_path(directory: Path, day: str) -> Path:
     return directory / f"failed-tasks-{day}.jsonl"
 
 
-def archive_record(view: service.TaskView, archived_at: int) -> dict[str, Any]:
+def archive_record(view: TaskView, archived_at: int) -> dict[str, Any]:
     """The archived line: the native API's task object plus the traceback and the archive time."""
     record = view.as_dict()
     record["traceback"] = redact(view.task.traceback)
@@ -108,7 +112,7 @@ def archive_failed_tasks(
     *,
     older_than_days: float | None = None,
     stores: Sequence[str] | None = None,
-    views: list[service.TaskView] | None = None,
+    views: list[TaskView] | None = None,
     now: int | None = None,
 ) -> ArchiveResult:
     """Archive then delete failed tasks of `stores` (default: those enabled in the settings) older than retention.
@@ -130,7 +134,7 @@ def archive_failed_tasks(
     result = ArchiveResult(stores=list(chosen))
     counters = task_metrics(services).retention
     directory = settings.task_archive_dir
-    by_day: dict[str, list[service.TaskView]] = defaultdict(list)
+    by_day: dict[str, list[TaskView]] = defaultdict(list)
     for view in old:
         assert view.task.fail_ms is not None
         day = datetime.fromtimestamp(view.task.fail_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
@@ -151,7 +155,7 @@ def archive_failed_tasks(
                 try:
                     with (
                         redis_deadline(settings.redis_timeout_s),
-                        service.redis_errors(services, f"deleting archived task {view.task.key}"),
+                        redis_errors(services, f"deleting archived task {view.task.key}"),
                     ):
                         gone = adapters[view.task.kind].delete(view.task)
                 except RedisUnavailable:
@@ -167,7 +171,7 @@ def archive_failed_tasks(
         if NATIVE in chosen and isinstance(native, NativeAdapter):
             with (
                 redis_deadline(settings.redis_timeout_s),
-                service.redis_errors(services, "trimming the native retry log"),
+                redis_errors(services, "trimming the native retry log"),
             ):
                 result.retry_log_trimmed = native.trim_retries(cutoff)
             counters.labels(NATIVE, "retry_log_trimmed").inc(result.retry_log_trimmed)

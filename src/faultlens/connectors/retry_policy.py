@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from faultlens import config_files
 from faultlens.connectors.base import KINDS
 from faultlens.errors import RetryPolicyError
 
@@ -161,30 +159,20 @@ class RetryPolicies(BaseModel):
         return RetryDecision(True, "", "", limit, policy.delay_s(retry_count + 1, seed=seed))
 
 
-def load_retry_policies(path: Path | None) -> RetryPolicies:
-    """The policies of a YAML/JSON file, or the defaults without one; RetryPolicyError when it is invalid."""
-    if path is None:
-        return RetryPolicies()
-    return _load(str(path), path.stat().st_mtime_ns if path.exists() else 0)
-
-
-@functools.lru_cache(maxsize=8)
-def _load(path: str, _mtime: int) -> RetryPolicies:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RetryPolicyError(
-            f"retry policy file {path} cannot be read: {exc.strerror}", details={"path": path}
-        ) from exc
-    try:
-        doc: Any = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise RetryPolicyError(f"retry policy file {path} does not parse: {exc}", details={"path": path}) from exc
+def _validate(doc: Any, origin: str) -> RetryPolicies:
     try:
         return RetryPolicies.model_validate(doc or {})
     except ValidationError as exc:
         problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         raise RetryPolicyError(
-            f"retry policy file {path} is invalid: {problems[0]['field']}: {problems[0]['message']}",
-            details={"path": path, "problems": problems},
+            f"retry policy file {origin} is invalid: {problems[0]['field']}: {problems[0]['message']}",
+            details={"path": origin, "problems": problems},
         ) from exc
+
+
+_POLICY_FILE = config_files.FileKind("retry policy file", RetryPolicyError, _validate)
+
+
+def load_retry_policies(path: Path | None) -> RetryPolicies:
+    """The policies of a YAML/JSON file, or the defaults without one; RetryPolicyError when it is invalid."""
+    return RetryPolicies() if path is None else config_files.load(path, _POLICY_FILE)

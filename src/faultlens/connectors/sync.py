@@ -7,14 +7,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faultlens.connectors import retention, service
+from faultlens.connectors import retention, retries, service
 from faultlens.connectors.base import RetryRecord
 from faultlens.connectors.deadline import redis_deadline
+from faultlens.connectors.redis_errors import check_redis, redis_errors
+from faultlens.connectors.task_events import ingest_events, retry_event, task_event
+from faultlens.connectors.task_view import TaskView
 from faultlens.errors import FaultlensError, RedisUnavailable
-from faultlens.services import Services
 from faultlens.timeutil import now_ms
+
+if TYPE_CHECKING:
+    from faultlens.services import Services
 
 log = logging.getLogger("faultlens.connectors.sync")
 
@@ -64,7 +69,7 @@ def _unseen(services: Services, events: list[dict[str, Any]], result: SyncResult
     seen = _seen_for(services)
     fresh = [e for e in events if e["id"] not in seen]
     result.duplicates += len(events) - len(fresh)
-    accepted, duplicates, rejected = service.ingest_events(services, fresh)
+    accepted, duplicates, rejected = ingest_events(services, fresh)
     result.accepted += accepted
     result.duplicates += duplicates
     result.rejected += len(rejected)
@@ -72,18 +77,18 @@ def _unseen(services: Services, events: list[dict[str, Any]], result: SyncResult
     _remember(seen, [e["id"] for e in fresh if e["id"] not in bad])
 
 
-def collect_failed(services: Services) -> tuple[list[service.TaskView], list[str]]:
+def collect_failed(services: Services) -> tuple[list[TaskView], list[str]]:
     """Every adapter's failed tasks, classified; an adapter whose read fails (Redis answering) is skipped
     and named in the errors, so one broken source does not stop the others. RedisUnavailable propagates.
     The caller opens the Redis deadline.
     """
-    service.check_redis(services)
+    check_redis(services)
     policies = service.policies_of(services)
-    views: list[service.TaskView] = []
+    views: list[TaskView] = []
     errors: list[str] = []
     for adapter in service.adapters_of(services):
         try:
-            with service.redis_errors(services, f"reading {adapter.kind} failed tasks"):
+            with redis_errors(services, f"reading {adapter.kind} failed tasks"):
                 tasks = adapter.list_failed()
         except RedisUnavailable:
             raise
@@ -100,7 +105,7 @@ def collect_retries(services: Services) -> tuple[list[RetryRecord], list[str]]:
     errors: list[str] = []
     for adapter in service.adapters_of(services):
         try:
-            with service.redis_errors(services, f"reading {adapter.kind} retries"):
+            with redis_errors(services, f"reading {adapter.kind} retries"):
                 records.extend(adapter.list_retries())
         except RedisUnavailable:
             raise
@@ -113,7 +118,7 @@ def collect_retries(services: Services) -> tuple[list[RetryRecord], list[str]]:
 class SourceRead:
     """What one sync reads from Redis (all of it inside one deadline)."""
 
-    views: list[service.TaskView]
+    views: list[TaskView]
     retries: list[RetryRecord]
     errors: list[str]
 
@@ -129,9 +134,9 @@ def store_read(services: Services, read: SourceRead) -> SyncResult:
     """Ingest what read_sources found as events; idempotent by event id (no Redis work)."""
     result = SyncResult(found=len(read.views), errors=list(read.errors))
     now = now_ms()
-    _unseen(services, [service.task_event(v, now=now) for v in read.views], result)
+    _unseen(services, [task_event(v, now=now) for v in read.views], result)
     before = result.accepted
-    _unseen(services, [service.retry_event(r, now=now) for r in read.retries], result)
+    _unseen(services, [retry_event(r, now=now) for r in read.retries], result)
     result.retry_events = result.accepted - before
     return result
 
@@ -147,7 +152,7 @@ def sync_failed_tasks(services: Services) -> SyncResult:
     return store_read(services, read)
 
 
-def auto_retry(services: Services, views: list[service.TaskView]) -> int:
+def auto_retry(services: Services, views: list[TaskView]) -> int:
     """Requeue retryable tasks whose backoff has passed, only of the stores the policy file names (auto_retry)."""
     policies = service.policies_of(services)
     if not policies.auto_retry:
@@ -161,7 +166,7 @@ def auto_retry(services: Services, views: list[service.TaskView]) -> int:
         if now < view.task.fail_ms + int((d.delay_s or 0.0) * 1000):
             continue
         try:
-            service.retry_task(services, view.task.key, trigger="auto")
+            retries.retry_task(services, view.task.key, trigger="auto")
             done += 1
         except RedisUnavailable:
             raise

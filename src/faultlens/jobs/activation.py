@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine
 
-from faultlens.classify.engine import Classifier, check_pack, test_pack
+from faultlens.classify.engine import Classifier
+from faultlens.classify.examples import test_pack
+from faultlens.classify.lint import check_pack
 from faultlens.classify.rules import RulePack, default_pack, load_pack, load_pack_data
 from faultlens.errors import Conflict, InvalidRequest, RulePackError
 from faultlens.jobs.backfill import request_backfill
 from faultlens.jobs.queue import Job, JobKind, find_active
 from faultlens.jobs.rulebook import GLOBAL_SCOPE, scope_tenant, stack_version, tenant_scope
-from faultlens.jobs.state import ACTIVE_RULE_VERSION, RULES_GENERATION, find_state, put_state, write_lock
 from faultlens.settings import Settings
-from faultlens.store.tables import rule_activations
-from faultlens.timeutil import now_ms
+from faultlens.store.activations import delete_activation, find_activation, list_activations, save_activation
+from faultlens.store.state import ACTIVE_RULE_VERSION, find_rules_generation, find_state, write_lock
 
 if TYPE_CHECKING:
     from faultlens.services import Services
@@ -56,8 +56,9 @@ def parse_pack(data: Any) -> RulePack:
 
 
 def parse_pack_body(body: bytes) -> tuple[RulePack, dict[str, Any]]:
+    """A candidate pack from a request body (JSON; a leading UTF-8 byte order mark is ignored)."""
     try:
-        data = orjson.loads(body)
+        data = orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(data, dict):
@@ -111,7 +112,11 @@ def _load(raw: str, scope: str) -> Activated | None:
     try:
         doc = orjson.loads(raw)
         return Activated(load_pack_data(doc["pack"]), doc["pack"], doc.get("base"))
-    except (orjson.JSONDecodeError, KeyError, TypeError, RulePackError):
+    except RulePackError as exc:
+        # e.g. a pack activated before a check it now fails (an unsafe regex): say why in one line.
+        log.error("the persisted rule pack of %s does not load and is ignored: %s", scope, exc.message)
+        return None
+    except (orjson.JSONDecodeError, KeyError, TypeError):
         log.exception("the persisted rule pack of %s does not load; it is ignored", scope)
         return None
 
@@ -119,36 +124,19 @@ def _load(raw: str, scope: str) -> Activated | None:
 def find_activated(conn: Connection, *, tenant: str | None = None) -> Activated | None:
     """The pack activated globally (tenant None) or for one tenant, or None."""
     scope = GLOBAL_SCOPE if tenant is None else tenant_scope(tenant)
-    raw = conn.execute(select(rule_activations.c.document).where(rule_activations.c.scope == scope)).scalar()
+    raw = find_activation(conn, scope)
     return None if raw is None else _load(raw, scope)
 
 
 def tenant_activations(conn: Connection) -> dict[str, RulePack]:
     """Every tenant's own pack (a small table: one row per tenant that activated one)."""
-    rows = conn.execute(
-        select(rule_activations.c.scope, rule_activations.c.document).where(rule_activations.c.scope != GLOBAL_SCOPE)
-    )
     out: dict[str, RulePack] = {}
-    for scope, raw in rows:
+    for scope, raw in list_activations(conn, other_than=GLOBAL_SCOPE):
         tenant = scope_tenant(scope)
         found = None if tenant is None else _load(raw, scope)
         if tenant is not None and found is not None:
             out[tenant] = found.pack
     return out
-
-
-def _put_activation(conn: Connection, scope: str, document: str) -> None:
-    now = now_ms()
-    done = conn.execute(
-        update(rule_activations).where(rule_activations.c.scope == scope).values(document=document, updated_at=now)
-    )
-    if done.rowcount == 0:
-        conn.execute(rule_activations.insert().values(scope=scope, document=document, updated_at=now))
-    put_state(conn, RULES_GENERATION, uuid.uuid4().hex)
-
-
-def rules_generation(conn: Connection) -> str | None:
-    return find_state(conn, RULES_GENERATION)
 
 
 def startup_packs(engine: Engine, settings: Settings) -> list[RulePack]:
@@ -166,8 +154,7 @@ def startup_packs(engine: Engine, settings: Settings) -> list[RulePack]:
             return packs
         if activated.base == base:
             return layered(activated.pack)
-        conn.execute(delete(rule_activations).where(rule_activations.c.scope == GLOBAL_SCOPE))
-        put_state(conn, RULES_GENERATION, uuid.uuid4().hex)
+        delete_activation(conn, GLOBAL_SCOPE)
     log.info("the rule pack activated over --rules %s is dropped: started with --rules %s", activated.base, base)
     return packs
 
@@ -198,7 +185,7 @@ def follow_activation(services: Services) -> bool:
     already decided that case.
     """
     with services.engine.connect() as conn:
-        token = rules_generation(conn)
+        token = find_rules_generation(conn)
     if token is None or token == services.followed_activation:
         return False
     services.followed_activation = token
@@ -271,7 +258,7 @@ def activate(
         doc = orjson.dumps({"pack": data, "base": _configured_user_pack_id(services.settings)}).decode()
         with services.engine.begin() as conn:
             write_lock(conn)
-            _put_activation(conn, GLOBAL_SCOPE, doc)
+            save_activation(conn, GLOBAL_SCOPE, doc)
             job = request_backfill(conn, classifier.version)
         # Persisted first: a crash between the two leaves the restart to pick the new pack up. Each
         # assignment is atomic; ingest reads the classifier once per batch.
@@ -299,7 +286,7 @@ def _activate_for_tenant(services: Services, pack: RulePack, data: dict[str, Any
         doc = orjson.dumps({"pack": data}).decode()
         with services.engine.begin() as conn:
             write_lock(conn)
-            _put_activation(conn, tenant_scope(tenant), doc)
+            save_activation(conn, tenant_scope(tenant), doc)
             job = request_backfill(conn, classifier.version, tenant=tenant, previous=current.version)
         packs = dict(services.rulebook.tenant_packs)
         packs[tenant] = pack

@@ -6,14 +6,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection
 
-from faultlens.jobs.queue import ACTIVE_STATES, Job, JobKind, JobState, Step, enqueue, find_active
-from faultlens.jobs.state import ACTIVE_RULE_VERSION, find_state, put_state
-from faultlens.store import rollups
-from faultlens.store.tables import events, jobs, rule_backfills
-from faultlens.timeutil import now_ms
+from faultlens.jobs.queue import Job, JobKind, Step, enqueue, find_active
+from faultlens.store import event_batches, rollup_shapes, rollup_writes
+from faultlens.store.backfills import find_confirmed_version, record_backfills
+from faultlens.store.jobs import fail_active_jobs
+from faultlens.store.state import ACTIVE_RULE_VERSION, find_state, save_state
 
 if TYPE_CHECKING:
     from faultlens.services import Services
@@ -27,10 +26,7 @@ DECISION = ("failure_kind", "failure_class", "is_actionable", "category", "retry
 _BOOLS = ("is_actionable", "retryable")
 _ROLLED_UP = ("failure_class", "failure_kind", "category", "is_actionable")  # derived fields in the rollup key
 # What rollups key on, what the classifier reads, and the derived fields being replaced.
-_COLUMNS = [
-    events.c[name] for name in dict.fromkeys(("pk", *rollups.ROW_FIELDS, "http_status", "error_message", *DERIVED))
-]
-_IN_CHUNK = 1000  # pks per UPDATE: far below every driver's bound-parameter limit
+_COLUMNS = tuple(dict.fromkeys(("pk", *rollup_shapes.ROW_FIELDS, "http_status", "error_message", *DERIVED)))
 
 
 def _derived(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -40,10 +36,6 @@ def _derived(row: Mapping[str, Any]) -> tuple[Any, ...]:
 def decision(row: Mapping[str, Any]) -> tuple[Any, ...]:
     """The fields that say whether a stored classification changed (see DECISION)."""
     return tuple(bool(row[n]) if n in _BOOLS else row[n] for n in DECISION)
-
-
-def _scope(tenant: str | None) -> list[ColumnElement[bool]]:
-    return [] if tenant is None else [events.c.tenant == tenant]
 
 
 def reclassify_batch(
@@ -63,15 +55,9 @@ def reclassify_batch(
     (old values out, new ones in, in one sorted upsert so concurrent ingest cannot deadlock against it).
     `versions` collects the rule version each tenant met was classified with.
     """
-    rows = [
-        dict(r)
-        for r in conn.execute(
-            select(*_COLUMNS)
-            .where(events.c.pk > after_pk, events.c.pk <= until_pk, *_scope(tenant))
-            .order_by(events.c.pk)
-            .limit(limit)
-        ).mappings()
-    ]
+    rows = event_batches.list_events_after(
+        conn, columns=_COLUMNS, after_pk=after_pk, until_pk=until_pk, limit=limit, tenant=tenant
+    )
     if not rows:
         return Step(finished=True)
     new_rows: list[dict[str, Any]] = []
@@ -97,17 +83,12 @@ def reclassify_batch(
         for r in new_rows:
             by_values.setdefault(_derived(r), []).append(int(r["pk"]))
         for values, pks in by_values.items():
-            for start in range(0, len(pks), _IN_CHUNK):
-                conn.execute(
-                    update(events)
-                    .where(events.c.pk.in_(pks[start : start + _IN_CHUNK]))
-                    .values(dict(zip(DERIVED, values, strict=True)))
-                )
-        counts, attempts = rollups.deltas(moved_old, -1)
-        new_counts, new_attempts = rollups.deltas(moved_new, +1)
+            event_batches.rewrite_events(conn, pks, dict(zip(DERIVED, values, strict=True)))
+        counts, attempts = rollup_writes.deltas(moved_old, -1)
+        new_counts, new_attempts = rollup_writes.deltas(moved_new, +1)
         counts.update(new_counts)  # Counter.update adds, keeping negative and zero results
         attempts.update(new_attempts)
-        rollups.apply_deltas(conn, counts, attempts)
+        rollup_writes.apply_deltas(conn, counts, attempts)
     if versions is not None:
         versions.update((t, c.version) for t, c in classifiers.items())
     return Step(examined=len(rows), changed=len(new_rows), checkpoint=int(rows[-1]["pk"]))
@@ -133,13 +114,8 @@ class BackfillHandler:
             return {}
         # Rows after this were ingested once the new rules were live (the job is claimed at least a poll
         # interval after activation), so the backfill has a fixed end and a meaningful total.
-        until = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
-        total = int(
-            conn.execute(
-                select(func.count()).select_from(events).where(events.c.pk <= until, *_scope(job.tenant))
-            ).scalar()
-            or 0
-        )
+        until = event_batches.max_event_pk(conn)
+        total = event_batches.count_events_between(conn, until_pk=until, tenant=job.tenant)
         return {"params": {**job.params, "until_pk": until}, "total": total}
 
     def step(self, conn: Connection, job: Job, services: Services, batch_size: int) -> Step:
@@ -157,15 +133,8 @@ class BackfillHandler:
         if step.finished and not job.params.get("tail_checked"):
             # An ingest batch classified just before the swap may have committed after until_pk was read:
             # the rows that arrived meanwhile are looked at once more (most are already current: no writes).
-            latest = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
-            extra = int(
-                conn.execute(
-                    select(func.count())
-                    .select_from(events)
-                    .where(events.c.pk > until, events.c.pk <= latest, *_scope(job.tenant))
-                ).scalar()
-                or 0
-            )
+            latest = event_batches.max_event_pk(conn)
+            extra = event_batches.count_events_between(conn, after_pk=until, until_pk=latest, tenant=job.tenant)
             return Step(
                 checkpoint=job.checkpoint,
                 params={"until_pk": max(until, latest), "tail_checked": True},
@@ -180,20 +149,12 @@ class BackfillHandler:
         versions: dict[str, str] = job.params.get("versions", {})
         if not versions:
             return
-        now = now_ms()
-        conn.execute(
-            rule_backfills.insert(),
-            [
-                {
-                    "job_id": job.id,
-                    "tenant": tenant,
-                    "from_version": job.params.get("previous_version"),
-                    "to_version": version,
-                    "until_pk": int(job.params["until_pk"]),
-                    "completed_at": now,
-                }
-                for tenant, version in sorted(versions.items())
-            ],
+        record_backfills(
+            conn,
+            job_id=job.id,
+            from_version=job.params.get("previous_version"),
+            until_pk=int(job.params["until_pk"]),
+            versions=versions,
         )
 
 
@@ -201,14 +162,7 @@ def confirmed_version(conn: Connection, *, tenant: str, event_id: str) -> str | 
     """The rules of the newest completed backfill that examined this event (and rewrote it only if its
     classification changed), or None when none has since it was stored. With rule_version (the pack that decided
     when the row was last written) it answers "which rules stand behind this classification"."""
-    pk = select(events.c.pk).where(events.c.tenant == tenant, events.c.id == event_id).scalar_subquery()
-    found = conn.execute(
-        select(rule_backfills.c.to_version)
-        .where(rule_backfills.c.tenant == tenant, rule_backfills.c.until_pk >= pk)
-        .order_by(rule_backfills.c.completed_at.desc(), rule_backfills.c.job_id.desc())
-        .limit(1)
-    ).scalar()
-    return None if found is None else str(found)
+    return find_confirmed_version(conn, tenant=tenant, event_id=event_id)
 
 
 def request_backfill(
@@ -221,7 +175,7 @@ def request_backfill(
 ) -> Job | None:
     """Enqueue the backfill a rule change needs; returns it (new or already queued), or None when none is needed.
 
-    Call inside a transaction that holds `state.write_lock`.
+    Call inside a transaction that holds `store.state.write_lock`.
 
     Global (`tenant` None): records `version` as the global stack history is (being) classified with and, when it
     changed (or `force`), enqueues one job over every tenant's events, each classified with its tenant's rules (a
@@ -237,18 +191,11 @@ def request_backfill(
         if stored == version and not force:
             return active if active is not None and active.rule_version == version else None
         if stored != version:
-            put_state(conn, ACTIVE_RULE_VERSION, version)
+            save_state(conn, ACTIVE_RULE_VERSION, version)
         previous = stored
-    superseded = [jobs.c.kind == JobKind.BACKFILL.value, jobs.c.state.in_(ACTIVE_STATES)]
-    if tenant is not None:
-        superseded.append(jobs.c.tenant == tenant)
-    conn.execute(
-        update(jobs)
-        .where(*superseded)
-        .values(
-            state=JobState.FAILED.value, finished_at=now_ms(), error=f"superseded: rule version {version} was activated"
-        )
+    fail_active_jobs(
+        conn, kind=JobKind.BACKFILL.value, tenant=tenant, message=f"superseded: rule version {version} was activated"
     )
-    if conn.execute(select(events.c.pk).where(*_scope(tenant)).limit(1)).first() is None:
+    if not event_batches.any_events(conn, tenant=tenant):
         return None  # nothing stored yet: every event will be classified by `version` at ingest
     return enqueue(conn, JobKind.BACKFILL, rule_version=version, params={"previous_version": previous}, tenant=tenant)

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from faultlens.jobs.queue import Job, JobKind, JobState
-from faultlens.store.tables import jobs
+from faultlens.store.jobs import count_active_by_kind, find_newest
 
 if TYPE_CHECKING:
     from faultlens.services import Services
@@ -48,28 +48,12 @@ class JobsCollector(Collector):
         running, pending, ratio = self._families()
         try:
             with self.engine.connect() as conn:
-                counts = {
-                    (kind, state): int(n)
-                    for kind, state, n in conn.execute(
-                        select(jobs.c.kind, jobs.c.state, func.count())
-                        .where(jobs.c.state.in_((JobState.RUNNING.value, JobState.PENDING.value)))
-                        .group_by(jobs.c.kind, jobs.c.state)
-                    )
-                }
+                counts = count_active_by_kind(conn)
                 newest: dict[str, Job] = {}
                 for kind in JobKind:
-                    row = (
-                        conn.execute(
-                            select(jobs)
-                            .where(jobs.c.kind == kind.value)
-                            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
-                            .limit(1)
-                        )
-                        .mappings()
-                        .first()
-                    )
-                    if row is not None:
-                        newest[kind.value] = Job.from_row(row)
+                    job = find_newest(conn, kind.value)
+                    if job is not None:
+                        newest[kind.value] = job
         except SQLAlchemyError:
             log.warning("jobs metrics: the jobs table could not be read", exc_info=True)
             return

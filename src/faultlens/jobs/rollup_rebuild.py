@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, text
+from sqlalchemy import Connection, Engine
 
 from faultlens.jobs.queue import Job, JobKind, Step, enqueue, find_active
-from faultlens.jobs.state import ROLLUPS_REBUILD_NEEDED, find_state, put_state, swap_state, write_lock
-from faultlens.store import rollups
-from faultlens.store.tables import events
-from faultlens.store.tables import rollups as rollups_table
+from faultlens.store import event_batches, rollup_reads, rollup_shapes, rollup_writes
+from faultlens.store.rollup_resets import clear_rollups
+from faultlens.store.state import ROLLUPS_REBUILD_NEEDED, find_state, save_state, swap_state, write_lock
 
 if TYPE_CHECKING:
     from faultlens.services import Services
@@ -19,7 +18,7 @@ NEEDED = "true"
 QUEUED = "queued"
 DONE = "false"
 
-_COLUMNS = [events.c.pk, *(events.c[name] for name in rollups.ROW_FIELDS)]
+_COLUMNS = ("pk", *rollup_shapes.ROW_FIELDS)
 # The attribute rows alone (migration 0004 on a database with events): service_state values of that request.
 ATTRIBUTES_NEEDED, ATTRIBUTES_READY = "needed", "ready"
 
@@ -28,9 +27,20 @@ def ensure_rollup_rebuild(engine: Engine) -> Job | None:
     """Enqueue what service_state asks for: a full rebuild, attribute rows only, or nothing; returns the job."""
     full = _ensure(engine, ROLLUPS_REBUILD_NEEDED, NEEDED, DONE, shapes=None)
     attributes = _ensure(
-        engine, rollups.ATTRIBUTE_ROLLUPS_STATE, ATTRIBUTES_NEEDED, ATTRIBUTES_READY, shapes=[rollups.ATTRIBUTE_SHAPE]
+        engine,
+        rollup_reads.ATTRIBUTE_ROLLUPS_STATE,
+        ATTRIBUTES_NEEDED,
+        ATTRIBUTES_READY,
+        shapes=[rollup_shapes.ATTRIBUTE_SHAPE],
     )
     return full or attributes
+
+
+def request_rollup_rebuild(engine: Engine) -> Job | None:
+    """Ask for a full rebuild (an operator's request); returns the job, or None when there are no events."""
+    with engine.begin() as conn:
+        save_state(conn, ROLLUPS_REBUILD_NEEDED, NEEDED)
+    return ensure_rollup_rebuild(engine)
 
 
 def _ensure(engine: Engine, key: str, needed: str, done: str, *, shapes: list[int] | None) -> Job | None:
@@ -43,11 +53,11 @@ def _ensure(engine: Engine, key: str, needed: str, done: str, *, shapes: list[in
         write_lock(conn)
         if find_state(conn, key) != needed:
             return None  # another process got here first
-        if conn.execute(select(events.c.pk).limit(1)).first() is None:
-            conn.execute(delete(rollups_table).where(*_shape_filter(shapes)))
-            put_state(conn, key, done)
+        if not event_batches.any_events(conn):
+            clear_rollups(conn, shapes=shapes)
+            save_state(conn, key, done)
             return None
-        put_state(conn, key, QUEUED)
+        save_state(conn, key, QUEUED)
         if shapes is None:
             active = find_active(conn, JobKind.ROLLUP_REBUILD)
             if active is not None and "max_pk" not in active.params and "shapes" not in active.params:
@@ -57,10 +67,6 @@ def _ensure(engine: Engine, key: str, needed: str, done: str, *, shapes: list[in
             JobKind.ROLLUP_REBUILD,
             params={"state": key, "done": done} | ({"shapes": shapes} if shapes is not None else {}),
         )
-
-
-def _shape_filter(shapes: list[int] | None) -> list[Any]:
-    return [] if shapes is None else [rollups_table.c.shape.in_(shapes)]
 
 
 class RollupRebuildHandler:
@@ -81,28 +87,22 @@ class RollupRebuildHandler:
     def prepare(self, conn: Connection, job: Job, services: Services) -> dict[str, Any]:
         if "max_pk" in job.params:
             return {}
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("LOCK TABLE events IN SHARE MODE"))
-        conn.execute(delete(rollups_table).where(*_shape_filter(job.params.get("shapes"))))
-        max_pk = int(conn.execute(select(func.max(events.c.pk))).scalar() or 0)
-        total = int(conn.execute(select(func.count()).select_from(events).where(events.c.pk <= max_pk)).scalar() or 0)
+        event_batches.hold_back_ingest(conn)
+        clear_rollups(conn, shapes=job.params.get("shapes"))
+        max_pk = event_batches.max_event_pk(conn)
+        total = event_batches.count_events_between(conn, until_pk=max_pk)
         return {"params": {**job.params, "max_pk": max_pk}, "total": total, "checkpoint": 0, "done": 0}
 
     def step(self, conn: Connection, job: Job, services: Services, batch_size: int) -> Step:
-        rows = [
-            dict(r)
-            for r in conn.execute(
-                select(*_COLUMNS)
-                .where(events.c.pk > job.checkpoint, events.c.pk <= int(job.params["max_pk"]))
-                .order_by(events.c.pk)
-                .limit(batch_size)
-            ).mappings()
-        ]
+        rows = event_batches.list_events_after(
+            conn, columns=_COLUMNS, after_pk=job.checkpoint, until_pk=int(job.params["max_pk"]), limit=batch_size
+        )
         if not rows:
             return Step(finished=True)
-        rollups.apply(conn, rows, +1, shapes=job.params.get("shapes") or rollups.ALL_SHAPES)
+        rollup_writes.apply(conn, rows, +1, shapes=job.params.get("shapes") or rollup_shapes.ALL_SHAPES)
         return Step(examined=len(rows), checkpoint=int(rows[-1]["pk"]))
 
     def finish(self, conn: Connection, job: Job, services: Services) -> None:
         # Only a queued request is cleared: a new request made meanwhile ("needed") gets its own rebuild.
-        swap_state(conn, job.params.get("state", ROLLUPS_REBUILD_NEEDED), QUEUED, job.params.get("done", DONE))
+        key = job.params.get("state", ROLLUPS_REBUILD_NEEDED)
+        swap_state(conn, key, expected=QUEUED, value=job.params.get("done", DONE))

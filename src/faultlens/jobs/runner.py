@@ -12,14 +12,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import orjson
-from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from faultlens.jobs import backfill, rollup_rebuild
-from faultlens.jobs.queue import ACTIVE_STATES, Handler, Job, JobKind, JobState, find_job, get_job
-from faultlens.jobs.state import write_lock
-from faultlens.store.tables import jobs
+from faultlens.jobs.queue import Handler, Job, JobKind, JobState, find_job, get_job
+from faultlens.store import jobs as job_rows
+from faultlens.store.state import write_lock
 from faultlens.timeutil import now_ms
 
 if TYPE_CHECKING:
@@ -80,10 +79,8 @@ def claimable(job: Job, *, now: int, stale_ms: int) -> bool:
 
 
 def _others_running(conn: Connection, job: Job, *, now: int, stale_ms: int) -> bool:
-    rows = conn.execute(
-        select(jobs).where(jobs.c.kind.in_(_EXCLUSIVE), jobs.c.state == JobState.RUNNING.value, jobs.c.id != job.id)
-    ).mappings()
-    return any(not claimable(Job.from_row(r), now=now, stale_ms=stale_ms) for r in rows)
+    running = job_rows.list_running(conn, kinds=_EXCLUSIVE, other_than=job.id)
+    return any(not claimable(other, now=now, stale_ms=stale_ms) for other in running)
 
 
 def claim(services: Services, job: Job, owner: str, *, stale_s: float = DEFAULT_STALE_S) -> Job | None:
@@ -103,28 +100,12 @@ def claim(services: Services, job: Job, owner: str, *, stale_s: float = DEFAULT_
             return None
         if current.kind in _EXCLUSIVE and _others_running(conn, current, now=now, stale_ms=stale_ms):
             return None
-        same_owner = jobs.c.owner.is_(None) if current.owner is None else jobs.c.owner == current.owner
-        beat = jobs.c.heartbeat_at
-        same_beat = beat.is_(None) if current.heartbeat_at is None else beat == current.heartbeat_at
-        won = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == current.id, jobs.c.state == current.state, same_owner, same_beat)
-            .values(
-                state=JobState.RUNNING.value,
-                owner=owner,
-                heartbeat_at=now,
-                error=None,
-                started_at=func.coalesce(jobs.c.started_at, now),
-            )
-        ).rowcount
-        if won != 1:
+        if not job_rows.take_job(conn, current, owner=owner, now=now):
             return None
         claimed = get_job(conn, current.id)
         values = handler.prepare(conn, claimed, services)
         if values:
-            if "params" in values:
-                values["params"] = orjson.dumps(values["params"]).decode()
-            conn.execute(update(jobs).where(jobs.c.id == claimed.id).values(**values))
+            job_rows.update_job(conn, claimed.id, values)
             claimed = get_job(conn, claimed.id)
     log.info("job %s (%s) claimed by %s at checkpoint %d", claimed.id, claimed.kind, owner, claimed.checkpoint)
     return claimed
@@ -133,23 +114,12 @@ def claim(services: Services, job: Job, owner: str, *, stale_s: float = DEFAULT_
 def release(engine: Engine, job_id: str, owner: str) -> None:
     """Hand a running job back to the queue (graceful stop): the next runner resumes at its checkpoint."""
     with engine.begin() as conn:
-        conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == JobState.RUNNING.value)
-            .values(state=JobState.PENDING.value, owner=None)
-        )
+        job_rows.release_job(conn, job_id, owner=owner)
 
 
 def fail(engine: Engine, job_id: str, owner: str | None, message: str) -> None:
-    cond = jobs.c.id == job_id
-    if owner is not None:
-        cond = and_(cond, jobs.c.owner == owner)
     with engine.begin() as conn:
-        conn.execute(
-            update(jobs)
-            .where(cond, jobs.c.state.in_(ACTIVE_STATES))
-            .values(state=JobState.FAILED.value, error=message[:2000], finished_at=now_ms())
-        )
+        job_rows.fail_job(conn, job_id, owner=owner, message=message)
 
 
 def _batch(services: Services, handler: Handler, job_id: str, owner: str, batch_size: int) -> Job:
@@ -157,12 +127,7 @@ def _batch(services: Services, handler: Handler, job_id: str, owner: str, batch_
     with services.engine.begin() as conn:
         # The fence: a runner presumed dead (or a superseded job) finds the row changed and stops here, so
         # two runners never both apply a batch. On PostgreSQL it also locks the row until commit.
-        fenced = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == JobState.RUNNING.value)
-            .values(heartbeat_at=now)
-        ).rowcount
-        if fenced != 1:
+        if not job_rows.beat_job(conn, job_id, owner=owner, now=now):
             raise JobLost(job_id)
         job = get_job(conn, job_id)
         step = handler.step(conn, job, services, batch_size)
@@ -180,9 +145,9 @@ def _batch(services: Services, handler: Handler, job_id: str, owner: str, batch_
                 "checkpoint": step.checkpoint,
                 "done": job.done + step.examined,
                 "total": job.total + step.more_total,
-                "params": orjson.dumps(params).decode(),
+                "params": params,
             }
-        conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+        job_rows.update_job(conn, job_id, values)
         return get_job(conn, job_id)
 
 
@@ -251,13 +216,7 @@ def run_job(
 
 def _candidates(services: Services) -> list[Job]:
     with services.engine.connect() as conn:
-        rows = conn.execute(
-            select(jobs)
-            .where(jobs.c.state.in_(ACTIVE_STATES), jobs.c.kind.in_(list(HANDLERS)))
-            .order_by(jobs.c.created_at, jobs.c.id)
-            .limit(100)
-        ).mappings()
-        found = [Job.from_row(r) for r in rows]
+        found = job_rows.list_oldest_active(conn, kinds=list(HANDLERS), limit=100)
     # A rollup rebuild goes first: until it is done, stats read incomplete rollups.
     return sorted(found, key=lambda j: j.kind != JobKind.ROLLUP_REBUILD)
 

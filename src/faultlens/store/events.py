@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +11,9 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from faultlens.errors import EventNotFound, InvalidRequest, param_details
-from faultlens.store import pg_stage
+from faultlens import cursors
+from faultlens.errors import EventNotFound
+from faultlens.store import attributes, pg_stage
 from faultlens.store.tables import events, fingerprints
 
 EVENT_COLUMNS = [c for c in events.c if c.name != "pk"]
@@ -67,7 +67,7 @@ def insert_events(
     Events, their rollups and their fingerprints change in one transaction, so no reader ever sees one
     without the others. `templates` maps fingerprint id -> (template, sample message, first seen).
     """
-    from faultlens.store import rollups  # late import: rollups imports this module's tables
+    from faultlens.store import rollup_writes  # late import: rollup_writes imports this module's tables
 
     with engine.begin() as conn:
         new_ids = _insert_new(conn, rows)
@@ -76,7 +76,7 @@ def insert_events(
         else:
             new_rows = [r for r in rows if r["id"] in new_ids]
         if new_rows:
-            rollups.apply(conn, new_rows)
+            rollup_writes.apply(conn, new_rows)
         if templates:
             upsert_fingerprints(conn, tenant=tenant, templates=templates, rows=new_rows)
     return len(new_ids)
@@ -180,17 +180,13 @@ class EventFilter:
 
 
 def encode_cursor(occurred_at: int, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{occurred_at}:{pk}".encode()).decode().rstrip("=")
+    return cursors.encode_cursor(occurred_at, pk)
 
 
 def decode_cursor(cursor: str) -> tuple[int, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        occurred, pk = raw.split(":")
-        return int(occurred), int(pk)
-    except (ValueError, UnicodeDecodeError) as exc:
-        message = "cursor is not one this server issued"
-        raise InvalidRequest(message, details=param_details("cursor", message)) from exc
+    """The (occurred_at, pk) of a cursor encode_cursor made; a 400 for anything else (faultlens.cursors)."""
+    occurred, pk = cursors.decode_numbers(cursor, numbers=2)
+    return occurred, pk
 
 
 def row_to_event(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -274,3 +270,24 @@ def find_fingerprint(conn: Connection, *, tenant: str, fingerprint_id: str | Non
         "first_seen": ms_to_rfc3339(row["first_seen"]),
         "last_seen": ms_to_rfc3339(row["last_seen"]),
     }
+
+
+def list_events_at(
+    conn: Connection,
+    *,
+    tenant: str,
+    flt: EventFilter,
+    attrs: Mapping[str, str] | None = None,
+    limit: int,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Newest first, skipping `offset` matching events (attribute filters too): the numbered pages of failures."""
+    where = flt.clauses(tenant) + attributes.clauses(conn.dialect.name, attrs)
+    stmt = (
+        select(events)
+        .where(*where)
+        .order_by(events.c.occurred_at.desc(), events.c.pk.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [row_to_event(r) for r in conn.execute(stmt).mappings()]

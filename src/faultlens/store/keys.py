@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, select, update
 
 from faultlens.errors import Conflict, InvalidRequest, NotFound
-from faultlens.store.tables import api_keys, service_state
+from faultlens.store.state import delete_state, find_states, save_state_once
+from faultlens.store.tables import api_keys
 from faultlens.timeutil import now_ms
 
 SCOPES = ("ingest", "read", "admin", "operator")  # operator: the global rule pack; never implied by admin
 KEY_PREFIX = "flk_"
+# A tenant name: printable, no spaces or line breaks (it appears in logs, metrics labels and file names).
+TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # service_state rows. The first is written when the first key is created (or an operator closes open mode), so
 # the database never falls back to anonymous access when its last key is revoked or its row deleted; the second
 # is an operator's explicit re-opening.
@@ -39,8 +42,12 @@ def create_key(conn: Connection, *, tenant: str, scopes: list[str], name: str | 
     bad = sorted(set(scopes) - set(SCOPES))
     if bad or not scopes:
         raise InvalidRequest(f"scopes must be among {', '.join(SCOPES)}", details={"scopes": bad})
-    if not tenant or len(tenant) > 64:
-        raise InvalidRequest("tenant must be 1 to 64 characters")
+    if not TENANT_NAME.fullmatch(tenant):
+        raise InvalidRequest(
+            "tenant must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+            code="invalid_tenant",
+            details={"tenant": tenant[:100]},
+        )
     key_id = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
     conn.execute(
@@ -75,23 +82,16 @@ def any_keys(conn: Connection) -> bool:
 
 def _mark(conn: Connection, key: str) -> None:
     # Insert-or-keep, so two processes creating their first keys at once both succeed.
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(service_state).values(key=key, value=str(now_ms()), updated_at=now_ms())
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+    save_state_once(conn, key, str(now_ms()))
 
 
 def _close_anonymous(conn: Connection) -> None:
     _mark(conn, CLOSED_STATE)
-    conn.execute(delete(service_state).where(service_state.c.key == OPEN_MODE_STATE))
+    delete_state(conn, OPEN_MODE_STATE)
 
 
 def _states(conn: Connection) -> dict[str, str]:
-    rows = conn.execute(
-        select(service_state.c.key, service_state.c.value).where(
-            service_state.c.key.in_((CLOSED_STATE, OPEN_MODE_STATE))
-        )
-    )
-    return {k: v for k, v in rows}
+    return find_states(conn, CLOSED_STATE, OPEN_MODE_STATE)
 
 
 def anonymous_allowed(conn: Connection) -> bool:

@@ -131,7 +131,7 @@ service_state = Table(
 )
 
 # Pre-aggregated counts per hour, day and week, kept in step with events at ingest and backfill, so that
-# window queries cost the number of buckets. A shape (store/rollups.py SHAPES) names the dimensions a row keeps;
+# window queries cost the number of buckets. A shape (store/rollup_shapes.py SHAPES) names the dimensions a row keeps;
 # the others, like every missing value, hold '' instead of NULL so the unique key matches. Attribute rows
 # (shape 3) carry one attribute name and value each; the key puts them before the bucket so a filter on one
 # value reads only its rows.

@@ -41,7 +41,7 @@ OVERVIEW_COLUMNS = (
     "success_rate",
     "failure_rate",
     "actionable_failure_rate",
-    "dead_letter_ratio",
+    "dead_letter_rate",
     "avg_attempts",
     "retry_count",
     "top_failure_kinds",
@@ -151,7 +151,7 @@ def overview_rows(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
                         "success_rate",
                         "failure_rate",
                         "actionable_failure_rate",
-                        "dead_letter_ratio",
+                        "dead_letter_rate",
                         "avg_attempts",
                         "retry_count",
                     )

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from faultlens.classify.engine import SUCCESS_RULE, UNCLASSIFIED_RULE
-from faultlens.store.tables import events, fingerprints
-from faultlens.timeutil import ms_to_rfc3339
-from faultlens.triage.stats import Window
+from faultlens.store.fingerprints import count_by_template, find_templates
+from faultlens.timeutil import Window, ms_to_rfc3339
 
 _NOT_A_RULE = frozenset({UNCLASSIFIED_RULE, SUCCESS_RULE, None})
 
@@ -42,19 +41,9 @@ def top_templates(
     specific rule decided at least one of its events; `unclassified_only` keeps the others, which are
     the candidates for a new rule.
     """
-    e = events.c
-    stmt = (
-        select(e.fingerprint_id, e.failure_class, e.failure_kind, e.rule_name, func.count())
-        .where(
-            e.tenant == tenant,
-            e.occurred_at >= window.start_ms,
-            e.occurred_at < window.end_ms,
-            e.fingerprint_id.is_not(None),
-        )
-        .group_by(e.fingerprint_id, e.failure_class, e.failure_kind, e.rule_name)
-    )
     groups: dict[str, _Template] = {}
-    for fid, fclass, kind, rule_name, n in conn.execute(stmt):
+    counted = count_by_template(conn, tenant=tenant, start_ms=window.start_ms, end_ms=window.end_ms)
+    for fid, fclass, kind, rule_name, n in counted:
         tid = resolve(fid) if resolve else fid
         group = groups.get(tid) or groups.setdefault(tid, _Template(tid))
         group.ids.add(fid)
@@ -66,13 +55,7 @@ def top_templates(
     chosen.sort(key=lambda g: (-g.count, g.id))
     chosen = chosen[:limit]
     wanted = sorted({i for g in chosen for i in g.ids | {g.id}})
-    stored: dict[str, Any] = {}
-    fp = fingerprints.c
-    for start in range(0, len(wanted), 500):
-        rows = conn.execute(
-            select(fingerprints).where(fp.tenant == tenant, fp.id.in_(wanted[start : start + 500]))
-        ).mappings()
-        stored.update({r["id"]: r for r in rows})
+    stored: dict[str, Any] = find_templates(conn, tenant=tenant, ids=wanted)
     return {"window": window.label, "items": [_item(g, stored) for g in chosen]}
 
 

@@ -20,14 +20,15 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from faultlens.settings import Settings
-from faultlens.store import rollups
+from faultlens.store import rollup_reads, rollup_shapes
 from faultlens.timeutil import now_ms
 from faultlens.triage import overview, slo
+from faultlens.triage.counts import Counts, tally_by
 
 log = logging.getLogger("faultlens.metrics")
 
 SCRAPE_TENANT: ContextVar[str | None] = ContextVar("faultlens_scrape_tenant", default=None)
-WINDOWS_MS = {"1h": rollups.HOUR_MS, "24h": rollups.DAY_MS}
+WINDOWS_MS = {"1h": rollup_shapes.HOUR_MS, "24h": rollup_shapes.DAY_MS}
 HINT_WINDOW_DAYS = overview.DEFAULT_WINDOW_DAYS
 # Sources come from whoever sends events, kinds from the rule packs: cap the label sets either way.
 MAX_SOURCES = 50
@@ -71,13 +72,12 @@ class OverviewCollector(Collector):
         config = self.config()
         with self.engine.connect() as conn:
             windows = {
-                label: rollups.aggregate(conn, tenant=tenant, start=now + 1 - width, end=now + 1, by=_BY)
+                label: rollup_reads.aggregate(conn, tenant=tenant, start=now + 1 - width, end=now + 1, by=_BY)
                 for label, width in WINDOWS_MS.items()
             }
             ov = overview.build_overview(conn, tenant=tenant, days=HINT_WINDOW_DAYS, config=config, now=now)
-        volume: Counter[str] = Counter()
-        for key, (n, _a) in windows["24h"].items():
-            volume[key[0]] += n
+        by_source = {label: tally_by(rows, _BY, "source") for label, rows in windows.items()}
+        volume = Counter({source: counts.total for source, counts in by_source["24h"].items()})
         kept = {s for s, _n in volume.most_common(MAX_SOURCES)}
 
         def source_label(source: str) -> str:
@@ -105,29 +105,25 @@ class OverviewCollector(Collector):
             labels=["window", "source"],
         )
         for label, rows in windows.items():
-            by_status: Counter[tuple[str, str]] = Counter()
+            labelled: dict[str, Counts] = {}
+            for source, counts in by_source[label].items():
+                labelled.setdefault(source_label(source), Counts()).merge(counts)
+            for src in sorted(labelled):
+                for status, n in sorted(labelled[src].by_status.items()):
+                    events.add_metric([label, src, status], n)
             by_failure: Counter[tuple[str, str, str, str]] = Counter()
-            totals: Counter[str] = Counter()
-            act: Counter[str] = Counter()
-            for (source, status, failure_class, is_actionable, kind, category), (n, _a) in rows.items():
-                src = source_label(source)
-                by_status[(src, status)] += n
-                totals[src] += n
+            for (source, _status, failure_class, _actionable, kind, category), (n, _a) in rows.items():
                 if failure_class != "none":
-                    by_failure[(src, failure_class, kind, category)] += n
-                    if is_actionable:
-                        act[src] += n
-            for (src, status), n in sorted(by_status.items()):
-                events.add_metric([label, src, status], n)
+                    by_failure[(source_label(source), failure_class, kind, category)] += n
             ranked = by_failure.most_common()
             other = sum(n for _k, n in ranked[MAX_FAILURE_SETS:])
             for (src, failure_class, kind, category), n in sorted(ranked[:MAX_FAILURE_SETS]):
                 failures.add_metric([label, src, failure_class, kind, category], n)
             if other:
                 failures.add_metric([label, OTHER, OTHER, OTHER, OTHER], other)
-            for src in sorted(totals):
-                actionable.add_metric([label, src], act[src])
-                ratio.add_metric([label, src], slo.ratio(act[src], totals[src]))
+            for src in sorted(labelled):
+                actionable.add_metric([label, src], labelled[src].actionable)
+                ratio.add_metric([label, src], labelled[src].actionable_rate)
         hints = GaugeMetricFamily(
             "faultlens_slo_hint_active",
             f"1 for each SLO hint active over the last {HINT_WINDOW_DAYS} days (see /api/v1/alerts).",

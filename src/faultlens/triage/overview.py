@@ -11,10 +11,10 @@ from sqlalchemy import Connection
 
 from faultlens.errors import InvalidRequest, param_details
 from faultlens.model import Status
-from faultlens.store.rollups import DAY_MS
-from faultlens.timeutil import ms_to_rfc3339, now_ms
+from faultlens.store.rollup_shapes import DAY_MS
+from faultlens.timeutil import Window, ms_to_rfc3339, now_ms
 from faultlens.triage import raw, slo
-from faultlens.triage.stats import Window
+from faultlens.triage.counts import Counts, window_rows
 
 WINDOW_DAYS = (1, 7, 14, 30, 90)
 DEFAULT_WINDOW_DAYS = 7
@@ -44,38 +44,34 @@ def describe_window(window: Window) -> dict[str, Any]:
 class Partition:
     """What the overview knows of one source (or of all of them) over the window."""
 
-    counts: slo.Counts = field(default_factory=slo.Counts)
-    statuses: Counter[str] = field(default_factory=Counter)
-    attempt_sum: int = 0
+    counts: Counts = field(default_factory=Counts)
     kinds: Counter[str] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)
 
     def add(self, key: tuple[Any, ...], n: int, attempts: int) -> None:
-        _source, status, failure_class, is_actionable, kind, category, code = key
-        self.counts.add(status=status, failure_class=failure_class, is_actionable=is_actionable, n=n, category=category)
-        self.statuses[status] += n
-        self.attempt_sum += attempts
-        if failure_class != "none":
-            self.kinds[kind] += n
-            if code:
-                self.codes[code] += n
+        fields = dict(zip(_BY, key, strict=True))
+        self.counts.add_row(fields, n, attempts)
+        if fields["failure_class"] != "none":
+            self.kinds[fields["failure_kind"]] += n
+            if fields["error_code"]:
+                self.codes[fields["error_code"]] += n
 
     def as_dict(self) -> dict[str, Any]:
         c = self.counts
         return {
             "total": c.total,
-            "status_counts": {s.value: self.statuses.get(s.value, 0) for s in Status},
+            "status_counts": {s.value: c.of_status(s.value) for s in Status},
             "success_count": c.success,
             "failure_count": c.failures,
             "actionable_failure_count": c.actionable,
             "dead_letter_count": c.dead_letter,
             "retry_count": c.retry,
-            "success_rate": slo.ratio(c.success, c.total),
-            "failure_rate": slo.ratio(c.failures, c.total),
-            "actionable_failure_rate": slo.ratio(c.actionable, c.total),
-            "dead_letter_ratio": slo.ratio(c.dead_letter, c.total),
+            "success_rate": c.success_rate,
+            "failure_rate": c.failure_rate,
+            "actionable_failure_rate": c.actionable_rate,
+            "dead_letter_rate": c.dead_letter_rate,
             # Events without an attempt number count as 0: rollups keep the sum, not how many carried one.
-            "avg_attempts": slo.ratio(self.attempt_sum, c.total),
+            "avg_attempts": c.avg_attempts,
             "top_failure_kinds": [{"failure_kind": k, "count": n} for k, n in _top(self.kinds)],
             "top_error_codes": [{"error_code": k, "count": n} for k, n in _top(self.codes)],
         }
@@ -124,9 +120,7 @@ def build_overview(
         window = window_of(days if days is not None else DEFAULT_WINDOW_DAYS, now=now)
     attrs = dict(attrs or {})
     where = {"source": sources[0]} if sources is not None and len(sources) == 1 else None
-    rows = raw.aggregate(
-        conn, tenant=tenant, start=window.start_ms, end=window.end_ms, by=_BY, where=where, attrs=attrs
-    )
+    rows = window_rows(conn, tenant=tenant, window=window, by=_BY, where=where, attrs=attrs)
     wanted = set(sources) if sources is not None else None
     parts: dict[str, Partition] = {name: Partition() for name in sources or ()}
     totals = Partition()

@@ -8,11 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from faultlens.store import attributes, rollups
-from faultlens.store.events import EventFilter, row_to_event
-from faultlens.store.tables import events
+from faultlens.store import attributes, rollup_reads, rollup_shapes
+from faultlens.store.events import EventFilter, list_events_at
 
 ATTRIBUTE_FILTERS = attributes.ROLLED  # the attribute filters the API exposes
 
@@ -27,7 +26,7 @@ def _with_attribute(
     if pair is None:
         return None
     combined = {**(where or {}), "attr_name": pair[0], "attr_value": pair[1]}
-    if not set((*by, *combined)).issubset(rollups.SHAPES[rollups.ATTRIBUTE_SHAPE]):
+    if not set((*by, *combined)).issubset(rollup_shapes.SHAPES[rollup_shapes.ATTRIBUTE_SHAPE]):
         return None  # e.g. by operation: attribute rows do not keep it
     return combined
 
@@ -43,13 +42,17 @@ def aggregate(
     attrs: Mapping[str, str] | None = None,
     bucket_ms: int | None = None,
 ) -> Counts:
-    """rollups.aggregate's answer. One attribute filter on a rolled-up attribute is a rollup read as well;
+    """rollup_reads.aggregate's answer. One attribute filter on a rolled-up attribute is a rollup read as well;
     others (several attributes, or dimensions attribute rows do not keep) scan raw events."""
     if not attrs:
-        return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=where, bucket_ms=bucket_ms)
+        return rollup_reads.aggregate(
+            conn, tenant=tenant, start=start, end=end, by=by, where=where, bucket_ms=bucket_ms
+        )
     combined = _with_attribute(by, where, attrs)
     if combined is not None:
-        return rollups.aggregate(conn, tenant=tenant, start=start, end=end, by=by, where=combined, bucket_ms=bucket_ms)
+        return rollup_reads.aggregate(
+            conn, tenant=tenant, start=start, end=end, by=by, where=combined, bucket_ms=bucket_ms
+        )
     return aggregate_raw(
         conn, tenant=tenant, start=start, end=end, by=by, where=where, attrs=attrs, bucket_ms=bucket_ms
     )
@@ -67,8 +70,8 @@ def aggregate_raw(
     bucket_ms: int | None = None,
     origin: int = 0,
 ) -> Counts:
-    """GROUP BY over raw events in [start, end) with attribute filters; see rollups.aggregate_events."""
-    return rollups.aggregate_events(
+    """GROUP BY over raw events in [start, end) with attribute filters; see rollup_reads.aggregate_events."""
+    return rollup_reads.aggregate_events(
         conn,
         tenant=tenant,
         start=start,
@@ -90,13 +93,13 @@ def count_since(
     by: Sequence[str],
     attrs: Mapping[str, str] | None = None,
 ) -> dict[tuple[Any, ...], tuple[int, ...]]:
-    """Counts for each window [starts[i], end) (see rollups.count_since): hourly rollups when every bound is a
+    """Counts for each window [starts[i], end) (see rollup_reads.count_since): hourly rollups when every bound is a
     whole hour and rollups can answer the attribute filter, raw events otherwise."""
-    aligned = all(t % rollups.HOUR_MS == 0 for t in (*starts, end))
+    aligned = all(t % rollup_shapes.HOUR_MS == 0 for t in (*starts, end))
     combined = _with_attribute(by, None, attrs)
     if aligned and (not attrs or combined is not None):
-        return rollups.count_since(conn, tenant=tenant, starts=starts, end=end, by=by, where=combined)
-    return rollups.count_since(
+        return rollup_reads.count_since(conn, tenant=tenant, starts=starts, end=end, by=by, where=combined)
+    return rollup_reads.count_since(
         conn, tenant=tenant, starts=starts, end=end, by=by, extra=attributes.clauses(conn.dialect.name, attrs), raw=True
     )
 
@@ -173,7 +176,7 @@ def seek(conn: Connection, *, tenant: str, query: FailureQuery, offset: int, lim
         return query.start_ms, query.end_ms, offset
     lo, end = query.start_ms, query.end_ms
     older: list[list[tuple[int, int]]] = []  # per level: the chosen bucket and the older ones, newest first
-    for bucket_ms in (rollups.DAY_MS, rollups.HOUR_MS):
+    for bucket_ms in (rollup_shapes.DAY_MS, rollup_shapes.HOUR_MS):
         window = dataclasses.replace(query, start_ms=lo, end_ms=end)
         ordered = sorted(
             _failures_per_bucket(conn, tenant=tenant, query=window, bucket_ms=bucket_ms).items(), reverse=True
@@ -207,13 +210,7 @@ def list_failures(
         if offset > SEEK_AFTER_ROWS:
             start, end, offset = seek(conn, tenant=tenant, query=query, offset=offset, limit=page_size)
         cut = dataclasses.replace(query, start_ms=start, end_ms=end)
-        where = cut.event_filter().clauses(tenant) + attributes.clauses(conn.dialect.name, query.attrs)
-        stmt = (
-            select(events)
-            .where(*where)
-            .order_by(events.c.occurred_at.desc(), events.c.pk.desc())
-            .limit(page_size)
-            .offset(offset)
+        items = list_events_at(
+            conn, tenant=tenant, flt=cut.event_filter(), attrs=query.attrs, limit=page_size, offset=offset
         )
-        items = [row_to_event(r) for r in conn.execute(stmt).mappings()]
     return items, {"page": page, "page_size": page_size, "pages": pages, "total": total}

@@ -1,30 +1,33 @@
-"""SLO hints: per-source objectives (Settings.slo_file), multi-window burn rates, threshold hints and alert views."""
+"""SLO hints: per-source objectives (Settings.slo_file), burn rates, and the hint engine every hint source uses."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
+from faultlens import config_files
 from faultlens.errors import InvalidRequest, SloConfigError, param_details
-from faultlens.store.rollups import DAY_MS, HOUR_MS
+from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS
 from faultlens.triage import raw
+from faultlens.triage.counts import BY, Counts
+from faultlens.triage.counts import ratio as ratio  # the compatibility views read slo.ratio
 
 MINUTE_MS = 60_000
 LEVELS = ("info", "warn", "critical")
 LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
-SPIKE_WINDOW = "15m"
+# The one spike window: every failure spike (per source, per task source) compares its last minutes with a baseline.
+SPIKE_WINDOW_MS = 15 * MINUTE_MS
+SPIKE_WINDOW = f"{SPIKE_WINDOW_MS // MINUTE_MS}m"
+SPIKE_WINDOW_TEXT = f"the last {SPIKE_WINDOW_MS // MINUTE_MS} minutes"
 # Windows counted back from now: the burn-rate pairs below and the failure-spike window.
 RECENT_WINDOWS_MS: dict[str, int] = {
     "5m": 5 * MINUTE_MS,
-    "15m": 15 * MINUTE_MS,
+    SPIKE_WINDOW: SPIKE_WINDOW_MS,
     "30m": 30 * MINUTE_MS,
     "1h": HOUR_MS,
     "2h": 2 * HOUR_MS,
@@ -91,79 +94,18 @@ def parse_config(data: Any, *, origin: str) -> SloConfig:
         raise SloConfigError(f"{origin}: {'; '.join(problems)}", details={"problems": problems}) from exc
 
 
-_cache: dict[Path, tuple[tuple[int, int], SloConfig]] = {}
-_cache_lock = threading.Lock()
+_SLO_FILE = config_files.FileKind("SLO file", SloConfigError, lambda data, origin: parse_config(data, origin=origin))
 
 
 def load_config(path: Path | None) -> SloConfig:
     """The objectives in `path` (YAML or JSON), re-read when the file changes; defaults without a file."""
-    if path is None:
-        return SloConfig()
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise SloConfigError(f"{path}: cannot read the SLO file: {exc.strerror}") from exc
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    with _cache_lock:
-        hit = _cache.get(path)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
-        raise SloConfigError(f"{path}: not valid {kind}: {exc}") from exc
-    config = parse_config(data, origin=str(path))
-    with _cache_lock:
-        _cache[path] = (stamp, config)
-    return config
-
-
-@dataclass
-class Counts:
-    """Event counts of one source over one window, split the ways the hints need."""
-
-    total: int = 0
-    success: int = 0
-    failures: int = 0
-    actionable: int = 0
-    dead_letter: int = 0
-    retry: int = 0
-    categories: dict[str, int] = field(default_factory=dict)
-
-    def add(self, *, status: str, failure_class: str, is_actionable: bool, n: int, category: str | None = None) -> None:
-        self.total += n
-        if status == "success":
-            self.success += n
-        elif status == "dead_letter":
-            self.dead_letter += n
-        elif status == "retry":
-            self.retry += n
-        if failure_class != "none":
-            self.failures += n
-            if is_actionable:
-                self.actionable += n
-            if category is not None:
-                self.categories[category] = self.categories.get(category, 0) + n
-
-    def merge(self, other: Counts) -> None:
-        self.total += other.total
-        self.success += other.success
-        self.failures += other.failures
-        self.actionable += other.actionable
-        self.dead_letter += other.dead_letter
-        self.retry += other.retry
-        for category, n in other.categories.items():
-            self.categories[category] = self.categories.get(category, 0) + n
-
-
-def ratio(part: int, whole: int) -> float:
-    return part / whole if whole else 0.0
+    return SloConfig() if path is None else config_files.load(path, _SLO_FILE)
 
 
 @dataclass(frozen=True, slots=True)
 class Hint:
+    """One finding of the hint engine; `window` is what it was judged over ("7d", "1h/5m", SPIKE_WINDOW)."""
+
     code: str
     level: str
     source: str
@@ -184,6 +126,31 @@ class Hint:
         }
 
 
+def level_past(observed: float, limit: float, *, critical_at: float | None = None) -> str | None:
+    """A value past its maximum: warn, critical from `critical_at` (twice the maximum unless given); None within."""
+    if observed <= limit:
+        return None
+    return "critical" if observed >= (2 * limit if critical_at is None else critical_at) else "warn"
+
+
+def judge_spike(now: float, base: float, *, factor: float, floor: float = 0.0) -> tuple[str, float] | None:
+    """(level, limit) when the spike window's value reaches `factor` times its baseline value and `floor`:
+    warn, critical at twice the limit. Rates or counts per spike window, as long as both are the same."""
+    limit = max(floor, base * factor)
+    if now < limit or now <= base:
+        return None
+    return ("critical" if now >= 2 * limit else "warn"), limit
+
+
+def dominant(categories: Mapping[str, int]) -> tuple[str, int]:
+    """The category with the most failures; of equals, the first by name."""
+    return min(categories.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def pct(value: float) -> str:
+    return f"{value * 100:.3g}%"
+
+
 @dataclass(frozen=True, slots=True)
 class BurnRule:
     level: str
@@ -202,7 +169,7 @@ BURN_RULES = (
 
 
 def burn_rate(counts: Counts, budget: float) -> float:
-    return ratio(counts.actionable, counts.total) / budget
+    return counts.actionable_rate / budget
 
 
 def judge_burn(
@@ -220,22 +187,18 @@ def judge_burn(
     return None
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:.3g}%"
-
-
 def _above(source: str, code: str, what: str, observed: float, limit: float, window: str) -> Hint | None:
     """A rate-above-its-maximum hint: warn past the maximum, critical at twice it."""
-    if observed <= limit:
+    level = level_past(observed, limit)
+    if level is None:
         return None
-    level = "critical" if observed >= 2 * limit else "warn"
     return Hint(
         code,
         level,
         source,
         observed,
         limit,
-        f"{source}: {what} {_pct(observed)} over {window} is above the objective of {_pct(limit)}",
+        f"{source}: {what} {pct(observed)} over {window} is above the objective of {pct(limit)}",
         window,
     )
 
@@ -246,7 +209,7 @@ def threshold_hints(source: str, counts: Counts, objective: Objective, *, window
     if counts.total < o.min_events:
         return []
     hints: list[Hint] = []
-    success = ratio(counts.success, counts.total)
+    success = counts.success_rate
     if success < o.success_rate_min:
         shortfall, allowed = 1 - success, 1 - o.success_rate_min
         level = "critical" if shortfall >= 2 * allowed else "warn"
@@ -257,21 +220,21 @@ def threshold_hints(source: str, counts: Counts, objective: Objective, *, window
                 source,
                 success,
                 o.success_rate_min,
-                f"{source}: success rate {_pct(success)} over {window} is below the objective of "
-                f"{_pct(o.success_rate_min)}",
+                f"{source}: success rate {pct(success)} over {window} is below the objective of "
+                f"{pct(o.success_rate_min)}",
                 window,
             )
         )
-    for code, what, part, limit in (
-        ("failure_rate_high", "failure rate", counts.failures, o.failure_rate_max),
-        ("dead_letter_rate_high", "dead-letter rate", counts.dead_letter, o.dead_letter_rate_max),
-        ("retry_rate_high", "retry rate", counts.retry, o.retry_rate_max),
+    for code, what, rate, limit in (
+        ("failure_rate_high", "failure rate", counts.failure_rate, o.failure_rate_max),
+        ("dead_letter_rate_high", "dead-letter rate", counts.dead_letter_rate, o.dead_letter_rate_max),
+        ("retry_rate_high", "retry rate", counts.retry_rate, o.retry_rate_max),
     ):
-        hint = _above(source, code, what, ratio(part, counts.total), limit, window)
+        hint = _above(source, code, what, rate, limit, window)
         if hint is not None:
             hints.append(hint)
     if counts.failures >= o.category_min_failures and counts.categories:
-        category, n = max(counts.categories.items(), key=lambda kv: (kv[1], kv[0]))
+        category, n = dominant(counts.categories)
         share = ratio(n, counts.failures)
         if share > o.category_share_max:
             hints.append(
@@ -281,7 +244,7 @@ def threshold_hints(source: str, counts: Counts, objective: Objective, *, window
                     source,
                     share,
                     o.category_share_max,
-                    f"{source}: {_pct(share)} of {counts.failures} failures over {window} are "
+                    f"{source}: {pct(share)} of {counts.failures} failures over {window} are "
                     f"{category}; look there first",
                     window,
                 )
@@ -300,23 +263,22 @@ def burn_hint(source: str, windows: Mapping[str, Counts], objective: Objective) 
         source,
         round(long_burn, 3),
         rule.factor,
-        f"{source}: actionable failures burn the {_pct(objective.budget)} error budget {long_burn:.1f}x over "
+        f"{source}: actionable failures burn the {pct(objective.budget)} error budget {long_burn:.1f}x over "
         f"{rule.long} and {short_burn:.1f}x over {rule.short} (threshold {rule.factor:g}x)",
         f"{rule.long}/{rule.short}",
     )
 
 
 def spike_hint(source: str, baseline: Counts, recent: Counts, objective: Objective, *, window: str) -> Hint | None:
-    """The failure rate of the last 15 minutes against the rate of the whole window."""
+    """The failure rate of the spike window against the rate of the whole window."""
     o = objective
     if recent.failures < o.spike_min_failures or baseline.total < o.min_events:
         return None
-    base = ratio(baseline.failures, baseline.total)
-    now = ratio(recent.failures, recent.total)
-    limit = base * o.spike_factor
-    if now < limit or now <= base:
+    base, now = baseline.failure_rate, recent.failure_rate
+    verdict = judge_spike(now, base, factor=o.spike_factor)
+    if verdict is None:
         return None
-    level = "critical" if now >= 2 * limit else "warn"
+    level, limit = verdict
     times = f"{now / base:.1f}x" if base else "far above"
     return Hint(
         "failure_spike",
@@ -324,7 +286,7 @@ def spike_hint(source: str, baseline: Counts, recent: Counts, objective: Objecti
         source,
         now,
         limit,
-        f"{source}: {_pct(now)} of events failed in the last 15 minutes, {times} the {window} rate of {_pct(base)}",
+        f"{source}: {pct(now)} of events failed in {SPIKE_WINDOW_TEXT}, {times} the {window} rate of {pct(base)}",
         SPIKE_WINDOW,
     )
 
@@ -390,7 +352,7 @@ def count_recent(
         for label, width in RECENT_WINDOWS_MS.items()
         if width > HOUR_MS
     }
-    by = ("source", "status", "failure_class", "is_actionable")
+    by = ("source", *BY)
     out: dict[str, dict[str, Counts]] = {}
     for starts, until in ((short, end), (long, hour_end)):
         labels = list(starts)

@@ -8,18 +8,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from faultlens.errors import InvalidRequest, param_details
-from faultlens.store.rollups import DAY_MS, HOUR_MS
-from faultlens.timeutil import ms_to_rfc3339
-from faultlens.triage import raw, slo
+from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS
+from faultlens.timeutil import Window, ms_to_rfc3339
+from faultlens.triage import raw
+from faultlens.triage.counts import BY, Counts, tally, tally_by, window_rows
 from faultlens.triage.overview import describe_window
-from faultlens.triage.stats import Window
 
 BUCKETS_MS: dict[str, int] = {"1h": HOUR_MS, "6h": 6 * HOUR_MS, "1d": DAY_MS, "7d": 7 * DAY_MS}
-_CLASS_FIELDS = {
-    "service_failure": "service_failures",
-    "client_failure": "client_failures",
-    "client_abort": "client_aborts",
-}
 
 
 def bucket_label(bucket_ms: int) -> str:
@@ -30,41 +25,20 @@ def bucket_label(bucket_ms: int) -> str:
     return f"{bucket_ms}ms"
 
 
-def _empty(start: int, bucket_ms: int) -> dict[str, Any]:
+def _point(counts: Counts) -> dict[str, Any]:
     return {
-        "start": ms_to_rfc3339(start),
-        "end": ms_to_rfc3339(start + bucket_ms),
-        "total": 0,
-        "success": 0,
-        "failures": 0,
-        "service_failures": 0,
-        "client_failures": 0,
-        "client_aborts": 0,
-        "actionable_failures": 0,
-        "dead_letters": 0,
-        "retries": 0,
+        "total": counts.total,
+        "success": counts.success,
+        "failures": counts.failures,
+        "service_failures": counts.of_class("service_failure"),
+        "client_failures": counts.of_class("client_failure"),
+        "client_aborts": counts.of_class("client_abort"),
+        "actionable_failures": counts.actionable,
+        "dead_letters": counts.dead_letter,
+        "retries": counts.retry,
+        "failure_rate": counts.failure_rate,
+        "actionable_failure_rate": counts.actionable_rate,
     }
-
-
-def _add(point: dict[str, Any], status: str, failure_class: str, is_actionable: bool, n: int) -> None:
-    point["total"] += n
-    if status == "success":
-        point["success"] += n
-    elif status == "dead_letter":
-        point["dead_letters"] += n
-    elif status == "retry":
-        point["retries"] += n
-    if failure_class != "none":
-        point["failures"] += n
-        point[_CLASS_FIELDS[failure_class]] += n
-        if is_actionable:
-            point["actionable_failures"] += n
-
-
-def _rates(point: dict[str, Any]) -> dict[str, Any]:
-    point["failure_rate"] = slo.ratio(point["failures"], point["total"])
-    point["actionable_failure_rate"] = slo.ratio(point["actionable_failures"], point["total"])
-    return point
 
 
 def build_trends(
@@ -84,24 +58,14 @@ def build_trends(
             message, details=param_details("bucket", message, bucket_ms=bucket_ms, window=window.label)
         )
     where = {k: v for k, v in (("source", source), ("operation", operation)) if v is not None}
-    rows = raw.aggregate(
-        conn,
-        tenant=tenant,
-        start=window.start_ms,
-        end=window.end_ms,
-        by=("status", "failure_class", "is_actionable"),
-        where=where,
-        attrs=attrs,
-        bucket_ms=bucket_ms,
-    )
+    rows = window_rows(conn, tenant=tenant, window=window, where=where, attrs=attrs, bucket_ms=bucket_ms)
     first = window.start_ms // bucket_ms * bucket_ms
     last = (window.end_ms - 1) // bucket_ms * bucket_ms
-    points = {b: _empty(b, bucket_ms) for b in range(first, last + 1, bucket_ms)}
-    totals = _empty(first, 0)
-    for (bucket, status, failure_class, is_actionable), (n, _a) in rows.items():
-        _add(points[bucket], status, failure_class, is_actionable, n)
-        _add(totals, status, failure_class, is_actionable, n)
-    del totals["start"], totals["end"]
+    per_bucket = tally_by(rows, ("bucket", *BY), "bucket")
+    buckets = [
+        {"start": ms_to_rfc3339(b), "end": ms_to_rfc3339(b + bucket_ms), **_point(per_bucket.get(b, Counts()))}
+        for b in range(first, last + 1, bucket_ms)
+    ]
     return {
         "window": describe_window(window),
         "bucket": bucket_label(bucket_ms),
@@ -111,6 +75,6 @@ def build_trends(
             "operation": operation,
             **{k: (attrs or {}).get(k) for k in raw.ATTRIBUTE_FILTERS},
         },
-        "buckets": [_rates(p) for p in points.values()],
-        "totals": _rates(totals),
+        "buckets": buckets,
+        "totals": _point(tally(rows, ("bucket", *BY))),
     }

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from faultlens import __version__
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
 from faultlens.errors import NotFound
-from faultlens.store import rollups
+from faultlens.store import rollup_reads
 
 router = APIRouter(include_in_schema=False)
 
@@ -137,7 +137,7 @@ async def static(name: str, request: Request) -> Response:
 def sources(principal: Reader, services: ServicesDep, window: WindowDep) -> dict[str, Any]:
     """Sources with events in the window, busiest first: the dashboard's source filter choices."""
     with services.engine.connect() as conn:
-        rows = rollups.aggregate(
+        rows = rollup_reads.aggregate(
             conn, tenant=principal.tenant, start=window.start_ms, end=window.end_ms, by=("source",)
         )
     items = [{"source": key[0], "count": n} for key, (n, _attempts) in rows.items()]

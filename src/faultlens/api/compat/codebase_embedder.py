@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.connectors import service
 from faultlens.connectors.deadline import run_redis
+from faultlens.connectors.task_view import TaskView
 from faultlens.errors import FaultlensError, RedisUnavailable, TaskScanFailed
 
 log = logging.getLogger("faultlens.api.compat")
@@ -90,7 +91,7 @@ def _time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def task_entry(view: service.TaskView) -> dict[str, Any]:
+def task_entry(view: TaskView) -> dict[str, Any]:
     t = view.task
     return {
         "TaskId": t.task_id,

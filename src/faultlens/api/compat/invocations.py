@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
+from faultlens.api.filters import CursorPageDep, SourceDep
 from faultlens.model import Scope
-from faultlens.store import events as event_store
+from faultlens.triage import events as event_reads
 from faultlens.triage import stats
 
 router = APIRouter(prefix="/api", tags=["compat: invocations"])
@@ -21,13 +22,14 @@ def invocations(
     principal: Reader,
     services: ServicesDep,
     window: WindowDep,
-    source: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    source: SourceDep,
+    page: CursorPageDep,
 ) -> dict[str, Any]:
-    flt = event_store.EventFilter(start_ms=window.start_ms, end_ms=window.end_ms, source=source)
+    flt = event_reads.EventFilter(start_ms=window.start_ms, end_ms=window.end_ms, source=source.source)
     with services.engine.connect() as conn:
-        items, next_cursor = event_store.list_events(conn, tenant=principal.tenant, flt=flt, limit=limit, cursor=cursor)
+        items, next_cursor = event_reads.list_events(
+            conn, tenant=principal.tenant, flt=flt, limit=page.limit, cursor=page.cursor
+        )
     for item in items:
         for native, camel in _CAMEL.items():
             item[camel] = item[native]

@@ -25,11 +25,9 @@ from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.errors import InvalidRequest, param_details
 from faultlens.services import Services
-from faultlens.store.rollups import DAY_MS
-from faultlens.timeutil import ms_to_rfc3339, now_ms
+from faultlens.timeutil import Window, ms_to_rfc3339, now_ms
 from faultlens.triage import export, overview, raw, slo, trends
 from faultlens.triage.raw import FailureQuery
-from faultlens.triage.stats import Window
 
 router = APIRouter(prefix="/api/v1/parallel-ops", tags=["compat: parallel-ops"])
 
@@ -39,7 +37,7 @@ PARTITIONS = {"doc_sync": "doc_sync", "workflow_actions": "workflow_actions"}
 _HINT_PREFIX = {"doc_sync": "doc_sync", "workflow_actions": "workflow_action"}
 BUCKET_DAYS = (1, 7, 14, 30)
 MAX_PAGE_SIZE = 500
-_INT = re.compile(r"^[0-9]{1,9}$")
+_INT = re.compile(r"[0-9]{1,9}")
 _MAX_ATTR_CHARS = 1024
 
 
@@ -52,7 +50,7 @@ def _invalid(param: str, value: Any, message: str) -> InvalidRequest:
 def _integer(param: str, value: str | None, default: int) -> int:
     if value is None:
         return default
-    if not _INT.match(value):
+    if not _INT.fullmatch(value):
         raise _invalid(param, value, "must be an integer")
     return int(value)
 
@@ -112,7 +110,7 @@ def _shape_partition(part: Mapping[str, Any]) -> dict[str, Any]:
         "actionable_failed_total": part["actionable_failure_count"],
         "actionable_failed_rate": part["actionable_failure_rate"],
         "dead_letter_total": part["dead_letter_count"],
-        "dead_letter_rate": part["dead_letter_ratio"],
+        "dead_letter_rate": part["dead_letter_rate"],
         "retry_total": part["retry_count"],
         "avg_attempts": part["avg_attempts"],
         "by_result_code": {i["error_code"]: i["count"] for i in part["top_error_codes"]},
@@ -196,7 +194,12 @@ def trends_view(
     with services.engine.connect() as conn, _contract():
         native = {
             name: trends.build_trends(
-                conn, tenant=principal.tenant, window=window, bucket_ms=days * DAY_MS, source=source, attrs=common.attrs
+                conn,
+                tenant=principal.tenant,
+                window=window,
+                bucket_ms=days * trends.BUCKETS_MS["1d"],
+                source=source,
+                attrs=common.attrs,
             )
             for name, source in PARTITIONS.items()
         }

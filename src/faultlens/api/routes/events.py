@@ -3,26 +3,107 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+import zlib
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from faultlens.api import schemas
 from faultlens.api.deps import Ingester, Reader, ServicesDep, WindowDep
-from faultlens.errors import PayloadTooLarge
-from faultlens.ingest import parse_body
-from faultlens.jobs.backfill import confirmed_version
-from faultlens.store import events as event_store
+from faultlens.api.filters import CursorPageDep, EventFiltersDep
+from faultlens.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from faultlens.ingest import NDJSON_MEDIA_TYPES, parse_body
+from faultlens.triage import events as event_reads
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
-FailureClassParam = Literal["service_failure", "client_failure", "client_abort", "none"]
-StatusParam = Literal["success", "failure", "retry", "dead_letter", "cancelled"]
+# The media types the event routes parse; anything else is refused with 415 before the body is read.
+JSON_MEDIA_TYPES = ("application/json",)
+INGEST_MEDIA_TYPES = JSON_MEDIA_TYPES + NDJSON_MEDIA_TYPES
+# Content-Encoding values a body may carry ("x-gzip" is gzip's old name, RFC 9110 8.4.1.3).
+GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+SUPPORTED_ENCODINGS = ("gzip", "identity")
 
 
-async def read_body_limited(request: Request, limit: int) -> bytes:
-    """Read the body, refusing it as soon as it passes `limit` bytes (no full buffering of huge uploads)."""
+def media_type_of(request: Request) -> str:
+    """The request's media type, lowercase, without parameters ("" when there is no Content-Type)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _check_media_type(request: Request, accepted: tuple[str, ...]) -> None:
+    media = media_type_of(request)
+    if media and media not in accepted:
+        raise UnsupportedMediaType(
+            f"this route reads a body sent as {' or '.join(accepted)}, not {media}",
+            details={"content_type": media, "accepted": list(accepted)},
+        )
+
+
+def _gzip_requested(request: Request) -> bool:
+    """Whether the body is gzip-compressed; an encoding other than gzip or identity is refused (415)."""
+    tokens = [t.strip().lower() for t in request.headers.get("content-encoding", "").split(",")]
+    codings = [t for t in tokens if t and t != "identity"]
+    if not codings:
+        return False
+    if len(codings) == 1 and codings[0] in GZIP_ENCODINGS:
+        return True
+    raise UnsupportedMediaType(
+        f"Content-Encoding {', '.join(codings)} is not supported; send the body as {' or '.join(SUPPORTED_ENCODINGS)}",
+        code="unsupported_content_encoding",
+        details={"content_encoding": ", ".join(codings)[:100], "accepted": list(SUPPORTED_ENCODINGS)},
+    )
+
+
+class _Gunzip:
+    """Incremental gzip decoding (concatenated members too) that refuses output past `limit` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.out: list[bytes] = []
+        self.decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> None:
+        while data:
+            try:
+                # At most one byte past the limit is produced: enough to know the limit is passed.
+                chunk = self.decoder.decompress(data, self.limit - self.size + 1)
+            except zlib.error as exc:
+                raise InvalidRequest(f"the gzip body does not decompress: {exc}", code="invalid_body") from None
+            self._take(chunk)
+            if self.decoder.unconsumed_tail:
+                data = self.decoder.unconsumed_tail
+            elif self.decoder.eof and self.decoder.unused_data:
+                data = self.decoder.unused_data
+                self.decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            else:
+                data = b""
+
+    def _take(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise PayloadTooLarge(
+                f"the decompressed request body exceeds the limit of {self.limit} bytes",
+                details={"limit_bytes": self.limit},
+            )
+        self.out.append(chunk)
+
+    def result(self) -> bytes:
+        if not self.decoder.eof:
+            raise InvalidRequest("the gzip body is truncated", code="invalid_body")
+        return b"".join(self.out)
+
+
+async def read_body_limited(request: Request, limit: int, *, media_types: tuple[str, ...] = JSON_MEDIA_TYPES) -> bytes:
+    """Read the body, refusing it as soon as it passes `limit` bytes (no full buffering of huge uploads).
+
+    Its Content-Type must be one of `media_types` (415 unsupported_media_type), its Content-Encoding gzip or
+    identity (415 unsupported_content_encoding). A gzip body is decompressed as it arrives and the limit
+    applies to the decompressed size too (a zip bomb is 413); a corrupt one is 400 invalid_body.
+    """
+    _check_media_type(request, media_types)
+    gunzip = _Gunzip(limit) if _gzip_requested(request) else None
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}", details={"limit_bytes": limit})
@@ -32,7 +113,12 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes", details={"limit_bytes": limit})
-        chunks.append(chunk)
+        if gunzip is not None:
+            gunzip.feed(chunk)
+        else:
+            chunks.append(chunk)
+    if gunzip is not None:
+        return gunzip.result() if size else b""
     return b"".join(chunks)
 
 
@@ -44,7 +130,7 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
 )
 async def ingest_events(request: Request, principal: Ingester, services: ServicesDep) -> dict[str, Any]:
     settings = services.settings
-    body = await read_body_limited(request, settings.max_body_bytes)
+    body = await read_body_limited(request, settings.max_body_bytes, media_types=INGEST_MEDIA_TYPES)
     raw = parse_body(
         body,
         request.headers.get("content-type"),
@@ -64,41 +150,13 @@ def list_events(
     principal: Reader,
     services: ServicesDep,
     window: WindowDep,
-    source: str | None = None,
-    operation: str | None = None,
-    status: StatusParam | None = None,
-    failure_class: FailureClassParam | None = None,
-    failure_kind: str | None = None,
-    category: str | None = None,
-    is_actionable: bool | None = None,
-    trace_id: str | None = None,
-    correlation_id: str | None = None,
-    fingerprint_id: str | None = None,
-    item_type: Literal["request", "task", "job", "message"] | None = None,
-    q: Annotated[str | None, Query(max_length=500)] = None,
-    failures_only: Annotated[bool, Query(description="only events whose failure_class is not none")] = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    filters: EventFiltersDep,
+    page: CursorPageDep,
 ) -> dict[str, Any]:
-    flt = event_store.EventFilter(
-        start_ms=window.start_ms,
-        end_ms=window.end_ms,
-        source=source,
-        operation=operation,
-        status=status,
-        failure_class=failure_class,
-        failure_kind=failure_kind,
-        category=category,
-        is_actionable=is_actionable,
-        trace_id=trace_id,
-        correlation_id=correlation_id,
-        fingerprint_id=fingerprint_id,
-        item_type=item_type,
-        q=q,
-        failures_only=failures_only,
-    )
     with services.engine.connect() as conn:
-        items, next_cursor = event_store.list_events(conn, tenant=principal.tenant, flt=flt, limit=limit, cursor=cursor)
+        items, next_cursor = event_reads.list_events(
+            conn, tenant=principal.tenant, flt=filters.event_filter(window), limit=page.limit, cursor=page.cursor
+        )
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -110,11 +168,4 @@ def list_events(
 )
 def get_event(event_id: str, principal: Reader, services: ServicesDep) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        event = event_store.get_event(conn, tenant=principal.tenant, event_id=event_id)
-        event["related"] = event_store.list_related(conn, tenant=principal.tenant, event=event)
-        event["fingerprint"] = event_store.find_fingerprint(
-            conn, tenant=principal.tenant, fingerprint_id=event["fingerprint_id"]
-        )
-        # rule_version: the pack that decided when the row was last written; this: the newest backfill since.
-        event["confirmed_by_version"] = confirmed_version(conn, tenant=principal.tenant, event_id=event["id"])
-    return event
+        return event_reads.event_detail(conn, tenant=principal.tenant, event_id=event_id)

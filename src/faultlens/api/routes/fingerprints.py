@@ -32,5 +32,5 @@ def fingerprints(
             window=window,
             limit=limit,
             unclassified_only=unclassified,
-            resolve=services.fingerprinter.resolve,
+            resolve=services.fingerprinters.for_tenant(principal.tenant).resolve,
         )

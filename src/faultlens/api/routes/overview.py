@@ -6,34 +6,32 @@ as a deprecated alias and answered with a Deprecation header (faultlens.api.para
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
+from faultlens.api.filters import (
+    Attrs,
+    BucketParam,
+    ClassDep,
+    ExportFormatParam,
+    LevelParam,
+    OriginDep,
+    SourceDep,
+    failure_query,
+)
 from faultlens.api.params import OverviewWindowDep
 from faultlens.errors import InvalidRequest, param_details
 from faultlens.services import Services
 from faultlens.timeutil import WINDOWS_MS, now_ms
 from faultlens.triage import export, overview, raw, slo, trends
-from faultlens.triage.raw import FailureQuery
 
 router = APIRouter(prefix="/api/v1", tags=["overview"])
 
-_ATTR = Annotated[str | None, Query(max_length=1024, description="events whose attributes hold this value")]
-Level = Literal["info", "warn", "critical"]
-FailureClassParam = Literal["service_failure", "client_failure", "client_abort"]
 # The finest bucket over the longest named window (1h over 90d): the most points a trend answers with.
 MAX_TREND_BUCKETS = WINDOWS_MS["90d"] // trends.BUCKETS_MS["1h"]
-
-
-def attribute_filters(site_id: _ATTR = None, target_object: _ATTR = None, template_key: _ATTR = None) -> dict[str, str]:
-    values = {"site_id": site_id, "target_object": target_object, "template_key": template_key}
-    return {k: v for k, v in values.items() if v is not None}
-
-
-Attrs = Annotated[dict[str, str], Depends(attribute_filters)]
 
 
 def slo_config(services: Services) -> slo.SloConfig:
@@ -50,7 +48,7 @@ def get_overview(
     services: ServicesDep,
     attrs: Attrs,
     window: OverviewWindowDep,
-    source: str | None = None,
+    source: SourceDep,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
         ov = overview.build_overview(
@@ -58,7 +56,7 @@ def get_overview(
             tenant=principal.tenant,
             window=window,
             config=slo_config(services),
-            sources=[source] if source is not None else None,
+            sources=source.sources,
             attrs=attrs,
         )
     return ov.as_dict()
@@ -75,8 +73,8 @@ def export_overview(
     attrs: Attrs,
     window: OverviewWindowDep,
     response: Response,
-    source: str | None = None,
-    fmt: Annotated[Literal["json", "csv", "md"], Query(alias="format")] = "json",
+    source: SourceDep,
+    fmt: Annotated[ExportFormatParam, Query(alias="format")] = "json",
 ) -> Response:
     now = now_ms()
     with services.engine.connect() as conn:
@@ -85,7 +83,7 @@ def export_overview(
             tenant=principal.tenant,
             window=window,
             config=slo_config(services),
-            sources=[source] if source is not None else None,
+            sources=source.sources,
             attrs=attrs,
             now=now,
         )
@@ -105,9 +103,8 @@ def get_trends(
     services: ServicesDep,
     attrs: Attrs,
     window: OverviewWindowDep,
-    bucket: Literal["1h", "6h", "1d", "7d"] = "1d",
-    source: str | None = None,
-    operation: str | None = None,
+    origin: OriginDep,
+    bucket: BucketParam = "1d",
 ) -> dict[str, Any]:
     bucket_ms = trends.BUCKETS_MS[bucket]
     if (window.end_ms - window.start_ms) // bucket_ms > MAX_TREND_BUCKETS:
@@ -120,8 +117,8 @@ def get_trends(
             tenant=principal.tenant,
             window=window,
             bucket_ms=bucket_ms,
-            source=source,
-            operation=operation,
+            source=origin.source,
+            operation=origin.operation,
             attrs=attrs,
         )
 
@@ -136,8 +133,8 @@ def get_alerts(
     services: ServicesDep,
     attrs: Attrs,
     window: OverviewWindowDep,
-    level: Level | None = None,
-    source: str | None = None,
+    source: SourceDep,
+    level: LevelParam | None = None,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
         return overview.alerts(
@@ -146,7 +143,7 @@ def get_alerts(
             window=window,
             config=slo_config(services),
             level=level,
-            sources=[source] if source is not None else None,
+            sources=source.sources,
             attrs=attrs,
         )
 
@@ -157,22 +154,12 @@ def get_failures(
     services: ServicesDep,
     attrs: Attrs,
     window: OverviewWindowDep,
+    source: SourceDep,
+    classes: ClassDep,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
-    source: str | None = None,
-    failure_class: FailureClassParam | None = None,
-    failure_kind: str | None = None,
-    category: str | None = None,
 ) -> dict[str, Any]:
-    query = FailureQuery(
-        start_ms=window.start_ms,
-        end_ms=window.end_ms,
-        source=source,
-        failure_class=failure_class,
-        failure_kind=failure_kind,
-        category=category,
-        attrs=attrs,
-    )
+    query = failure_query(window, source, classes, attrs)
     with services.engine.connect() as conn:
         items, pagination = raw.list_failures(
             conn, tenant=principal.tenant, query=query, page=page, page_size=page_size

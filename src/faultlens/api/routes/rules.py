@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from faultlens.api import schemas
 from faultlens.api.deps import Principal, Reader, ServicesDep, WindowDep, get_principal, require, require_operator
-from faultlens.api.routes.events import read_body_limited
+from faultlens.api.routes.events import JSON_MEDIA_TYPES, read_body_limited
 from faultlens.jobs import activation
 from faultlens.jobs.queue import JobKind, find_active, job_to_api
 from faultlens.triage.preview import preview as preview_moves
@@ -74,7 +74,7 @@ def get_rules(principal: Reader, services: ServicesDep) -> dict[str, Any]:
 async def preview(
     request: Request, principal: Reader, services: ServicesDep, window: WindowDep, scope: ScopeParam = "tenant"
 ) -> dict[str, Any]:
-    body = await read_body_limited(request, services.settings.max_body_bytes)
+    body = await read_body_limited(request, services.settings.max_body_bytes, media_types=JSON_MEDIA_TYPES)
     pack, _ = activation.parse_pack_body(body)
     # Layered exactly as activating it in `scope` would layer it for the caller's tenant.
     candidate = activation.candidate_for(services, pack, tenant=principal.tenant, scope=scope)
@@ -104,7 +104,7 @@ async def activate(
         require_operator(principal)
     else:
         require("admin")(principal)
-    body = await read_body_limited(request, services.settings.max_body_bytes)
+    body = await read_body_limited(request, services.settings.max_body_bytes, media_types=JSON_MEDIA_TYPES)
     pack, data = activation.parse_pack_body(body)
     tenant = None if scope == "global" else principal.tenant
     result = await run_in_threadpool(lambda: activation.activate(services, pack, data, tenant=tenant))

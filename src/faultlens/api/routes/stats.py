@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
+from faultlens.api.filters import SourceDep
 from faultlens.model import Scope
 from faultlens.triage import stats
 
@@ -21,16 +22,16 @@ def errors(
     principal: Reader,
     services: ServicesDep,
     window: WindowDep,
+    source: SourceDep,
     scope: Scope = Scope.SERVICE,
-    source: str | None = None,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        return stats.error_distribution(conn, tenant=principal.tenant, window=window, scope=scope, source=source)
+        return stats.error_distribution(conn, tenant=principal.tenant, window=window, scope=scope, source=source.source)
 
 
 @router.get(
     "/summary", response_model=schemas.Summary, summary="Totals by failure class and the actionable failure rate"
 )
-def summary(principal: Reader, services: ServicesDep, window: WindowDep, source: str | None = None) -> dict[str, Any]:
+def summary(principal: Reader, services: ServicesDep, window: WindowDep, source: SourceDep) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        return stats.summary(conn, tenant=principal.tenant, window=window, source=source)
+        return stats.summary(conn, tenant=principal.tenant, window=window, source=source.source)

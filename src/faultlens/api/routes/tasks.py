@@ -6,43 +6,28 @@ hung Redis answers 503 redis_unavailable in time and never holds the threads oth
 
 from __future__ import annotations
 
-import base64
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio.to_thread
-import orjson
 from fastapi import APIRouter, Query
 
 from faultlens.api import schemas
 from faultlens.api.deps import Admin, Reader, ServicesDep, WindowDep
-from faultlens.connectors import hints, service, sync
+from faultlens.api.filters import TaskCategoryParam, TaskKindParam
+from faultlens.connectors import hints, retries, service, sync
 from faultlens.connectors.deadline import run_redis
-from faultlens.errors import InvalidRequest, param_details
+from faultlens.connectors.task_view import TaskView
+from faultlens.cursors import decode_keyed, encode_cursor
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
-CategoryParam = Literal["service_timeout", "authorization", "resource_exhausted", "data_error", "system_error"]
-KindParam = Literal["native", "rq", "celery"]
 
-
-def _encode_cursor(view: service.TaskView) -> str:
-    raw = orjson.dumps([view.task.fail_ms or 0, view.task.key])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        fail_ms, key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(fail_ms, int) or not isinstance(key, str):
-            raise ValueError("cursor shape")
-        return fail_ms, key
-    except (ValueError, TypeError) as exc:
-        message = "cursor is not one this server issued"
-        raise InvalidRequest(message, details=param_details("cursor", message)) from exc
+def _encode_cursor(view: TaskView) -> str:
+    return encode_cursor(view.task.fail_ms or 0, text=view.task.key)
 
 
 def _matches(
-    view: service.TaskView, *, source: str | None, task_type: str | None, client_id: str | None, category: str | None
+    view: TaskView, *, source: str | None, task_type: str | None, client_id: str | None, category: str | None
 ) -> bool:
     t = view.task
     return (
@@ -64,12 +49,12 @@ async def list_failed(
     ] = None,
     task_type: Annotated[str | None, Query(max_length=500)] = None,
     client_id: Annotated[str | None, Query(max_length=500)] = None,
-    category: CategoryParam | None = None,
+    category: TaskCategoryParam | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:
     service.ensure_tenant(services, principal.tenant)
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_keyed(cursor) if cursor else None
 
     def page() -> dict[str, Any]:
         # Filtering and shaping stay on the worker thread, inside the deadline, off the event loop.
@@ -125,9 +110,9 @@ async def retry(
     task_id: str,
     principal: Admin,
     services: ServicesDep,
-    kind: KindParam | None = None,
+    kind: TaskKindParam | None = None,
 ) -> dict[str, Any]:
     """A 503 after the deadline does not undo a requeue Redis already applied: list again before retrying."""
     service.ensure_tenant(services, principal.tenant)
-    view, at = await run_redis(services.settings, lambda: service.requeue_task(services, task_id, kind=kind))
-    return await anyio.to_thread.run_sync(lambda: service.record_retry(services, view, at))
+    view, at = await run_redis(services.settings, lambda: retries.requeue_task(services, task_id, kind=kind))
+    return await anyio.to_thread.run_sync(lambda: retries.record_retry(services, view, at))

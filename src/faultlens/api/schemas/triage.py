@@ -59,7 +59,7 @@ class Partition(Out):
     success_rate: float
     failure_rate: float
     actionable_failure_rate: float
-    dead_letter_ratio: float
+    dead_letter_rate: float
     avg_attempts: float
     top_failure_kinds: list[KindCount]
     top_error_codes: list[CodeCount]

@@ -286,19 +286,19 @@ def test_every_command_shares_one_default_database_and_serve_names_it(
 def test_serve_logging_shows_faultlens_info_lines_at_the_configured_level(capfd: pytest.CaptureFixture[str]) -> None:
     import logging
 
-    from faultlens.cli import _configure_logging
+    from faultlens.cli.serve import configure_logging
 
     logger = logging.getLogger("faultlens")
     saved = (logger.level, logger.propagate, list(logger.handlers))
     try:
-        _configure_logging("INFO")
-        _configure_logging("INFO")  # a second call adds no second handler
+        configure_logging("INFO")
+        configure_logging("INFO")  # a second call adds no second handler
         logging.getLogger("faultlens.connectors.retention").info("archived %d failed task(s) past retention", 3)
         logging.getLogger("faultlens.connectors.sync").debug("not at INFO")
         lines = capfd.readouterr().err.splitlines()
         expected = " INFO faultlens.connectors.retention: archived 3 failed task(s) past retention"
         assert len(lines) == 1 and lines[0].endswith(expected), lines
-        _configure_logging("warning")
+        configure_logging("warning")
         logging.getLogger("faultlens.jobs").info("quiet now")
         assert capfd.readouterr().err == ""
     finally:

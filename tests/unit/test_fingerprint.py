@@ -17,7 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from faultlens.classify.fingerprint import Fingerprinter, Template, mask, normalize
+from faultlens.classify.fingerprint import Fingerprinter, Template
+from faultlens.classify.fingerprint_mask import mask, normalize
 
 REPO = Path(__file__).resolve().parents[2]
 LOGHUB = Path(os.environ.get("FAULTLENS_LOGHUB_DIR", REPO.parent / "shared" / "loghub-dev"))

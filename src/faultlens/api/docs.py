@@ -10,7 +10,6 @@ pages and the document follow the API's authentication: open in open mode, a rea
 from __future__ import annotations
 
 import copy
-import hashlib
 import html
 import inspect
 from pathlib import Path
@@ -25,6 +24,7 @@ from fastapi.routing import APIRoute
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, get_principal
+from faultlens.api.pages import StaticFile, file_response, page_headers
 from faultlens.errors import NotFound
 
 OPENAPI_URL = "/openapi.json"
@@ -56,13 +56,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+PAGE_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 
 DESCRIPTION = """Failure triage for requests, tasks and jobs.
 
@@ -309,25 +303,16 @@ def swagger_ui(principal: Reader) -> HTMLResponse:
     return HTMLResponse(docs_page(OPENAPI_URL), headers=PAGE_HEADERS)
 
 
-class _Asset:
-    __slots__ = ("body", "etag", "media_type")
-
-    def __init__(self, body: bytes, media_type: str) -> None:
-        self.body = body
-        self.media_type = media_type
-        self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+_assets: dict[str, StaticFile] = {}
 
 
-_assets: dict[str, _Asset] = {}
-
-
-def _asset(name: str) -> _Asset | None:
+def _asset(name: str) -> StaticFile | None:
     found = _assets.get(name)
     if found is None:
         if name == "faultlens-docs.js":
-            found = _Asset(_INIT_JS, "text/javascript; charset=utf-8")
+            found = StaticFile(_INIT_JS, "text/javascript; charset=utf-8")
         elif name in _ASSET_TYPES:
-            found = _Asset((_BUNDLE / name).read_bytes(), _ASSET_TYPES[name])
+            found = StaticFile((_BUNDLE / name).read_bytes(), _ASSET_TYPES[name])
         else:
             return None
         _assets[name] = found
@@ -340,10 +325,7 @@ async def docs_asset(name: str, request: Request) -> Response:
     item = _asset(name)
     if item is None:
         raise NotFound(f"no docs asset {name!r}", details={"name": name})
-    headers = {"ETag": item.etag, "Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
-    if request.headers.get("if-none-match") == item.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(item.body, media_type=item.media_type, headers=headers)
+    return file_response(item, request, "public, max-age=86400")
 
 
 def install(app: FastAPI) -> None:

@@ -57,25 +57,25 @@ class Classifier:
                 rules.append(compile_rule(len(rules), pack.id, rule))
         self._rules = rules
 
-        self._success = Classification(
-            failure_kind="none",
-            failure_class=FailureClass.NONE,
-            is_actionable=False,
-            category=Category.NONE.value,
-            retryable=False,
-            rule_name=SUCCESS_RULE,
-            rule_version=self._version,
-        )
-        self._unclassified = Classification(
-            failure_kind="unclassified",
-            failure_class=FailureClass.SERVICE_FAILURE,
-            is_actionable=True,
-            category=Category.UNKNOWN.value,
-            retryable=False,
-            rule_name=UNCLASSIFIED_RULE,
-            rule_version=self._version,
+        self._success = self._no_rule(SUCCESS_RULE, "none", FailureClass.NONE, Category.NONE, actionable=False)
+        self._unclassified = self._no_rule(
+            UNCLASSIFIED_RULE, "unclassified", FailureClass.SERVICE_FAILURE, Category.UNKNOWN, actionable=True
         )
         self._build_prefilter()
+
+    def _no_rule(
+        self, rule_name: str, kind: str, failure_class: FailureClass, category: Category, *, actionable: bool
+    ) -> Classification:
+        """A decision no rule of the packs made (a success, an unclassified failure): never retryable."""
+        return Classification(
+            failure_kind=kind,
+            failure_class=failure_class,
+            is_actionable=actionable,
+            category=category.value,
+            retryable=False,
+            rule_name=rule_name,
+            rule_version=self._version,
+        )
 
     def _build_prefilter(self) -> None:
         msg_of: dict[str, set[int]] = {}
@@ -106,18 +106,18 @@ class Classifier:
                 for lo, hi in cr.http:
                     for code in range(lo, hi + 1):
                         by_http.setdefault(code, []).append(cr.index)
-            elif cr.codes is not None:
-                for c in cr.codes:
-                    by_code.setdefault(c, []).append(cr.index)
-            elif cr.statuses is not None:
-                for s in cr.statuses:
-                    by_status.setdefault(s, []).append(cr.index)
-            elif cr.sources is not None:
-                for s in cr.sources:
-                    by_source.setdefault(s, []).append(cr.index)
-            elif cr.operations is not None:
-                for s in cr.operations:
-                    by_op.setdefault(s, []).append(cr.index)
+                continue
+            # The first condition the rule has, in this order, is the one it is indexed by.
+            for values, table in (
+                (cr.codes, by_code),
+                (cr.statuses, by_status),
+                (cr.sources, by_source),
+                (cr.operations, by_op),
+            ):
+                if values is not None:
+                    for value in values:
+                        table.setdefault(value, []).append(cr.index)
+                    break
             else:
                 always.append(cr.index)
         self._by_http = {k: frozenset(v) for k, v in by_http.items()}
@@ -289,18 +289,7 @@ class Classifier:
                 continue
             if cr.txt_subs is not None and i not in txt_hits:
                 continue
-            if cr.statuses is not None and st not in cr.statuses:
-                continue
-            if cr.http is not None:
-                if http_status is None:
-                    continue
-                if not any(lo <= http_status <= hi for lo, hi in cr.http):
-                    continue
-            if cr.codes is not None and code not in cr.codes:
-                continue
-            if cr.sources is not None and src not in cr.sources:
-                continue
-            if cr.operations is not None and op not in cr.operations:
+            if not _fields_match(cr, st, http_status, code, src, op):
                 continue
             if cr.msg_regex is not None and not any(r.search(msg) for r in cr.msg_regex):
                 continue
@@ -351,15 +340,7 @@ class Classifier:
         steps: list[tuple[CompiledRule, _Checks]] = []
         for i in sorted(cands):
             cr = self._rules[i]
-            if cr.statuses is not None and st not in cr.statuses:
-                continue
-            if cr.http is not None and (http_status is None or not any(lo <= http_status <= hi for lo, hi in cr.http)):
-                continue
-            if cr.codes is not None and code not in cr.codes:
-                continue
-            if cr.sources is not None and src not in cr.sources:
-                continue
-            if cr.operations is not None and op not in cr.operations:
+            if not _fields_match(cr, st, http_status, code, src, op):
                 continue
             checks: list[tuple[int, Any]] = []
             if cr.msg_subs is not None and present.isdisjoint(cr.msg_subs):
@@ -385,3 +366,14 @@ class Classifier:
                 break
             steps.append((cr, tuple(checks)))
         return tuple(steps) if steps else None
+
+
+def _fields_match(cr: CompiledRule, st: str, http_status: int | None, code: str, src: str, op: str) -> bool:
+    """Whether the rule's status, HTTP status, error code, source and operation conditions all hold."""
+    return (
+        (cr.statuses is None or st in cr.statuses)
+        and (cr.http is None or (http_status is not None and any(lo <= http_status <= hi for lo, hi in cr.http)))
+        and (cr.codes is None or code in cr.codes)
+        and (cr.sources is None or src in cr.sources)
+        and (cr.operations is None or op in cr.operations)
+    )

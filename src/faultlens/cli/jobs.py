@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from faultlens.cli import common
 from faultlens.errors import FaultlensError
 
 if TYPE_CHECKING:
@@ -111,14 +111,7 @@ def _follow(services: Services, job: Job, *, pause_s: float | None) -> Job:
     from faultlens.timeutil import now_ms
 
     owner = runner.make_owner()
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not sys.stderr.isatty(),
-    )
+    progress = common.progress()
     with progress:
         task = progress.add_task(f"backfill {job.rule_version}", total=job.total or None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback as tb_module
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 import orjson
 import redis
@@ -64,31 +64,44 @@ def _clean(fields: Mapping[str, Any]) -> dict[Any, Any]:
     return out
 
 
+class TaskFields(TypedDict, total=False):
+    """What describes a task in its hash, beside its id and type; each write may give any of them."""
+
+    client_id: str | None
+    codebase_path: str | None
+    source: str | None
+    args: Sequence[Any] | None
+    kwargs: Mapping[str, Any] | None
+    max_retries: int | None
+
+
+def _described(task_id: str, task_type: str, task: TaskFields) -> dict[str, Any]:
+    args, kwargs = task.get("args"), task.get("kwargs")
+    return {
+        "task_id": task_id,
+        "task_type": task_type,
+        "client_id": task.get("client_id"),
+        "codebase_path": task.get("codebase_path"),
+        "source": task.get("source"),
+        "args": list(args) if args is not None else None,
+        "kwargs": dict(kwargs) if kwargs is not None else None,
+        "max_retries": task.get("max_retries"),
+    }
+
+
 def record_start(
     r: redis.Redis,
     *,
     task_id: str,
     task_type: str,
-    client_id: str | None = None,
-    codebase_path: str | None = None,
-    source: str | None = None,
-    args: Sequence[Any] | None = None,
-    kwargs: Mapping[str, Any] | None = None,
-    max_retries: int | None = None,
     started_at_ms: int | None = None,
     prefix: str = DEFAULT_PREFIX,
+    **task: Unpack[TaskFields],
 ) -> None:
     """A task began (or began again after a retry): status running, start_time set."""
     fields = _clean(
         {
-            "task_id": task_id,
-            "task_type": task_type,
-            "client_id": client_id,
-            "codebase_path": codebase_path,
-            "source": source,
-            "args": list(args) if args is not None else None,
-            "kwargs": dict(kwargs) if kwargs is not None else None,
-            "max_retries": max_retries,
+            **_described(task_id, task_type, task),
             "status": RUNNING,
             "start_time": started_at_ms if started_at_ms is not None else now_ms(),
         }
@@ -104,18 +117,13 @@ def record_failure(
     error_message: str,
     error_code: str | None = None,
     exception_type: str | None = None,
-    client_id: str | None = None,
-    codebase_path: str | None = None,
-    source: str | None = None,
     retry_count: int | None = None,
-    max_retries: int | None = None,
     processed_files: int | None = None,
-    args: Sequence[Any] | None = None,
-    kwargs: Mapping[str, Any] | None = None,
     traceback: str | None = None,
     started_at_ms: int | None = None,
     failed_at_ms: int | None = None,
     prefix: str = DEFAULT_PREFIX,
+    **task: Unpack[TaskFields],
 ) -> int:
     """A task failed: the hash gets the failure, the failed index gets the task; returns the fail time (ms).
 
@@ -124,19 +132,12 @@ def record_failure(
     failed_at = failed_at_ms if failed_at_ms is not None else now_ms()
     fields = _clean(
         {
-            "task_id": task_id,
-            "task_type": task_type,
-            "client_id": client_id,
-            "codebase_path": codebase_path,
-            "source": source,
+            **_described(task_id, task_type, task),
             "error_message": error_message,
             "error_code": error_code,
             "exception_type": exception_type,
             "retry_count": retry_count,
-            "max_retries": max_retries,
             "processed_files": processed_files,
-            "args": list(args) if args is not None else None,
-            "kwargs": dict(kwargs) if kwargs is not None else None,
             "traceback": traceback,
             "start_time": started_at_ms,
             "status": FAILED,

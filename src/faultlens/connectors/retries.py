@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from faultlens.connectors import service
 from faultlens.connectors.base import Adapter, RetryRecord
@@ -89,18 +89,17 @@ def record_retry(services: Services, view: TaskView, at: int, *, delay_s: float 
     }
 
 
-def retry_task(
-    services: Services,
-    task_id: str,
-    *,
-    kind: str | None = None,
-    delay_s: float = 0.0,
-    enforce_policy: bool = True,
-    trigger: str = "manual",
-) -> dict[str, Any]:
+class RetryOptions(TypedDict, total=False):
+    """requeue_task's options, which retry_task passes through."""
+
+    kind: str | None
+    delay_s: float
+    enforce_policy: bool
+    trigger: str
+
+
+def retry_task(services: Services, task_id: str, **options: Unpack[RetryOptions]) -> dict[str, Any]:
     """Requeue a failed task through its adapter and record the retry as an event (CLI, auto retry)."""
     with redis_deadline(services.settings.redis_timeout_s):
-        view, at = requeue_task(
-            services, task_id, kind=kind, delay_s=delay_s, enforce_policy=enforce_policy, trigger=trigger
-        )
-    return record_retry(services, view, at, delay_s=delay_s)
+        view, at = requeue_task(services, task_id, **options)
+    return record_retry(services, view, at, delay_s=options.get("delay_s", 0.0))

@@ -30,6 +30,15 @@ _MD_ESCAPE = re.compile(r"([\\`*\[\]()!|~^=$#{}:@])")
 _MD_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 _MD_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
 _MD_WWW = re.compile(r"(?i)\b(www)\.")
+# An overview partition's figures that a row copies as they are.
+_PARTITION_FIGURES = (
+    "success_rate",
+    "failure_rate",
+    "actionable_failure_rate",
+    "dead_letter_rate",
+    "avg_attempts",
+    "retry_count",
+)
 OVERVIEW_COLUMNS = (
     "source",
     "total",
@@ -38,12 +47,7 @@ OVERVIEW_COLUMNS = (
     "retry",
     "dead_letter",
     "cancelled",
-    "success_rate",
-    "failure_rate",
-    "actionable_failure_rate",
-    "dead_letter_rate",
-    "avg_attempts",
-    "retry_count",
+    *_PARTITION_FIGURES,
     "top_failure_kinds",
     "top_error_codes",
 )
@@ -145,17 +149,7 @@ def overview_rows(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "source": part["source"],
                 "total": part["total"],
                 **part["status_counts"],
-                **{
-                    k: part[k]
-                    for k in (
-                        "success_rate",
-                        "failure_rate",
-                        "actionable_failure_rate",
-                        "dead_letter_rate",
-                        "avg_attempts",
-                        "retry_count",
-                    )
-                },
+                **{k: part[k] for k in _PARTITION_FIGURES},
                 "top_failure_kinds": _pairs(part["top_failure_kinds"], "failure_kind"),
                 "top_error_codes": _pairs(part["top_error_codes"], "error_code"),
             }

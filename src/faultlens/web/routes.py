@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from faultlens import __version__
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
+from faultlens.api.pages import StaticFile, file_response, page_headers
 from faultlens.errors import NotFound
 from faultlens.store import rollup_reads
 
@@ -33,13 +34,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+PAGE_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(_HERE / "templates"),
@@ -50,19 +45,10 @@ _env = jinja2.Environment(
 )
 
 
-class _StaticFile:
-    __slots__ = ("body", "etag", "media_type")
-
-    def __init__(self, body: bytes, media_type: str) -> None:
-        self.body = body
-        self.media_type = media_type
-        self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+_static_cache: dict[str, tuple[float, StaticFile]] = {}
 
 
-_static_cache: dict[str, tuple[float, _StaticFile]] = {}
-
-
-def _static_file(name: str) -> _StaticFile | None:
+def _static_file(name: str) -> StaticFile | None:
     if not _STATIC_NAME.match(name):
         return None
     path = _STATIC / name
@@ -73,7 +59,7 @@ def _static_file(name: str) -> _StaticFile | None:
     cached = _static_cache.get(name)
     if cached is not None and cached[0] == mtime:
         return cached[1]
-    item = _StaticFile(path.read_bytes(), _TYPES[path.suffix])
+    item = StaticFile(path.read_bytes(), _TYPES[path.suffix])
     _static_cache[name] = (mtime, item)
     return item
 
@@ -111,10 +97,7 @@ def _static_response(name: str, request: Request, cache_control: str) -> Respons
     item = _static_file(name)
     if item is None:
         raise NotFound(f"no static file {name!r}", details={"name": name})
-    headers = {"ETag": item.etag, "Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
-    if request.headers.get("if-none-match") == item.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(item.body, media_type=item.media_type, headers=headers)
+    return file_response(item, request, cache_control)
 
 
 @router.get("/static/{version}/{name}")

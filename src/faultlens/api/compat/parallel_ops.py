@@ -19,12 +19,10 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.errors import InvalidRequest, param_details
-from faultlens.services import Services
 from faultlens.timeutil import Window, ms_to_rfc3339, now_ms
 from faultlens.triage import export, overview, raw, slo, trends
 from faultlens.triage.raw import FailureQuery
@@ -134,39 +132,45 @@ def _window_fields(window: Window, common: Common, *, now: int) -> dict[str, Any
     }
 
 
-def _summary(
-    conn: Connection, *, tenant: str, common: Common, config: slo.SloConfig, now: int
-) -> tuple[dict[str, Any], list[slo.Hint]]:
-    with _contract():
-        ov = overview.build_overview(
-            conn,
-            tenant=tenant,
-            days=common.window_days,
-            config=config,
-            sources=list(PARTITIONS.values()),
-            attrs=common.attrs,
-            now=now,
-        )
-    parts = {p["source"]: p for p in ov.as_dict()["sources"]}
-    hints = [_rename(h) for h in ov.hints]
-    body = {
-        **_window_fields(ov.window, common, now=now),
-        **{name: _shape_partition(parts[source]) for name, source in PARTITIONS.items()},
-        "slo_hints": [h.as_dict() for h in hints],
-    }
-    return body, hints
+class Scope:
+    """What every route of this contract takes: the caller's tenant, the services and the common parameters."""
+
+    def __init__(self, principal: Reader, services: ServicesDep, common: CommonDep) -> None:
+        self.tenant = principal.tenant
+        self.services = services
+        self.common = common
+
+    def summary(self, now: int) -> tuple[dict[str, Any], list[slo.Hint]]:
+        """The summary body (both partitions, renamed hints) at `now`, and its hints."""
+        common = self.common
+        with self.services.engine.connect() as conn:
+            config = slo.load_config(self.services.settings.slo_file)
+            with _contract():
+                ov = overview.build_overview(
+                    conn,
+                    tenant=self.tenant,
+                    days=common.window_days,
+                    config=config,
+                    sources=list(PARTITIONS.values()),
+                    attrs=common.attrs,
+                    now=now,
+                )
+        parts = {p["source"]: p for p in ov.as_dict()["sources"]}
+        hints = [_rename(h) for h in ov.hints]
+        body = {
+            **_window_fields(ov.window, common, now=now),
+            **{name: _shape_partition(parts[source]) for name, source in PARTITIONS.items()},
+            "slo_hints": [h.as_dict() for h in hints],
+        }
+        return body, hints
+
+
+ScopeDep = Annotated[Scope, Depends()]
 
 
 @router.get("/summary", summary="doc_sync and workflow_actions partitions with SLO hints")
-def summary(principal: Reader, services: ServicesDep, common: CommonDep) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        body, _hints = _summary(
-            conn,
-            tenant=principal.tenant,
-            common=common,
-            config=slo.load_config(services.settings.slo_file),
-            now=now_ms(),
-        )
+def summary(scope: ScopeDep) -> dict[str, Any]:
+    body, _hints = scope.summary(now_ms())
     return body
 
 
@@ -183,19 +187,18 @@ def _trend_partition(point: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/trends", summary="Per-bucket doc_sync and workflow_actions counts and rates")
-def trends_view(
-    principal: Reader, services: ServicesDep, common: CommonDep, bucket_days: str | None = None
-) -> dict[str, Any]:
+def trends_view(scope: ScopeDep, bucket_days: str | None = None) -> dict[str, Any]:
+    common = scope.common
     days = _choice("bucket_days", bucket_days, 1, BUCKET_DAYS)
     if days > common.window_days:
         raise _invalid("bucket_days", bucket_days, f"must not be greater than window_days ({common.window_days})")
     now = now_ms()
     window = overview.window_of(common.window_days, now=now)
-    with services.engine.connect() as conn, _contract():
+    with scope.services.engine.connect() as conn, _contract():
         native = {
             name: trends.build_trends(
                 conn,
-                tenant=principal.tenant,
+                tenant=scope.tenant,
                 window=window,
                 bucket_ms=days * trends.BUCKETS_MS["1d"],
                 source=source,
@@ -221,20 +224,13 @@ def trends_view(
 
 
 @router.get("/alerts", summary="The summary's SLO hints as alerts, filtered by level")
-def alerts(principal: Reader, services: ServicesDep, common: CommonDep, level: str | None = None) -> dict[str, Any]:
+def alerts(scope: ScopeDep, level: str | None = None) -> dict[str, Any]:
     with _contract():
         slo.check_level(level)
-    with services.engine.connect() as conn:
-        body, hints = _summary(
-            conn,
-            tenant=principal.tenant,
-            common=common,
-            config=slo.load_config(services.settings.slo_file),
-            now=now_ms(),
-        )
+    body, hints = scope.summary(now_ms())
     return {
         **{k: body[k] for k in ("generated_at", "window_days", "window_since", "window_until")},
-        "filters": {**common.filters(), "level": level},
+        "filters": {**scope.common.filters(), "level": level},
         **slo.summarize(hints, level=level),
     }
 
@@ -260,16 +256,12 @@ def _pairs(counts: Mapping[str, int]) -> str:
 
 
 @router.get("/summary/export", responses=schemas.DOWNLOAD, summary="The summary as a JSON, CSV or Markdown download")
-def summary_export(
-    principal: Reader, services: ServicesDep, common: CommonDep, export_format: str | None = None
-) -> Response:
+def summary_export(scope: ScopeDep, export_format: str | None = None) -> Response:
     with _contract():
         fmt = export.check_format(export_format if export_format is not None else "json", param="export_format")
     now = now_ms()
-    with services.engine.connect() as conn:
-        body, _hints = _summary(
-            conn, tenant=principal.tenant, common=common, config=slo.load_config(services.settings.slo_file), now=now
-        )
+    body, _hints = scope.summary(now)
+    common = scope.common
     rows = [
         {
             **body[name],
@@ -292,9 +284,9 @@ def summary_export(
     return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": out.content_disposition})
 
 
-def _failures(
-    services: Services, tenant: str, common: Common, source: str, page: str | None, page_size: str | None
-) -> dict[str, Any]:
+def _failures(scope: Scope, partition: str, page: str | None, page_size: str | None) -> dict[str, Any]:
+    """The page of the partition's failures, newest first (?page= ?page_size= checked as text, so a bad value
+    answers this contract's error)."""
     page_no = _integer("page", page, 1)
     if page_no < 1:
         raise _invalid("page", page, "must be at least 1")
@@ -302,10 +294,13 @@ def _failures(
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise _invalid("page_size", page_size, f"must be between 1 and {MAX_PAGE_SIZE}")
     now = now_ms()
+    common = scope.common
     window = overview.window_of(common.window_days, now=now)
-    query = FailureQuery(start_ms=window.start_ms, end_ms=window.end_ms, source=source, attrs=common.attrs)
-    with services.engine.connect() as conn:
-        items, pagination = raw.list_failures(conn, tenant=tenant, query=query, page=page_no, page_size=size)
+    query = FailureQuery(
+        start_ms=window.start_ms, end_ms=window.end_ms, source=PARTITIONS[partition], attrs=common.attrs
+    )
+    with scope.services.engine.connect() as conn:
+        items, pagination = raw.list_failures(conn, tenant=scope.tenant, query=query, page=page_no, page_size=size)
     return {
         **_window_fields(window, common, now=now),
         "total": pagination["total"],
@@ -315,25 +310,13 @@ def _failures(
 
 
 @router.get("/doc-sync/failures", summary="doc_sync failures, newest first, page by page")
-def doc_sync_failures(
-    principal: Reader,
-    services: ServicesDep,
-    common: CommonDep,
-    page: str | None = None,
-    page_size: str | None = None,
-) -> dict[str, Any]:
-    return _failures(services, principal.tenant, common, PARTITIONS["doc_sync"], page, page_size)
+def doc_sync_failures(scope: ScopeDep, page: str | None = None, page_size: str | None = None) -> dict[str, Any]:
+    return _failures(scope, "doc_sync", page, page_size)
 
 
 @router.get("/workflow/failures", summary="workflow_actions failures, newest first, page by page")
-def workflow_failures(
-    principal: Reader,
-    services: ServicesDep,
-    common: CommonDep,
-    page: str | None = None,
-    page_size: str | None = None,
-) -> dict[str, Any]:
-    return _failures(services, principal.tenant, common, PARTITIONS["workflow_actions"], page, page_size)
+def workflow_failures(scope: ScopeDep, page: str | None = None, page_size: str | None = None) -> dict[str, Any]:
+    return _failures(scope, "workflow_actions", page, page_size)
 
 
 class _Families(Collector):
@@ -385,15 +368,8 @@ def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="The summary in Prometheus text format 0.0.4")
-def metrics(principal: Reader, services: ServicesDep, common: CommonDep) -> Response:
-    with services.engine.connect() as conn:
-        body, _hints = _summary(
-            conn,
-            tenant=principal.tenant,
-            common=common,
-            config=slo.load_config(services.settings.slo_file),
-            now=now_ms(),
-        )
+def metrics(scope: ScopeDep) -> Response:
+    body, _hints = scope.summary(now_ms())
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(_summary_families(body)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -6,9 +6,10 @@ as a deprecated alias and answered with a Deprecation header (faultlens.api.para
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
@@ -29,6 +30,7 @@ from faultlens.timeutil import WINDOWS_MS, now_ms
 from faultlens.triage import export, overview, raw, slo, trends
 
 router = APIRouter(prefix="/api/v1", tags=["overview"])
+T = TypeVar("T")
 
 # The finest bucket over the longest named window (1h over 90d): the most points a trend answers with.
 MAX_TREND_BUCKETS = WINDOWS_MS["90d"] // trends.BUCKETS_MS["1h"]
@@ -38,28 +40,61 @@ def slo_config(services: Services) -> slo.SloConfig:
     return slo.load_config(services.settings.slo_file)
 
 
+class OverviewScope:
+    """What every route here takes: the caller's tenant, the window, ?source= and the attribute filters; the
+    overview and the alerts answer them against the SLO configuration."""
+
+    def __init__(
+        self, principal: Reader, services: ServicesDep, attrs: Attrs, window: OverviewWindowDep, source: SourceDep
+    ) -> None:
+        self.tenant = principal.tenant
+        self.services = services
+        self.attrs = attrs
+        self.window = window
+        self.source = source
+        self.sources = source.sources
+
+    def overview(self, now: int | None = None) -> overview.Overview:
+        return self._ask(overview.build_overview, now=now)
+
+    def alerts(self, level: str | None) -> dict[str, Any]:
+        return self._ask(overview.alerts, level=level)
+
+    def _ask(self, question: Callable[..., T], **extra: Any) -> T:
+        """`question` (build_overview, alerts) for this scope under the SLO configuration."""
+        with self.services.engine.connect() as conn:
+            return question(
+                conn,
+                tenant=self.tenant,
+                window=self.window,
+                config=slo_config(self.services),
+                sources=self.sources,
+                attrs=self.attrs,
+                **extra,
+            )
+
+
+class OriginScope(OverviewScope):
+    """OverviewScope with ?operation= beside ?source=."""
+
+    def __init__(
+        self, principal: Reader, services: ServicesDep, attrs: Attrs, window: OverviewWindowDep, origin: OriginDep
+    ) -> None:
+        super().__init__(principal, services, attrs, window, origin)
+        self.origin = origin
+
+
+OverviewScopeDep = Annotated[OverviewScope, Depends()]
+OriginScopeDep = Annotated[OriginScope, Depends()]
+
+
 @router.get(
     "/overview",
     response_model=schemas.Overview,
     summary="Per-source partitions over the window (default 7d), with SLO hints",
 )
-def get_overview(
-    principal: Reader,
-    services: ServicesDep,
-    attrs: Attrs,
-    window: OverviewWindowDep,
-    source: SourceDep,
-) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        ov = overview.build_overview(
-            conn,
-            tenant=principal.tenant,
-            window=window,
-            config=slo_config(services),
-            sources=source.sources,
-            attrs=attrs,
-        )
-    return ov.as_dict()
+def get_overview(scope: OverviewScopeDep) -> dict[str, Any]:
+    return scope.overview().as_dict()
 
 
 @router.get(
@@ -68,26 +103,12 @@ def get_overview(
     summary="The overview as a JSON, CSV (one row per source) or Markdown download",
 )
 def export_overview(
-    principal: Reader,
-    services: ServicesDep,
-    attrs: Attrs,
-    window: OverviewWindowDep,
+    scope: OverviewScopeDep,
     response: Response,
-    source: SourceDep,
     fmt: Annotated[ExportFormatParam, Query(alias="format")] = "json",
 ) -> Response:
     now = now_ms()
-    with services.engine.connect() as conn:
-        ov = overview.build_overview(
-            conn,
-            tenant=principal.tenant,
-            window=window,
-            config=slo_config(services),
-            sources=source.sources,
-            attrs=attrs,
-            now=now,
-        )
-    out = export.render_overview(ov.as_dict(), fmt=fmt, generated_at=now)
+    out = export.render_overview(scope.overview(now).as_dict(), fmt=fmt, generated_at=now)
     # A returned Response does not carry the headers dependencies set (the Deprecation of window_days).
     headers = {**response.headers, "Content-Disposition": out.content_disposition}
     return Response(out.content, media_type=out.media_type, headers=headers)
@@ -98,28 +119,22 @@ def export_overview(
     response_model=schemas.Trends,
     summary="Per-bucket totals, failures by class and rates; empty buckets as zeros",
 )
-def get_trends(
-    principal: Reader,
-    services: ServicesDep,
-    attrs: Attrs,
-    window: OverviewWindowDep,
-    origin: OriginDep,
-    bucket: BucketParam = "1d",
-) -> dict[str, Any]:
+def get_trends(scope: OriginScopeDep, bucket: BucketParam = "1d") -> dict[str, Any]:
+    window = scope.window
     bucket_ms = trends.BUCKETS_MS[bucket]
     if (window.end_ms - window.start_ms) // bucket_ms > MAX_TREND_BUCKETS:
         # A since/until window can be years long; a point per hour of it is no chart, only a slow answer.
         message = f"the window holds more than {MAX_TREND_BUCKETS} buckets of {bucket}: choose a larger bucket"
         raise InvalidRequest(message, details=param_details("bucket", message))
-    with services.engine.connect() as conn:
+    with scope.services.engine.connect() as conn:
         return trends.build_trends(
             conn,
-            tenant=principal.tenant,
+            tenant=scope.tenant,
             window=window,
             bucket_ms=bucket_ms,
-            source=origin.source,
-            operation=origin.operation,
-            attrs=attrs,
+            source=scope.origin.source,
+            operation=scope.origin.operation,
+            attrs=scope.attrs,
         )
 
 
@@ -128,40 +143,18 @@ def get_trends(
     response_model=schemas.Alerts,
     summary="SLO hints as alerts: worst status, counts by code, hints at or above a level",
 )
-def get_alerts(
-    principal: Reader,
-    services: ServicesDep,
-    attrs: Attrs,
-    window: OverviewWindowDep,
-    source: SourceDep,
-    level: LevelParam | None = None,
-) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        return overview.alerts(
-            conn,
-            tenant=principal.tenant,
-            window=window,
-            config=slo_config(services),
-            level=level,
-            sources=source.sources,
-            attrs=attrs,
-        )
+def get_alerts(scope: OverviewScopeDep, level: LevelParam | None = None) -> dict[str, Any]:
+    return scope.alerts(level)
 
 
 @router.get("/failures", response_model=schemas.FailurePage, summary="Failures, newest first, page by page")
 def get_failures(
-    principal: Reader,
-    services: ServicesDep,
-    attrs: Attrs,
-    window: OverviewWindowDep,
-    source: SourceDep,
+    scope: OverviewScopeDep,
     classes: ClassDep,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    query = failure_query(window, source, classes, attrs)
-    with services.engine.connect() as conn:
-        items, pagination = raw.list_failures(
-            conn, tenant=principal.tenant, query=query, page=page, page_size=page_size
-        )
+    query = failure_query(scope.window, scope.source, classes, scope.attrs)
+    with scope.services.engine.connect() as conn:
+        items, pagination = raw.list_failures(conn, tenant=scope.tenant, query=query, page=page, page_size=page_size)
     return {"items": items, "pagination": pagination}

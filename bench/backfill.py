@@ -23,9 +23,10 @@ from sqlalchemy import select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import drop_pg, machine, pg_database
-from faultlens.jobs import activation
-from faultlens.jobs.backfill import DERIVED, decision
+from faultlens.jobs.backfill import DERIVED
 from faultlens.jobs.runner import run_until_idle
+from faultlens.model import decision
+from faultlens.rulepacks import activation
 from faultlens.services import Services, build_services
 from faultlens.settings import Settings
 from faultlens.store.tables import events

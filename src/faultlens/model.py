@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -80,3 +82,16 @@ class Classification:
     retryable: bool
     rule_name: str
     rule_version: str
+
+
+# What a stored classification is, for telling whether a reclassification changed it. rule_version is left out:
+# a built-in decision (success, unclassified) carries the whole stack's version, so comparing it would rewrite
+# every such row on each activation although nothing about it changed. The backfill writes a row only when one of
+# these differs, and the rule-change preview counts exactly those rows, so the two always agree.
+DECISION = ("failure_kind", "failure_class", "is_actionable", "category", "retryable", "rule_name")
+_DECISION_BOOLS = frozenset({"is_actionable", "retryable"})
+
+
+def decision(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The DECISION fields of a stored or classified row, booleans normalised (SQLite stores them as 0/1)."""
+    return tuple(bool(row[n]) if n in _DECISION_BOOLS else row[n] for n in DECISION)

@@ -11,10 +11,10 @@ from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import RulePack, default_pack, load_pack
 from faultlens.fingerprinters import TenantFingerprinters
 from faultlens.ingest import IngestResult, Pipeline
-from faultlens.jobs.activation import startup_packs, sync_rule_version, tenant_activations
 from faultlens.jobs.metrics import register_metrics
-from faultlens.jobs.rulebook import RuleBook
 from faultlens.metrics import Metrics
+from faultlens.rulepacks.activation import follow_activation, startup_packs, sync_rule_version, tenant_activations
+from faultlens.rulepacks.rulebook import RuleBook
 from faultlens.settings import Settings
 from faultlens.store import state
 from faultlens.store.db import engine_for, migrate
@@ -39,7 +39,7 @@ class Services:
     pipeline: Pipeline
     metrics: Metrics
     packs: list[RulePack] = field(default_factory=list)
-    # The rule-activations generation last looked at (jobs/activation.follow_activation): reloaded when it changes.
+    # The rule-activations generation last looked at (rulepacks/activation.follow_activation): reloaded when it changes.
     followed_activation: str | None = None
     # Tenants' own packs over the global classifier (`classifier`); ingest and backfill ask classifier_for(tenant).
     rulebook: RuleBook = field(init=False)
@@ -63,6 +63,14 @@ class Services:
             self.classifier = global_classifier
             self.pipeline.classifier = global_classifier
             self.packs = list(global_classifier.packs)
+
+    def follow_rules(self) -> None:
+        """Adopt rule packs activated by another process (the job runner calls this before each pass)."""
+        follow_activation(self)
+
+    def record_rule_version(self) -> None:
+        """Record the global rule version this process classifies with (enqueues a backfill when it changed)."""
+        sync_rule_version(self.engine, self.pipeline.classifier.version)
 
     def after_ingest(self, result: IngestResult, seconds: float) -> None:
         """Count the batch, and persist new fingerprint templates at most every few seconds."""

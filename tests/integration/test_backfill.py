@@ -20,10 +20,12 @@ from sqlalchemy import Connection, func, select
 from faultlens.api.app import create_app
 from faultlens.classify.rules import default_pack
 from faultlens.ingest import Pipeline
-from faultlens.jobs import activation, runner
-from faultlens.jobs.backfill import DERIVED, decision
+from faultlens.jobs import runner
+from faultlens.jobs.backfill import DERIVED
 from faultlens.jobs.queue import Job, JobKind, enqueue, find_job, list_jobs
 from faultlens.jobs.rollup_rebuild import ensure_rollup_rebuild
+from faultlens.model import decision
+from faultlens.rulepacks import activation
 from faultlens.services import Services
 from faultlens.store import events as event_store
 from faultlens.store import rollup_reads, rollup_shapes, rollup_writes

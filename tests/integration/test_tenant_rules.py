@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from faultlens.api.app import create_app
 from faultlens.classify.rules import default_pack
-from faultlens.jobs import activation, runner
+from faultlens.jobs import runner
 from faultlens.jobs.rollup_rebuild import ensure_rollup_rebuild
+from faultlens.rulepacks import activation
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.store.tables import events

@@ -72,8 +72,8 @@ def backfill(
     ] = None,
 ) -> None:
     """Reclassify stored events with the active rules: enqueue the backfill if needed; --wait runs it here."""
-    from faultlens.jobs.activation import sync_rule_version
     from faultlens.jobs.queue import job_to_api
+    from faultlens.rulepacks.activation import sync_rule_version
 
     try:
         services = _services(_settings(db, rules_file=rules, backfill_batch_size=batch_size))

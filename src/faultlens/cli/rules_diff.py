@@ -30,8 +30,8 @@ def diff(
 
     from faultlens.classify.rules import load_pack
     from faultlens.cli.jobs import missing_sqlite_file
-    from faultlens.jobs.activation import candidate_for
-    from faultlens.jobs.rulebook import GLOBAL_SCOPE
+    from faultlens.rulepacks.activation import candidate_for
+    from faultlens.rulepacks.rulebook import GLOBAL_SCOPE
     from faultlens.services import build_services
     from faultlens.settings import Settings
     from faultlens.store.db import missing_database, unavailable_reason

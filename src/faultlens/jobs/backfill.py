@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from faultlens.jobs.queue import Job, JobKind, Step, enqueue, find_active
+from faultlens.model import decision
 from faultlens.store import event_batches, rollup_shapes, rollup_writes
-from faultlens.store.backfills import find_confirmed_version, record_backfills
+from faultlens.store.backfills import record_backfills
 from faultlens.store.jobs import fail_active_jobs
 from faultlens.store.state import ACTIVE_RULE_VERSION, find_state, save_state
 
@@ -18,11 +19,8 @@ if TYPE_CHECKING:
     from faultlens.services import Services
 
 DERIVED = ("failure_kind", "failure_class", "is_actionable", "category", "retryable", "rule_name", "rule_version")
-# What a classification is. rule_version is left out: a built-in decision (success, unclassified) carries the whole
-# stack's version, so comparing it would rewrite every such row on each activation although nothing about it
-# changed. A row is written (all of DERIVED, rule_version included) only when one of these differs; the rows left
-# alone are answered for by rule_backfills (confirmed_by_version). Preview compares exactly the same fields.
-DECISION = ("failure_kind", "failure_class", "is_actionable", "category", "retryable", "rule_name")
+# A row is written (all of DERIVED, rule_version included) only when its model.DECISION differs; the rows left
+# alone are answered for by rule_backfills (confirmed_by_version).
 _BOOLS = ("is_actionable", "retryable")
 _ROLLED_UP = ("failure_class", "failure_kind", "category", "is_actionable")  # derived fields in the rollup key
 # What rollups key on, what the classifier reads, and the derived fields being replaced.
@@ -31,11 +29,6 @@ _COLUMNS = tuple(dict.fromkeys(("pk", *rollup_shapes.ROW_FIELDS, "http_status", 
 
 def _derived(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(bool(row[n]) if n in _BOOLS else row[n] for n in DERIVED)
-
-
-def decision(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The fields that say whether a stored classification changed (see DECISION)."""
-    return tuple(bool(row[n]) if n in _BOOLS else row[n] for n in DECISION)
 
 
 def reclassify_batch(
@@ -156,13 +149,6 @@ class BackfillHandler:
             until_pk=int(job.params["until_pk"]),
             versions=versions,
         )
-
-
-def confirmed_version(conn: Connection, *, tenant: str, event_id: str) -> str | None:
-    """The rules of the newest completed backfill that examined this event (and rewrote it only if its
-    classification changed), or None when none has since it was stored. With rule_version (the pack that decided
-    when the row was last written) it answers "which rules stand behind this classification"."""
-    return find_confirmed_version(conn, tenant=tenant, event_id=event_id)
 
 
 def request_backfill(

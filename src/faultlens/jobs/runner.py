@@ -265,17 +265,15 @@ def run_until_idle(
 
 
 def _loop(services: Services, owner: str, stop: threading.Event, poll_s: float, stale_s: float) -> None:
-    from faultlens.jobs.activation import follow_activation, sync_rule_version
-
     synced = False
     while not stop.is_set():
         job: Job | None = None
         try:
             # A pack activated on another replica: classify and backfill with it. First, so that a process
             # built just before an activation never records its older version over the new one.
-            follow_activation(services)
+            services.follow_rules()
             if not synced:
-                sync_rule_version(services.engine, services.pipeline.classifier.version)
+                services.record_rule_version()
                 synced = True
             rollup_rebuild.ensure_rollup_rebuild(services.engine)
             job = run_pending(services, owner, stop=stop, stale_s=stale_s)

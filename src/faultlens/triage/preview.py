@@ -8,13 +8,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from faultlens.classify.engine import Classifier
-from faultlens.jobs.backfill import DECISION, decision
-from faultlens.model import Classification, Status
+from faultlens.model import DECISION, Classification, Status, decision
 from faultlens.store.preview import WindowScan, count_window, group_window, plan_window_scan, sample_window
 from faultlens.timeutil import Window
 
 # What the classifier reads; events agreeing on these (and on their stored decision) move together. A row counts
-# as changed exactly when the backfill would rewrite it (jobs.backfill.DECISION), so the two counts agree.
+# as changed exactly when the backfill would rewrite it (model.DECISION), so the two counts agree.
 INPUTS = ("status", "http_status", "error_code", "error_message", "source", "operation")
 _GROUP = (*INPUTS, *DECISION)
 SAMPLES = 5

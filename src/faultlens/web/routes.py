@@ -15,7 +15,7 @@ from faultlens import __version__
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
 from faultlens.api.pages import StaticFile, file_response, page_headers
 from faultlens.errors import NotFound
-from faultlens.store import rollup_reads
+from faultlens.triage import raw
 
 router = APIRouter(include_in_schema=False)
 
@@ -120,9 +120,7 @@ async def static(name: str, request: Request) -> Response:
 def sources(principal: Reader, services: ServicesDep, window: WindowDep) -> dict[str, Any]:
     """Sources with events in the window, busiest first: the dashboard's source filter choices."""
     with services.engine.connect() as conn:
-        rows = rollup_reads.aggregate(
-            conn, tenant=principal.tenant, start=window.start_ms, end=window.end_ms, by=("source",)
-        )
+        rows = raw.aggregate(conn, tenant=principal.tenant, start=window.start_ms, end=window.end_ms, by=("source",))
     items = [{"source": key[0], "count": n} for key, (n, _attempts) in rows.items()]
     items.sort(key=lambda item: (-item["count"], item["source"]))
     return {"window": window.label, "items": items}

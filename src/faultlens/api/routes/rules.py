@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from faultlens.api import schemas
 from faultlens.api.deps import Principal, Reader, ServicesDep, WindowDep, get_principal, require, require_operator
 from faultlens.api.routes.events import JSON_MEDIA_TYPES, read_body_limited
-from faultlens.jobs import activation
 from faultlens.jobs.queue import JobKind, find_active, job_to_api
+from faultlens.rulepacks import activation
 from faultlens.triage.preview import preview as preview_moves
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])

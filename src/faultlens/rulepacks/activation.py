@@ -18,7 +18,7 @@ from faultlens.classify.rules import RulePack, default_pack, load_pack, load_pac
 from faultlens.errors import Conflict, InvalidRequest, RulePackError
 from faultlens.jobs.backfill import request_backfill
 from faultlens.jobs.queue import Job, JobKind, find_active
-from faultlens.jobs.rulebook import GLOBAL_SCOPE, scope_tenant, stack_version, tenant_scope
+from faultlens.rulepacks.rulebook import GLOBAL_SCOPE, scope_tenant, stack_version, tenant_scope
 from faultlens.settings import Settings
 from faultlens.store.activations import delete_activation, find_activation, list_activations, save_activation
 from faultlens.store.state import ACTIVE_RULE_VERSION, find_rules_generation, find_state, write_lock
@@ -164,11 +164,6 @@ def sync_rule_version(engine: Engine, version: str, *, force: bool = False) -> J
     with engine.begin() as conn:
         write_lock(conn)
         return request_backfill(conn, version, force=force)
-
-
-def recorded_version(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return find_state(conn, ACTIVE_RULE_VERSION)
 
 
 def recorded_version_for(conn: Connection, services: Services, tenant: str) -> str | None:

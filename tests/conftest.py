@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -31,9 +33,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'faultlens.db'}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    name = f"faultlens_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def scratch_postgres(prefix: str = "faultlens_test") -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards; a missing server fails under CI and skips elsewhere."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -47,6 +50,22 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with scratch_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def blackhole_port() -> Iterator[int]:
+    """A port whose socket listens but never accepts nor answers: a database or Redis that hangs."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(0)
+    yield sock.getsockname()[1]
+    sock.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -23,16 +23,6 @@ from tests.conftest import make_services
 from tests.helpers import event
 
 
-@pytest.fixture
-def blackhole_port() -> Iterator[int]:
-    """A port whose socket listens but never accepts nor answers: a database or Redis that hangs."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(0)
-    yield sock.getsockname()[1]
-    sock.close()
-
-
 def refused_port() -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
@@ -17,15 +14,6 @@ from tests.conftest import make_services
 from tests.integration.test_deadlines import point_at, refused_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def blackhole_port() -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(0)
-    yield sock.getsockname()[1]
-    sock.close()
 
 
 def _need_redis() -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import redis
 from fastapi import FastAPI
@@ -25,7 +24,7 @@ from faultlens.connectors import native
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.store.tables import fingerprints
-from tests.conftest import PG_ADMIN_URL, make_services, missing_service
+from tests.conftest import make_services, missing_service, scratch_postgres
 from tests.helpers import ago, event
 
 # A Redis DB of its own (the task tests own 13); keys live under a per-test prefix and are deleted after.
@@ -406,19 +405,8 @@ def _scratch_database(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'faultlens.db'}"
         return
-    name = f"faultlens_sec_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        missing_service(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
-        raise
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres("faultlens_sec") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

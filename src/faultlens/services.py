@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import RulePack, default_pack, load_pack
-from faultlens.fingerprinters import TenantFingerprinters
+from faultlens.fingerprinters import LEGACY_STATE_KEY, TenantFingerprinters, version_key
 from faultlens.ingest import IngestResult, Pipeline
 from faultlens.jobs.metrics import register_metrics
 from faultlens.metrics import Metrics
@@ -96,6 +96,16 @@ def save_state(engine: Engine, key: str, value: str) -> None:
         state.save_state(conn, key, value)
 
 
+def save_fingerprinter_state(engine: Engine, key: str, value: str) -> str | None:
+    """Write a fingerprinter's state document and, for a tenant's own key, a fresh version token (returned)."""
+    prefix = f"{LEGACY_STATE_KEY}:"
+    with engine.begin() as conn:
+        if not key.startswith(prefix):
+            state.save_state(conn, key, value)
+            return None
+        return state.save_stamped_state(conn, key, value, stamp_key=version_key(key.removeprefix(prefix)))
+
+
 def load_state(engine: Engine, key: str) -> str | None:
     """Read one state document (the fingerprinters' load)."""
     with engine.connect() as conn:
@@ -111,11 +121,14 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
     packs = startup_packs(engine, settings)
     classifier = Classifier(packs)
     sync_rule_version(engine, classifier.version)
-    # Each tenant's saved templates are read on its first use, not here.
+    # Each tenant's saved templates are read on its first use, not here; a newer save by another replica is
+    # noticed through the tenant's version token, read at most every fingerprint_follow_interval_s.
     fingerprinters = TenantFingerprinters(
         lambda key: load_state(engine, key),
-        lambda key, value: save_state(engine, key, value),
+        lambda key, value: save_fingerprinter_state(engine, key, value),
         default_tenant=settings.default_tenant,
+        version=lambda tenant: load_state(engine, version_key(tenant)),
+        follow_interval_s=settings.fingerprint_follow_interval_s,
     )
     pipeline = Pipeline(engine, settings, classifier, fingerprinters)
     services = Services(settings, engine, classifier, fingerprinters, pipeline, metrics or Metrics(), packs)

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     default_tenant: str = "default"
     # Ingest saves tenants' new fingerprint templates at most this often (and at shutdown); tests shorten it.
     fingerprint_save_interval_s: float = Field(default=5.0, ge=0)
+    # Each tenant's fingerprinter checks this often whether another replica saved newer templates (0 = every use).
+    fingerprint_follow_interval_s: float = Field(default=2.0, ge=0)
     # The seed document names REDIS_URL; FAULTLENS_REDIS_URL wins when both are set.
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

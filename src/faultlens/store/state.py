@@ -11,7 +11,7 @@ from faultlens.store.tables import service_state
 from faultlens.timeutil import now_ms
 
 # The keys, by owner. Others: auth.* (store/keys.py), attribute_rollups (store/rollup_reads.py), fingerprinter and
-# fingerprinter:<tenant> (fingerprinters.py).
+# fingerprinter:<tenant> with its version token fingerprint-version:<tenant> (fingerprinters.py).
 # The global rule version stored history is (being) classified with (jobs/backfill.request_backfill).
 ACTIVE_RULE_VERSION = "active_rule_version"
 # A token rewritten with every change of rule_activations: replicas poll this one row to learn of activations.
@@ -49,6 +49,17 @@ def save_state_once(conn: Connection, key: str, value: str) -> None:
     """Set `key` unless it is set already (insert-or-keep: the first writer's value stays)."""
     stmt = _insert(conn).values(key=key, value=value, updated_at=now_ms())
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+
+
+def save_stamped_state(conn: Connection, key: str, value: str, *, stamp_key: str) -> str:
+    """Set `key` to `value` and `stamp_key` to a fresh token; returns the token.
+
+    Readers compare the token with the one they last saw (one small read by primary key) to learn that `key` changed.
+    """
+    token = uuid.uuid4().hex
+    save_state(conn, key, value)
+    save_state(conn, stamp_key, token)
+    return token
 
 
 def swap_state(conn: Connection, key: str, *, expected: str, value: str) -> bool:

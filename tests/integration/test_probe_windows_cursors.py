@@ -19,6 +19,7 @@ from faultlens.store.events import decode_cursor, encode_cursor
 from faultlens.timeutil import LATEST_MS, Window, ms_to_rfc3339, parse_rfc3339_ms, resolve_window
 from faultlens.triage import stats
 from tests.helpers import ago, event
+from tests.unit.test_cursors import FORGED_NUMBERS
 
 WINDOW_ROUTES = (
     "/api/v1/overview",
@@ -108,25 +109,9 @@ def test_empty_window_parameters_are_the_parameters_left_out() -> None:
 # -- cursors: only what the server issued, every part a BIGINT ---------------------------------------------------
 
 
-FORGED = [
-    "9223372036854775808:1",  # 2**63: OverflowError on SQLite, out of range on PostgreSQL
-    "1:99999999999999999999999",
-    "1:9223372036854775808",
-    "-1:5",
-    "+1:5",
-    " 1:5",
-    "1_0:5",
-    "1:5\n",
-    "1:2:3",
-    "1",
-    "",
-    "١:5",  # a non-ASCII digit int() would take
-]
-
-
 @pytest.mark.parametrize("path", PAGED_ROUTES)
 def test_a_forged_cursor_is_refused_as_not_issued(client: TestClient, path: str) -> None:
-    for raw in FORGED:
+    for raw in FORGED_NUMBERS:
         r = client.get(path, params={"cursor": _cursor(raw) or "AAAA"})
         assert "not one this server issued" in _refused(r, "cursor"), raw
     assert "not one this server issued" in _refused(client.get(path, params={"cursor": "%%%"}), "cursor")

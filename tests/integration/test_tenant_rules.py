@@ -21,6 +21,7 @@ from faultlens.store.tables import events
 from tests.conftest import make_services
 from tests.helpers import ago, event
 from tests.integration.test_backfill import OPS_PACK, assert_classified_by, assert_rollups_exact, mixed_events
+from tests.integration.test_rules_preview import CANDIDATE
 
 DEFAULT = default_pack().id
 OPS_VERSION = f"ops@2026-12-01+{DEFAULT}"
@@ -198,29 +199,14 @@ def _preview_data() -> list[dict[str, Any]]:
     )
 
 
-# Moves aborts, renames the deadlock kind, and decides the upstream failures by another rule with the same
-# class and kind: a change the backfill writes (rule_name) that preview shows as a move onto the same pair.
-CANDIDATE: dict[str, Any] = {
-    "id": "candidate@2026-12-10",
-    "rules": [
-        OPS_PACK["rules"][0],
-        {
-            "name": "deadlock_is_contention",
-            "match": {"error_message": ["deadlock detected"]},
-            "failure_kind": "db_contention",
-            "failure_class": "service_failure",
-            "category": "conflict",
-            "examples": [{"error_message": "deadlock detected"}],
-        },
-    ],
-}
-
-
 def test_preview_counts_exactly_what_the_backfill_changes(quiet: Services, client: TestClient) -> None:
     acme = _key(quiet, "acme", "admin")
     client.app.state.keys_present.checked = 0  # type: ignore[attr-defined]
     assert client.post("/api/v1/events", json=_preview_data(), headers=acme).json()["accepted"] == 39
     upstream = quiet.pipeline.classifier.classify(status="failure", error_message="failed_contact_upstream")
+    # The preview tests' candidate (moves aborts, renames the deadlock kind) plus a rule deciding the upstream
+    # failures with the same class and kind: a change the backfill writes (rule_name) that preview shows as a move
+    # onto the same pair.
     candidate = {
         **CANDIDATE,
         "rules": [

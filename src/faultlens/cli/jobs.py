@@ -168,11 +168,12 @@ def _stored_fingerprinter(db: str, tenant: str | None) -> Fingerprinter:
     from faultlens.classify.fingerprint import Fingerprinter
     from faultlens.fingerprinters import load_fingerprinter
     from faultlens.services import load_state
-    from faultlens.store.db import create_db_engine
+    from faultlens.store.db import engine_for
 
     missing_sqlite_file(db)
-    default_tenant = _settings(db).default_tenant
-    engine = create_db_engine(db)
+    settings = _settings(db)
+    default_tenant = settings.default_tenant
+    engine = engine_for(settings)
     try:
         saved, _ = load_fingerprinter(
             lambda key: load_state(engine, key), tenant or default_tenant, default_tenant=default_tenant

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from alembic import command
@@ -17,8 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
-if TYPE_CHECKING:
-    from faultlens.settings import Settings
+from faultlens.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -40,16 +39,20 @@ STATEMENT_TIMEOUT_OPTION = "faultlens_statement_timeout_ms"
 LOCK_TIMEOUT_OPTION = "faultlens_lock_timeout_ms"
 
 
+_DEFAULTS = Settings.model_fields
+
+
 @dataclass(frozen=True)
 class Deadlines:
     """How long the database may take before a caller gets an error instead of a hang (docs/limits.md)."""
 
-    connect_s: float = 5.0
-    statement_s: float = 30.0
-    lock_s: float = 10.0
-    pool_s: float = 5.0
-    sqlite_busy_s: float = 10.0
-    pooler: bool = False
+    # The defaults are Settings' own, so the two never disagree.
+    connect_s: float = _DEFAULTS["database_connect_timeout_s"].default
+    statement_s: float = _DEFAULTS["database_statement_timeout_s"].default
+    lock_s: float = _DEFAULTS["database_lock_timeout_s"].default
+    pool_s: float = _DEFAULTS["database_pool_timeout_s"].default
+    sqlite_busy_s: float = _DEFAULTS["sqlite_busy_timeout_s"].default
+    pooler: bool = _DEFAULTS["database_pooler"].default
 
     @classmethod
     def of(cls, settings: Settings) -> Deadlines:

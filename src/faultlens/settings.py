@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     fingerprint_save_interval_s: float = Field(default=5.0, ge=0)
     # Each tenant's fingerprinter checks this often whether another replica saved newer templates (0 = every use).
     fingerprint_follow_interval_s: float = Field(default=2.0, ge=0)
+    # OTLP receiver (docs/otel.md). Span and resource attributes copied onto an event: a bounded allow-list
+    # (comma-separated); everything else is left out.
+    otlp_attributes: str = (
+        "http.request.method,http.method,url.scheme,server.address,rpc.system,rpc.service,rpc.method,"
+        "messaging.system,messaging.destination.name,db.system,exception.type,host.name,k8s.namespace.name,"
+        "k8s.pod.name,cloud.region,service.namespace,service.instance.id,telemetry.sdk.language"
+    )
+    # Failed CLIENT/INTERNAL spans kept per trace as its evidence (the rest are counted as dropped).
+    otlp_max_evidence_per_trace: int = Field(default=64, ge=0, le=10_000)
+    # Log records below this severity number (17 = ERROR) are dropped unless they carry exception.* attributes.
+    otlp_log_min_severity: int = Field(default=17, ge=1, le=24)
     # The seed document names REDIS_URL; FAULTLENS_REDIS_URL wins when both are set.
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import orjson
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
@@ -21,6 +19,7 @@ from faultlens.services import Services
 from faultlens.store.db import Deadlines, create_db_engine
 from tests.conftest import make_services
 from tests.helpers import event
+from tests.live_server import LiveServer
 
 
 def refused_port() -> int:
@@ -159,30 +158,6 @@ def test_behind_a_pooler_timeouts_travel_with_each_transaction(postgres_url: str
 # The slow sender: a real server over a real socket (the ASGI TestClient cannot trickle bytes).
 
 
-class _Server:
-    def __init__(self, services: Services) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(services), log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-
-
 def _request(port: int, head: bytes, chunks: list[bytes], pause_s: float) -> tuple[bytes, float]:
     """Send the head, then the chunks `pause_s` apart (the sender's pace); return the response and the time."""
     started = time.monotonic()
@@ -214,14 +189,14 @@ def _head(length: int) -> bytes:
 
 
 @pytest.fixture
-def slow_server(tmp_path: Path) -> Iterator[tuple[_Server, Services]]:
+def slow_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Services]]:
     services = make_services(f"sqlite:///{tmp_path / 'f.db'}", start_jobs=False, request_body_timeout_s=1.0)
-    with _Server(services) as server:
+    with LiveServer(create_app(services)) as server:
         yield server, services
     services.engine.dispose()
 
 
-def test_a_trickling_sender_gets_408_after_the_whole_body_deadline(slow_server: tuple[_Server, Services]) -> None:
+def test_a_trickling_sender_gets_408_after_the_whole_body_deadline(slow_server: tuple[LiveServer, Services]) -> None:
     server, services = slow_server
     body = orjson.dumps([event(id="slow")])
     # Each chunk arrives well within a second, but the whole body would take ~4 s: the deadline is for all of it.
@@ -242,7 +217,7 @@ def test_a_trickling_sender_gets_408_after_the_whole_body_deadline(slow_server: 
         assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 0
 
 
-def test_a_stalled_sender_does_not_hold_the_server(slow_server: tuple[_Server, Services]) -> None:
+def test_a_stalled_sender_does_not_hold_the_server(slow_server: tuple[LiveServer, Services]) -> None:
     server, services = slow_server
     stalled = socket.create_connection(("127.0.0.1", server.port), timeout=15)
     stalled.sendall(_head(1000) + b"[{")

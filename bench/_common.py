@@ -36,21 +36,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """`uvicorn faultlens.api.asgi:app` on 127.0.0.1:port with FAULTLENS_* from `env`; returns once /healthz answers."""
+def start_server(
+    port: int, env: dict[str, str], *, app: str = "faultlens.api.asgi:app", cwd: str | None = None
+) -> subprocess.Popen[bytes]:
+    """`uvicorn --factory <app>` on 127.0.0.1:port with FAULTLENS_* from `env`; returns once /healthz answers."""
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
             "--factory",
-            "faultlens.api.asgi:app",
+            app,
             "--port",
             str(port),
             "--log-level",
             "warning",
         ],
         env={**os.environ, **env},
+        cwd=cwd,
     )
     deadline = time.monotonic() + 120
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:

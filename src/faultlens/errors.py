@@ -85,6 +85,13 @@ class DatabaseUnavailable(ServiceUnavailable):
     code = "database_unavailable"
 
 
+class ReceiverBusy(FaultlensError):
+    """The OTLP receiver already runs Settings.otlp_max_inflight exports; the exporter retries after Retry-After."""
+
+    code = "receiver_busy"
+    http_status = 429
+
+
 class RequestBodyTimeout(FaultlensError):
     """The request body did not arrive within Settings.request_body_timeout_s."""
 

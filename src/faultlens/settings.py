@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     otlp_max_evidence_per_trace: int = Field(default=64, ge=0, le=10_000)
     # Log records below this severity number (17 = ERROR) are dropped unless they carry exception.* attributes.
     otlp_log_min_severity: int = Field(default=17, ge=1, le=24)
+    # OTLP exports handled at once; one more answers 429 with Retry-After at once, so exporters back off instead
+    # of queueing on a busy store.
+    otlp_max_inflight: int = Field(default=16, ge=1, le=1_024)
     # The seed document names REDIS_URL; FAULTLENS_REDIS_URL wins when both are set.
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

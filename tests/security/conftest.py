@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from faultlens.api.app import create_app
 from faultlens.connectors import native
 from faultlens.services import Services
-from faultlens.store import keys
+from faultlens.store import keys, traces
 from faultlens.store.tables import fingerprints
 from tests.conftest import make_services, missing_service, scratch_postgres
 from tests.helpers import ago, event
@@ -40,6 +41,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("/docs-assets/{name}", "*"): "self-hosted Swagger UI assets (the /docs page itself needs a key)",
     ("/", "*"): "dashboard shell; its data comes from the keyed API",
     ("/events/{event_id}", "*"): "event page shell; the page fetches /api/v1/events/{id} with the key",
+    ("/traces/{trace_id}", "*"): "pivot page shell; the page fetches /api/v1/traces/{id} with the key",
+    ("/correlations/{correlation_id}", "*"): "pivot page shell; it fetches /api/v1/correlations/{id} with the key",
+    ("/requests/{request_id}", "*"): "pivot page shell; the page fetches /api/v1/requests/{id} with the key",
     ("/static/{name}", "*"): "dashboard assets",
     ("/static/{version}/{name}", "*"): "dashboard assets",
     # The codebase-embedder contract answers any method but GET with its own 405 envelope, before auth.
@@ -73,6 +77,9 @@ PATH_PARAM_KINDS = {
     "job_id": "job",
     "fingerprint_id": "fingerprint",
     "task_id": "task",
+    "trace_id": "trace",
+    "correlation_id": "correlation",
+    "request_id": "request",
 }
 
 CODEBASE_EMBEDDER_PREFIX = "/codebase-embedder/"
@@ -220,6 +227,26 @@ class Tenant:
             event(id=f"{p}evt-8", source=f"{p}src", error_message=f"payment gateway timeout after 30s for {m}"),
         ]
 
+    def evidence_span(self) -> dict[str, Any]:
+        """A failed downstream call in the tenant's trace, as the OTLP receiver stores it."""
+        p, m = self.prefix, self.marker
+        start = int(time.time() * 1000) - 60_000
+        return {
+            "trace_id": f"{p}trace-1",
+            "span_id": f"{p}span-1",
+            "parent_span_id": None,
+            "name": f"{p}SELECT",
+            "kind": "client",
+            "source": f"{p}src",
+            "started_at": start,
+            "ended_at": start + 40,
+            "duration_ms": 40.0,
+            "status": "error",
+            "http_status": None,
+            "error_message": f"{m} span {p}db-7 timed out",
+            "attributes": {"db.name": f"{p}db"},
+        }
+
     def pack(self) -> dict[str, Any]:
         p, m = self.prefix, self.marker
         return {
@@ -298,6 +325,7 @@ def _tenant_data(services: Services, tenant: Tenant) -> TenantData:
     data = TenantData(tenant, admin, read, ingest, [admin_id, read_id, ingest_id])
     p = tenant.prefix
     data.ids = {"event": f"{p}evt-1", "task": f"native:{p}task-1", "job": f"{p}no-job", "fingerprint": f"{p}no-fp"}
+    data.ids |= {"trace": f"{p}trace-1", "correlation": f"{p}corr-1", "request": f"{p}req-1"}
     return data
 
 
@@ -365,6 +393,10 @@ def build_world(db_url: str, tmp_path: Path, security_redis_url: str) -> Iterato
         for data in tenants.values():
             result = services.pipeline.ingest(data.tenant.events(), tenant=data.tenant.name)
             assert result.accepted == len(data.tenant.events()), result.as_dict()
+            stored = traces.insert_spans(
+                services.engine, [data.tenant.evidence_span()], tenant=data.tenant.name, max_per_trace=8
+            )
+            assert stored == (1, 0), stored
         native.record_failure(
             r,
             prefix=prefix,

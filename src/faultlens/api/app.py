@@ -13,10 +13,10 @@ from faultlens.api import docs, errors, params, readiness
 from faultlens.api import guard as browser_guard
 from faultlens.api.access_log import AccessLog
 from faultlens.api.body_deadline import BodyDeadline
-from faultlens.api.compat import codebase_embedder, invocations, parallel_ops
+from faultlens.api.compat import codebase_embedder, invocations, otlp, parallel_ops
 from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.head import HeadAsGet
-from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks
+from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks, traces
 from faultlens.services import Services
 from faultlens.web import routes as web
 
@@ -69,10 +69,12 @@ def create_app(services: Services) -> FastAPI:
         rules.router,
         jobs.router,
         tasks.router,
+        traces.router,
         metrics.router,
         invocations.router,
         parallel_ops.router,
         codebase_embedder.router,
+        otlp.router,
         web.router,
     )
     for router in routers:
@@ -87,7 +89,12 @@ def create_app(services: Services) -> FastAPI:
     # HEAD runs as GET wherever GET is served; the codebase-embedder contract keeps its documented HEAD 405.
     app.add_middleware(HeadAsGet, routes_of=app, contract_paths={codebase_embedder.PATH})
     # Outside even the body deadline: a wrong Host, Origin or write media type is refused before a body is read.
-    browser_guard.install(app, services.settings, envelopes={codebase_embedder.PATH: codebase_embedder.envelope})
+    browser_guard.install(
+        app,
+        services.settings,
+        envelopes={codebase_embedder.PATH: codebase_embedder.envelope},
+        error_bodies=dict.fromkeys(otlp.PATHS, otlp.status_response),
+    )
     # Outermost: every answer, the guard's refusals included, gets one access log line (no query string).
     app.add_middleware(AccessLog)
     return app

@@ -36,6 +36,21 @@ PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::"})
 
 
+class ErrorBody(Protocol):
+    """A contract's error answer with the native code and details (api.errors.error_response's signature)."""
+
+    def __call__(
+        self,
+        request: Request,
+        status: int,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response: ...
+
+
 class Envelope(Protocol):
     """A compatibility contract's own error body builder (codebase_embedder.envelope's signature)."""
 
@@ -118,10 +133,18 @@ def request_id_for(headers: Headers) -> str:
 class BrowserGuard:
     """Pure ASGI middleware, outermost: refuses a request before any route, dependency or body read runs."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, envelopes: Mapping[str, Envelope] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        envelopes: Mapping[str, Envelope] | None = None,
+        error_bodies: Mapping[str, ErrorBody] | None = None,
+    ) -> None:
         self.app = app
         self.hosts = HostAllowList(settings)
         self.envelopes = dict(envelopes or {})
+        self.error_bodies = dict(error_bodies or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -184,19 +207,28 @@ class BrowserGuard:
         rid = request_id_for(request.headers)
         request.state.request_id = rid
         path = scope.get("path", "")
+        for prefix, body in self.error_bodies.items():
+            if path.startswith(prefix):
+                return body(request, status, code, message, details)
         for prefix, envelope in self.envelopes.items():
             if path.startswith(prefix):
                 return envelope(status, message, None, status=status, headers={"X-Request-ID": rid})
         return error_response(request, status, code, message, details)
 
 
-def install(app: FastAPI, settings: Settings, *, envelopes: Mapping[str, Envelope] | None = None) -> None:
+def install(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    envelopes: Mapping[str, Envelope] | None = None,
+    error_bodies: Mapping[str, ErrorBody] | None = None,
+) -> None:
     """Add the guard as the outermost user middleware; call after every other middleware and errors.install.
 
     Starlette answers an unhandled exception from outside all user middleware, so the 500 handler's responses
     get nosniff here rather than from the guard.
     """
-    app.add_middleware(BrowserGuard, settings=settings, envelopes=envelopes)
+    app.add_middleware(BrowserGuard, settings=settings, envelopes=envelopes, error_bodies=error_bodies)
     handler = app.exception_handlers.get(Exception)
     if handler is None:
         return

@@ -291,3 +291,24 @@ def list_events_at(
         .offset(offset)
     )
     return [row_to_event(r) for r in conn.execute(stmt).mappings()]
+
+
+# The ids an event can be looked up by across services: the pivots (GET /api/v1/traces/{id} and its siblings).
+PIVOT_LINKS = ("trace_id", "correlation_id", "request_id")
+
+
+def list_linked(
+    conn: Connection, *, tenant: str, link: str, value: str, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """The stored rows (times as epoch ms) of the tenant's events whose `link` column equals `value`, oldest
+    first, at most `limit`; and whether more were left out."""
+    if link not in PIVOT_LINKS:
+        raise ValueError(f"not a pivot link: {link!r}")
+    stmt = (
+        select(events)
+        .where(events.c.tenant == tenant, events.c[link] == value)
+        .order_by(events.c.occurred_at, events.c.pk)
+        .limit(limit + 1)
+    )
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    return rows[:limit], len(rows) > limit

@@ -61,6 +61,7 @@ events = Table(
     Index("ix_events_tenant_time", "tenant", "occurred_at"),
     Index("ix_events_tenant_trace", "tenant", "trace_id"),
     Index("ix_events_tenant_correlation", "tenant", "correlation_id"),
+    Index("ix_events_tenant_request", "tenant", "request_id"),
     Index("ix_events_tenant_fingerprint", "tenant", "fingerprint_id"),
     Index(
         "ix_events_failure_fingerprints",
@@ -197,4 +198,27 @@ rule_backfills = Table(
     Column("until_pk", BigInteger, nullable=False),
     Column("completed_at", BigInteger, nullable=False),
     Index("ix_rule_backfills_tenant", "tenant", "completed_at"),
+)
+
+# A trace's evidence: failed CLIENT / INTERNAL spans received over OTLP, shown on the trace view beside the trace's
+# events but never counted as outcomes. The key makes a re-delivered span a no-op; store/traces.py bounds how many
+# one trace keeps. kind: client | internal | producer | server | consumer | unspecified; status: error | ok | unset.
+trace_spans = Table(
+    "trace_spans",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("trace_id", String(128), primary_key=True),
+    Column("span_id", String(128), primary_key=True),
+    Column("parent_span_id", String(128)),
+    Column("name", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("http_status", Integer),
+    Column("error_message", Text),
+    Column("attributes", Text),  # a JSON object
+    Column("received_at", BigInteger, nullable=False),
 )

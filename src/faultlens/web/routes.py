@@ -1,4 +1,4 @@
-"""The dashboard: HTML shells for `/` and `/events/{id}`, their static files, and the source list they offer."""
+"""The dashboard: HTML shells for `/`, an event and the pivots, their static files, and the source list they offer."""
 
 from __future__ import annotations
 
@@ -88,7 +88,29 @@ def dashboard() -> HTMLResponse:
 def event_page(event_id: str) -> HTMLResponse:
     # The shell only: the page fetches the event itself, so a missing id and a missing key are
     # reported by the API the same way as everywhere else.
-    return _page("event.html", page="event", event_id=event_id, modules=["lib", "event"])
+    return _page("event.html", page="event", event_id=event_id, modules=["lib", "waterfall", "event"])
+
+
+# The pivot pages: shells like the event page's; each fetches /api/v1/<kind>s/{id} and draws its waterfall.
+def _pivot_page(kind: str, value: str) -> HTMLResponse:
+    return _page(
+        "pivot.html", page="pivot", event_id="", pivot=kind, pivot_id=value, modules=["lib", "waterfall", "pivot"]
+    )
+
+
+@router.get("/traces/{trace_id:path}", response_class=HTMLResponse)
+def trace_page(trace_id: str) -> HTMLResponse:
+    return _pivot_page("trace", trace_id)
+
+
+@router.get("/correlations/{correlation_id:path}", response_class=HTMLResponse)
+def correlation_page(correlation_id: str) -> HTMLResponse:
+    return _pivot_page("correlation", correlation_id)
+
+
+@router.get("/requests/{request_id:path}", response_class=HTMLResponse)
+def request_page(request_id: str) -> HTMLResponse:
+    return _pivot_page("request", request_id)
 
 
 def _static_response(name: str, request: Request, cache_control: str) -> Response:

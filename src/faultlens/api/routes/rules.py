@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from faultlens.api import schemas
+from faultlens.api.bodies import JSON_MEDIA_TYPES, read_body_limited
 from faultlens.api.deps import Principal, Reader, ServicesDep, WindowDep, get_principal, require, require_operator
-from faultlens.api.routes.events import JSON_MEDIA_TYPES, read_body_limited
 from faultlens.jobs.queue import JobKind, find_active, job_to_api
 from faultlens.rulepacks import activation
 from faultlens.triage.preview import preview as preview_moves

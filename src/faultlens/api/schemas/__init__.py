@@ -25,6 +25,7 @@ from faultlens.api.schemas.events import (
 )
 from faultlens.api.schemas.jobs import Activation, ClassKind, Job, JobList, JobProgress, Move, PackInfo, Preview, Rules
 from faultlens.api.schemas.tasks import Retried, SyncResult, Task, TaskHint, TaskHints, TaskPage
+from faultlens.api.schemas.traces import StepLinks, TraceStep, TraceView
 from faultlens.api.schemas.triage import (
     Alerts,
     CodeCount,
@@ -87,12 +88,15 @@ __all__ = [
     "Retried",
     "Rules",
     "SourcePartition",
+    "StepLinks",
     "Summary",
     "SyncResult",
     "Task",
     "TaskHint",
     "TaskHints",
     "TaskPage",
+    "TraceStep",
+    "TraceView",
     "TrendBucket",
     "TrendPoint",
     "Trends",

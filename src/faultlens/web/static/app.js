@@ -94,6 +94,7 @@ async function start() {
   const kind = document.body.dataset.page;
   if (kind === 'dashboard') page = (await import('./dashboard.js')).initDashboard();
   else if (kind === 'event') page = (await import('./event.js')).initEvent();
+  else if (kind === 'pivot') page = (await import('./pivot.js')).initPivot();
 }
 
 start();

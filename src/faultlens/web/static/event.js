@@ -1,9 +1,11 @@
 // The event page: the full (redacted) message, the classification with the rule that decided it, the
-// fingerprint, and the events sharing its trace or correlation id.
+// fingerprint, the waterfall of its trace, and the events sharing its trace or correlation id. Every id links
+// to its pivot page.
 
 import {
   $, ApiError, CLASS_NAMES, eventHref, formatDuration, formatFull, formatRelative, formatWhen, getJSON, h, replace,
 } from './lib.js';
+import { pivotApi, pivotHref, summary, waterfall } from './waterfall.js';
 
 const CLASSES = ['service_failure', 'client_failure', 'client_abort', 'none'];
 
@@ -12,12 +14,29 @@ function classBadge(cls) {
     CLASS_NAMES[cls] || String(cls));
 }
 
-function field(label, value, { code = false, name, optional = false } = {}) {
+function field(label, value, { code = false, name, optional = false, pivot } = {}) {
   // Optional facts the event does not carry are left out rather than listed as dashes.
   if (optional && (value === null || value === undefined || value === '')) return null;
   const shown = value === null || value === undefined || value === '' ? '—' : String(value);
-  return [h('dt', {}, label),
-    h('dd', { dataset: name ? { field: name } : {} }, code && shown !== '—' ? h('code', {}, shown) : shown)];
+  let content = code && shown !== '—' ? h('code', {}, shown) : shown;
+  if (pivot && shown !== '—') content = h('a', { href: pivotHref(pivot, shown), class: 'pivot-link' }, content);
+  return [h('dt', {}, label), h('dd', { dataset: name ? { field: name } : {} }, content)];
+}
+
+async function loadTrace(panel, ev) {
+  // The waterfall comes after the event itself: a slow or failing trace read never hides the event.
+  const body = panel.querySelector('.trace-body');
+  try {
+    const view = await getJSON(pivotApi('trace', ev.trace_id));
+    replace(body, h('p', { class: 'panel-sub wf-summary' }, summary(view), ' · ',
+      h('a', { href: pivotHref('trace', ev.trace_id), class: 'pivot-link' }, 'open trace')),
+    waterfall(view, { currentEventId: ev.id }));
+    panel.dataset.state = 'ready';
+  } catch (error) {
+    replace(body, h('p', { class: 'empty-note', dataset: { state: 'error' } },
+      `Could not load the trace: ${error.message}`));
+    panel.dataset.state = 'error';
+  }
 }
 
 function related(ev) {
@@ -70,6 +89,11 @@ function render(root, ev) {
           message ? h('pre', { class: `message message-${CLASSES.includes(ev.failure_class) ? ev.failure_class : 'none'}`,
             dataset: { field: 'message' } }, message)
             : h('p', { class: 'empty-note' }, 'This event carries no message.')),
+        ev.trace_id ? h('section', { class: 'panel', id: 'trace', dataset: { state: 'loading' } },
+          h('header', { class: 'panel-head' }, h('h2', {}, 'Trace'),
+            h('p', { class: 'panel-sub' }, 'Its events and failed downstream spans in time order; the failing step '
+              + 'is the earliest failed span, else the earliest failed event.')),
+          h('div', { class: 'trace-body' }, h('p', { class: 'empty-note quiet' }, 'Loading trace…'))) : null,
         h('section', { class: 'panel', id: 'related' },
           h('header', { class: 'panel-head' }, h('h2', {}, 'Related events'),
             h('p', { class: 'panel-sub' }, 'Sharing this trace id or correlation id, oldest first.')),
@@ -104,10 +128,10 @@ function render(root, ev) {
             field('Duration', ev.duration_ms == null ? null : formatDuration(ev.duration_ms), { optional: true }),
             field('Attempt', ev.attempt == null ? null : `${ev.attempt}${ev.max_attempts ? ` of ${ev.max_attempts}` : ''}`,
               { optional: true }),
-            field('Trace id', ev.trace_id, { code: true, name: 'trace_id' }),
-            field('Correlation id', ev.correlation_id, { code: true, name: 'correlation_id' }),
+            field('Trace id', ev.trace_id, { code: true, name: 'trace_id', pivot: 'trace' }),
+            field('Correlation id', ev.correlation_id, { code: true, name: 'correlation_id', pivot: 'correlation' }),
             field('Span id', ev.span_id, { code: true, optional: true }),
-            field('Request id', ev.request_id, { code: true, optional: true }),
+            field('Request id', ev.request_id, { code: true, optional: true, name: 'request_id', pivot: 'request' }),
             field('Job id', ev.job_id, { code: true, optional: true }),
             field('Release', ev.release, { optional: true }), field('Environment', ev.environment, { optional: true }),
             field('Received', formatFull(ev.received_at)))))));
@@ -120,8 +144,11 @@ export function initEvent() {
     document.body.dataset.ready = 'false';
     root.setAttribute('aria-busy', 'true');
     try {
-      render(root, await getJSON(`/api/v1/events/${encodeURIComponent(id)}`));
+      const ev = await getJSON(`/api/v1/events/${encodeURIComponent(id)}`);
+      render(root, ev);
       root.dataset.state = 'ready';
+      const panel = $('#trace', root);
+      if (panel) await loadTrace(panel, ev);
     } catch (error) {
       const text = error instanceof ApiError && error.status === 404 ? `No event with id “${id}”.`
         : error instanceof ApiError && error.status === 401 ? 'An API key is needed to show this event.'

@@ -186,15 +186,20 @@ def _int(value: Any, name: str, low: int, high: int) -> int | None:
     return int(value)
 
 
-def _time(value: Any, name: str, now: int) -> int | None:
+def _time(value: Any, name: str, now: int, *, epoch_ms: bool = False) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, str):
+    # Epoch milliseconds only from in-process callers that read a binary time (the OTLP receiver's nanoseconds);
+    # over the API a time is an RFC 3339 string.
+    if epoch_ms and type(value) is int:
+        ms = value
+    elif not isinstance(value, str):
         raise EventRejected("invalid_timestamp", f"{name} must be an RFC 3339 string")
-    try:
-        ms = parse_rfc3339_ms(value)
-    except ValueError as exc:
-        raise EventRejected("invalid_timestamp", f"{name}: {exc}") from exc
+    else:
+        try:
+            ms = parse_rfc3339_ms(value)
+        except ValueError as exc:
+            raise EventRejected("invalid_timestamp", f"{name}: {exc}") from exc
     if ms < 0 or ms > now + _MAX_FUTURE_MS:
         raise EventRejected("invalid_timestamp", f"{name} is outside the accepted range (1970 to now + 1 day)")
     return ms
@@ -215,8 +220,11 @@ class Pipeline:
         lookup = self.tenant_classifiers
         return (lookup(tenant) if lookup is not None else None) or self.classifier
 
-    def validate(self, raw: Any, *, tenant: str, now: int) -> dict[str, Any]:
-        """One raw value -> a row for the events table (redacted, not yet classified)."""
+    def validate(self, raw: Any, *, tenant: str, now: int, epoch_ms: bool = False) -> dict[str, Any]:
+        """One raw value -> a row for the events table (redacted, not yet classified).
+
+        `epoch_ms`: occurred_at and started_at may be integer epoch milliseconds (in-process callers only).
+        """
         if isinstance(raw, _BadLine):
             raise EventRejected("invalid_json", f"line is not valid JSON: {raw.error}")
         if not isinstance(raw, dict):
@@ -253,8 +261,8 @@ class Pipeline:
         row["item_type"] = item_type
         if raw.get("occurred_at") is None:
             raise EventRejected("missing_field", "occurred_at is required")
-        row["occurred_at"] = _time(raw["occurred_at"], "occurred_at", now)
-        row["started_at"] = _time(raw.get("started_at"), "started_at", now)
+        row["occurred_at"] = _time(raw["occurred_at"], "occurred_at", now, epoch_ms=epoch_ms)
+        row["started_at"] = _time(raw.get("started_at"), "started_at", now, epoch_ms=epoch_ms)
         for name, low, high in _INT_RANGES:
             value = raw.get(name)
             # The common case (absent, or an int in range) without a call; _int explains the rest.
@@ -361,7 +369,9 @@ class Pipeline:
         row["fingerprint_id"] = template.id
         return template.id, template.text
 
-    def ingest(self, raw_events: Sequence[Any], *, tenant: str, first_index: int = 0) -> IngestResult:
+    def ingest(
+        self, raw_events: Sequence[Any], *, tenant: str, first_index: int = 0, epoch_ms: bool = False
+    ) -> IngestResult:
         """Validate, derive and store a batch; valid events are stored even when others are rejected."""
         now = now_ms()
         result = IngestResult()
@@ -372,7 +382,7 @@ class Pipeline:
         fingerprinter = self.fingerprints.for_tenant(tenant)
         for index, raw in enumerate(raw_events):
             try:
-                row = self.validate(raw, tenant=tenant, now=now)
+                row = self.validate(raw, tenant=tenant, now=now, epoch_ms=epoch_ms)
             except EventRejected as exc:
                 result.rejected.append(
                     {"index": first_index + index, "error": {"code": exc.code, "message": exc.message}}
@@ -407,15 +417,17 @@ class Pipeline:
             result.duplicates += len(rows) - inserted
         return result
 
-    def ingest_iter(self, raw_events: Iterable[Any], *, tenant: str, batch_size: int = 1000) -> Iterable[IngestResult]:
+    def ingest_iter(
+        self, raw_events: Iterable[Any], *, tenant: str, batch_size: int = 1000, epoch_ms: bool = False
+    ) -> Iterable[IngestResult]:
         """Ingest a long stream in batches (file import, connectors); yields one result per batch."""
         batch: list[Any] = []
         offset = 0
         for raw in raw_events:
             batch.append(raw)
             if len(batch) >= batch_size:
-                yield self.ingest(batch, tenant=tenant, first_index=offset)
+                yield self.ingest(batch, tenant=tenant, first_index=offset, epoch_ms=epoch_ms)
                 offset += len(batch)
                 batch = []
         if batch:
-            yield self.ingest(batch, tenant=tenant, first_index=offset)
+            yield self.ingest(batch, tenant=tenant, first_index=offset, epoch_ms=epoch_ms)

@@ -94,7 +94,8 @@ def test_event_fields_ids_and_allow_list() -> None:
     assert (event["source"], event["release"], event["environment"]) == ("api", "9", "dev")
     assert event["error_message"] == "ValueError: bad" and event["duration_ms"] == 1.5
     assert event["attributes"] == {"http.method": "POST", "db.system": "x", "tags": '["a","b"]', "weird": "nan"}
-    assert event["occurred_at"].endswith("Z") and event["item_type"] == "request"
+    assert event["occurred_at"] == NOW_NS // 1_000_000 and event["started_at"] == (NOW_NS - 1_500_000) // 1_000_000
+    assert event["item_type"] == "request"
 
 
 def test_kinds_roots_evidence_and_drops() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs
 
-from faultlens.otlp.spans import REQUEST_ID_ATTR, ResourceContext, correlation_of, exception_text
-from faultlens.otlp.values import OtlpConfig, attribute_map, nanos_to_ms, rfc3339, short_id, to_scalar, to_text
+from faultlens.otlp.spans import REQUEST_ID_ATTR, ResourceContext, exception_text
+from faultlens.otlp.values import OtlpConfig, attribute_map, nanos_to_ms, short_id, to_scalar, to_text
 from faultlens.timeutil import now_ms
 
 # A log record is no request, task or message of its own: it reports a failure of some unit of work.
@@ -49,15 +49,15 @@ def _event(record: LogRecord, res: ResourceContext, scope_name: str, config: Otl
         "operation": scope_name or None,
         "item_type": ITEM_TYPE,
         "status": "failure",
-        "occurred_at": rfc3339(when),
+        "occurred_at": when,
         "error_message": exception_text(attrs) or _body_text(record) or record.severity_text or None,
         "trace_id": record.trace_id.hex() if any(record.trace_id) else None,
         "span_id": record.span_id.hex() if any(record.span_id) else None,
-        "correlation_id": correlation_of(attrs, res.attrs),
+        "correlation_id": res.correlation(attrs),
         "request_id": short_id(to_text(attrs.get(REQUEST_ID_ATTR)), "request_id"),
         "release": res.release,
         "environment": res.environment,
-        "attributes": config.pick(attrs, res.attrs) or None,
+        "attributes": res.attributes(attrs, config) or None,
     }
     return {k: v for k, v in raw.items() if v is not None}
 
@@ -71,7 +71,7 @@ def _kept(record: LogRecord, config: OtlpConfig) -> bool:
 def map_logs(resource_logs: Iterable[ResourceLogs], config: OtlpConfig) -> LogBatch:
     batch = LogBatch()
     for item in resource_logs:
-        res = ResourceContext.of(attribute_map(item.resource.attributes))
+        res = ResourceContext.of(attribute_map(item.resource.attributes), config)
         for scope_logs in item.scope_logs:
             for record in scope_logs.log_records:
                 if not _kept(record, config):

@@ -39,7 +39,9 @@ class ExportOutcome:
 
 def _ingest(pipeline: Pipeline, raw: list[dict[str, Any]], *, tenant: str, outcome: ExportOutcome) -> None:
     total = outcome.ingest
-    for result in pipeline.ingest_iter(raw, tenant=tenant, batch_size=pipeline.settings.max_batch_events):
+    for result in pipeline.ingest_iter(
+        raw, tenant=tenant, batch_size=pipeline.settings.max_batch_events, epoch_ms=True
+    ):
         total.accepted += result.accepted
         total.duplicates += result.duplicates
         total.rejected.extend(result.rejected)

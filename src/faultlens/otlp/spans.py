@@ -18,10 +18,10 @@ from faultlens.ingest import FIELD_LIMITS, truncate
 from faultlens.otlp.values import (
     UNKNOWN_SERVICE,
     OtlpConfig,
+    Scalar,
     attribute_map,
     first_text,
     nanos_to_ms,
-    rfc3339,
     short_id,
     to_text,
 )
@@ -44,6 +44,7 @@ HTTP_METHOD_ATTRS = ("http.request.method", "http.method")
 CORRELATION_ATTRS = ("correlation_id", "correlation.id")
 REQUEST_ID_ATTR = "http.request.header.x-request-id"
 BAGGAGE_ATTR = "http.request.header.baggage"
+_CORRELATION_SOURCES = (*CORRELATION_ATTRS, BAGGAGE_ATTR)
 # Words in a status message or exception that say the caller went away (or cancelled): the event is then
 # `cancelled` and the shipped rules decide its class (client_abort unless the text says otherwise).
 _ABORT_MARKERS = ("http.disconnect", "clientdisconnect", "client disconnected", "cancelled", "canceled")
@@ -53,18 +54,29 @@ _GRPC_CANCELLED = 1
 
 @dataclass
 class ResourceContext:
-    """What every span or log record of one resource shares."""
+    """What every span or log record of one resource shares, read once per resource."""
 
     attrs: dict[str, AnyValue]
     source: str
     release: str | None
     environment: str | None
+    picked: dict[str, Scalar]  # the resource's allow-listed attributes (a span's own win over them)
+    correlation_id: str | None
 
     @classmethod
-    def of(cls, attrs: dict[str, AnyValue]) -> ResourceContext:
+    def of(cls, attrs: dict[str, AnyValue], config: OtlpConfig) -> ResourceContext:
         source = to_text(attrs.get("service.name")) or UNKNOWN_SERVICE
         environment = first_text(("deployment.environment.name", "deployment.environment"), attrs)
-        return cls(attrs, source, to_text(attrs.get("service.version")), environment)
+        release = to_text(attrs.get("service.version"))
+        return cls(attrs, source, release, environment, config.pick(attrs), correlation_of(attrs))
+
+    def attributes(self, attrs: Mapping[str, AnyValue], config: OtlpConfig) -> dict[str, Scalar]:
+        """A span's or record's allow-listed attributes: its own, then the resource's."""
+        own = config.pick(attrs)
+        return {**self.picked, **own} if self.picked else own
+
+    def correlation(self, attrs: Mapping[str, AnyValue]) -> str | None:
+        return correlation_of(attrs) or self.correlation_id
 
 
 @dataclass
@@ -94,6 +106,8 @@ def http_status_of(attrs: Mapping[str, AnyValue]) -> int | None:
 
 
 def correlation_of(*maps: Mapping[str, AnyValue]) -> str | None:
+    if not any(name in attrs for attrs in maps for name in _CORRELATION_SOURCES):
+        return None
     found = first_text(CORRELATION_ATTRS, *maps)
     if found is None:
         # W3C baggage captured as a request header: "correlation_id=abc,other=1;prop".
@@ -177,18 +191,18 @@ def _event(span: Span, res: ResourceContext, config: OtlpConfig, trace_hex: str,
         "operation": to_text(attrs.get("http.route")) or span.name or None,
         "item_type": _ITEM_TYPES.get(span.kind, _ROOT_ITEM_TYPE),
         "status": status,
-        "occurred_at": rfc3339(end_ms or start_ms),
-        "started_at": rfc3339(start_ms),
+        "occurred_at": end_ms or start_ms,
+        "started_at": start_ms,
         "duration_ms": _duration_ms(span),
         "http_status": http_status,
         "error_message": _error_message(span, exception) if status != "success" else None,
         "trace_id": trace_hex,
         "span_id": span_hex,
-        "correlation_id": correlation_of(attrs, res.attrs),
+        "correlation_id": res.correlation(attrs),
         "request_id": short_id(to_text(attrs.get(REQUEST_ID_ATTR)), "request_id"),
         "release": res.release,
         "environment": res.environment,
-        "attributes": config.pick(attrs, res.attrs) or None,
+        "attributes": res.attributes(attrs, config) or None,
     }
     return {k: v for k, v in raw.items() if v is not None}
 
@@ -219,19 +233,24 @@ def _evidence(
         "status": _STATUS_NAMES.get(span.status.code, "unset"),
         "http_status": http_status,
         "error_message": message or None,
-        "attributes": config.stored_attributes(config.pick(attrs, res.attrs)),
+        "attributes": config.stored_attributes(res.attributes(attrs, config)),
     }
 
 
+_NO_TRACE = bytes(16)
+_NO_SPAN = bytes(8)
+
+
 def _ids(span: Span) -> tuple[str, str] | None:
-    if len(span.trace_id) != 16 or len(span.span_id) != 8 or not any(span.trace_id) or not any(span.span_id):
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or len(span_id) != 8 or trace_id == _NO_TRACE or span_id == _NO_SPAN:
         return None
-    return span.trace_id.hex(), span.span_id.hex()
+    return trace_id.hex(), span_id.hex()
 
 
 def map_resource_spans(resource_spans: ResourceSpans, config: OtlpConfig, batch: SpanBatch) -> None:
     """Add one resource's spans to `batch`."""
-    res = ResourceContext.of(attribute_map(resource_spans.resource.attributes))
+    res = ResourceContext.of(attribute_map(resource_spans.resource.attributes), config)
     if len(res.source) > FIELD_LIMITS["source"]:
         count = sum(len(s.spans) for s in resource_spans.scope_spans)
         batch.rejected += [f"service.name is longer than {FIELD_LIMITS['source']} characters"] * count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -13,7 +13,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from faultlens.classify.redact import redact_attributes
 from faultlens.ingest import FIELD_LIMITS, truncate
 from faultlens.settings import Settings
-from faultlens.timeutil import ms_to_rfc3339
 
 Scalar = str | bool | int | float | None
 # Arrays and maps inside an attribute value are followed this deep; deeper values are shown as "...".
@@ -93,10 +92,6 @@ def nanos_to_ms(nanos: int) -> int | None:
     return nanos // 1_000_000 if nanos > 0 else None
 
 
-def rfc3339(ms: int | None) -> str | None:
-    return ms_to_rfc3339(ms)
-
-
 @dataclass(frozen=True)
 class OtlpConfig:
     """What the mapping reads from Settings, parsed once per receiver."""
@@ -107,12 +102,17 @@ class OtlpConfig:
     max_evidence_per_trace: int
     log_min_severity: int
     max_batch_events: int
+    allowed: frozenset[str] = frozenset()  # the allow-list as a set, and each name's place in it
+    order: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OtlpConfig:
         names = [n.strip() for n in settings.otlp_attributes.split(",") if n.strip()]
+        attributes = tuple(dict.fromkeys(names))[: settings.max_attributes]
         return cls(
-            attributes=tuple(dict.fromkeys(names))[: settings.max_attributes],
+            attributes=attributes,
+            allowed=frozenset(attributes),
+            order={name: i for i, name in enumerate(attributes)},
             max_message_chars=settings.max_message_chars,
             max_attribute_chars=settings.max_attribute_chars,
             max_evidence_per_trace=settings.otlp_max_evidence_per_trace,
@@ -120,17 +120,20 @@ class OtlpConfig:
             max_batch_events=settings.max_batch_events,
         )
 
-    def pick(self, *maps: Mapping[str, AnyValue]) -> dict[str, Scalar]:
-        """The allow-listed attributes, each from the first map that has it (span, then resource)."""
+    def pick(self, attrs: Mapping[str, AnyValue]) -> dict[str, Scalar]:
+        """The allow-listed attributes of one attribute map, in the allow-list's order."""
         out: dict[str, Scalar] = {}
-        for name in self.attributes:
-            for attrs in maps:
-                value = attrs.get(name)
-                if value is not None:
-                    item = to_scalar(value)
-                    if item is not None:
-                        out[name] = item
-                        break
+        if len(attrs) < len(self.attributes):
+            present = [name for name in attrs if name in self.allowed]
+            names: Iterable[str] = sorted(present, key=self.order.__getitem__) if len(present) > 1 else present
+        else:
+            names = self.attributes
+        for name in names:
+            value = attrs.get(name)
+            if value is not None:
+                item = to_scalar(value)
+                if item is not None:
+                    out[name] = item
         return out
 
     def stored_attributes(self, picked: Mapping[str, Scalar]) -> str | None:

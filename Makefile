@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/healthz.py
 	$(BIN)/python bench/redact.py
 	$(BIN)/python bench/redis_hang.py
+	$(BIN)/python bench/otlp.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

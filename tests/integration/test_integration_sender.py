@@ -64,6 +64,21 @@ def test_events_arrive_in_batches_with_their_fields(faultlens: Faultlens) -> Non
     sender.close(5)
 
 
+def test_a_lone_event_after_an_idle_spell_is_sent_on_the_timer(faultlens: Faultlens) -> None:
+    # No flush(), no full batch: the first event into an empty queue must wake the thread's timer.
+    sender = Sender(faultlens.url, faultlens.ingest_key, flush_interval_s=0.2, batch_size=100)
+    for round_ in range(2):
+        lone = event(source="shop", operation=f"idle {round_}", status="failure", error_message="late")
+        assert sender.submit(lone)
+        deadline = time.monotonic() + 5
+        while sender.stats()["sent"] < round_ + 1:
+            assert time.monotonic() < deadline, f"a lone event was not sent on the timer: {sender.stats()}"
+            time.sleep(0.05)
+        assert faultlens.event(lone["id"])["operation"] == f"idle {round_}"
+        time.sleep(0.5)  # idle: the queue is empty and the thread waits
+    sender.close(5)
+
+
 def test_a_bad_key_is_counted_failed_not_retried(faultlens: Faultlens) -> None:
     sender = Sender(faultlens.url, "not-a-key", flush_interval_s=0.01)
     sender.submit(event(source="shop", operation="x", status="success"))

@@ -86,12 +86,14 @@ class Sender:
                 if self._closed or len(self._queue) >= self.max_queue:
                     self.dropped += 1
                     return False
-                if not self._queue:
+                first = not self._queue
+                if first:
                     self._oldest = time.monotonic()
                 self._queue.append(event)
                 if self._thread is None:
                     self._start()
-                if len(self._queue) >= self.batch_size:
+                # The thread sleeps without a deadline while the queue is empty: the first event sets its timer.
+                if first or len(self._queue) >= self.batch_size:
                     self._cond.notify_all()
             return True
         except Exception:  # the host app must never see a failure of ours

@@ -23,6 +23,16 @@ class Metrics:
             "Requests whose body did not arrive within the body-read deadline (answered 408).",
             registry=self.registry,
         )
+        # What the OTLP receiver made of the items it was sent (signal: spans|logs). outcome: event (became an
+        # outcome event, counted again under ingest), evidence (kept as a trace's evidence span), evidence_capped
+        # (a failed span over the per-trace cap), dropped (a successful downstream span, a log record below the
+        # severity threshold), rejected (refused, reported in partial_success).
+        self.otlp_items = Counter(
+            "faultlens_otlp_items_total",
+            "Spans and log records received over OTLP, by signal and what became of them.",
+            ["signal", "outcome"],
+            registry=self.registry,
+        )
         self.ingest_batch_seconds = Histogram(
             "faultlens_ingest_batch_duration_seconds",
             "Time to validate, classify and store one ingest batch.",

@@ -13,6 +13,7 @@ from faultlens.fingerprinters import LEGACY_STATE_KEY, TenantFingerprinters, ver
 from faultlens.ingest import IngestResult, Pipeline
 from faultlens.jobs.metrics import register_metrics
 from faultlens.metrics import Metrics
+from faultlens.otlp.receiver import ExportOutcome
 from faultlens.rulepacks.activation import follow_activation, startup_packs, sync_rule_version, tenant_activations
 from faultlens.rulepacks.rulebook import RuleBook
 from faultlens.settings import Settings
@@ -80,6 +81,16 @@ class Services:
         m.ingest_events.labels("rejected").inc(len(result.rejected))
         m.ingest_batch_seconds.observe(seconds)
         self.fingerprinters.save_if_due(self.settings.fingerprint_save_interval_s)
+
+    def after_export(self, signal: str, outcome: ExportOutcome, seconds: float) -> None:
+        """Count one OTLP export (spans or logs) by what became of its items, then as an ingest batch."""
+        items = self.metrics.otlp_items
+        items.labels(signal, "event").inc(outcome.ingest.accepted + outcome.ingest.duplicates)
+        items.labels(signal, "evidence").inc(outcome.evidence_stored)
+        items.labels(signal, "evidence_capped").inc(outcome.evidence_dropped)
+        items.labels(signal, "dropped").inc(outcome.dropped)
+        items.labels(signal, "rejected").inc(outcome.rejected)
+        self.after_ingest(outcome.ingest, seconds)
 
     def save_fingerprints(self) -> None:
         """Persist every tenant's fingerprinter in memory so template ids survive restarts."""

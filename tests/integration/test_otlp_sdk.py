@@ -146,6 +146,13 @@ def test_sdk_spans_become_classified_events_and_evidence(faultlens: Faultlens) -
     assert evidence["parent_span_id"] == span_hex
     assert "s3cr3t" not in evidence["error_message"] and "connection refused" in evidence["error_message"]
     assert _allowed(evidence) == {"db.system": "postgresql", "k8s.pod.name": "checkout-7d9f"}
+    # Every span counted once by what became of it: 2 outcome events, 1 evidence span, 1 successful span dropped.
+    registry = faultlens.services.metrics.registry
+    counts = {
+        outcome: registry.get_sample_value("faultlens_otlp_items_total", {"signal": "spans", "outcome": outcome})
+        for outcome in ("event", "evidence", "evidence_capped", "dropped", "rejected")
+    }
+    assert counts == {"event": 2, "evidence": 1, "evidence_capped": 0, "dropped": 1, "rejected": 0}, counts
 
 
 def test_a_span_exported_twice_is_stored_once(faultlens: Faultlens) -> None:

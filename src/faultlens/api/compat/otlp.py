@@ -171,6 +171,7 @@ async def _export(
     request: Request,
     services: Services,
     run: Callable[[bytes, str], ExportOutcome],
+    signal: str,
 ) -> ExportOutcome:
     """Admit (in-flight cap), read, decode and store one export; the caller shapes the answer."""
     settings = services.settings
@@ -186,7 +187,7 @@ async def _export(
         media = media_type_of(request) or otlp_decode.JSON
         started = time.perf_counter()
         outcome = await run_in_threadpool(run, body, media)
-        services.after_ingest(outcome.ingest, time.perf_counter() - started)
+        services.after_export(signal, outcome, time.perf_counter() - started)
         return outcome
     finally:
         gate.count -= 1
@@ -198,7 +199,7 @@ async def receive_traces(request: Request, principal: Ingester, services: Servic
         decoded = otlp_decode.decode_traces(body, media)
         return export_traces(services.pipeline, decoded, tenant=principal.tenant)
 
-    outcome = await _export(request, services, run)
+    outcome = await _export(request, services, run, "spans")
     answer = ExportTraceServiceResponse()
     if outcome.rejected:
         answer.partial_success.CopyFrom(
@@ -213,7 +214,7 @@ async def receive_logs(request: Request, principal: Ingester, services: Services
         decoded = otlp_decode.decode_logs(body, media)
         return export_logs(services.pipeline, decoded, tenant=principal.tenant)
 
-    outcome = await _export(request, services, run)
+    outcome = await _export(request, services, run, "logs")
     answer = ExportLogsServiceResponse()
     if outcome.rejected:
         answer.partial_success.CopyFrom(

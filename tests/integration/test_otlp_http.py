@@ -279,12 +279,19 @@ def test_refusals_are_statuses_in_the_request_encoding_never_500(db_url: str) ->
             (api.client.post("/v1/logs", content=b"{}", headers={**JSON, **api.read}), 403, "forbidden", False),
             (api.client.get("/v1/traces", headers=api.ingest), 405, "method_not_allowed", False),
             (api.post("/v1/traces?verbose=1", b"{}", JSON), 400, "invalid_request", False),
+            (api.post("/v1/metrics", b"", PROTOBUF), 404, "otlp_signal_not_received", True),
+            (api.post("/v1/metrics", b"{}", JSON), 404, "otlp_signal_not_received", False),
+            # One whitespace-valued byte is a truncated protobuf field, not an empty request.
+            (api.post("/v1/traces", b"\x0a", PROTOBUF), 400, "invalid_body", True),
         ]
         for r, status, reason, protobuf in checks:
             problem = status_problem(r, status, reason, protobuf=protobuf)
             problems.append(f"{r.request.method} {r.request.url} {problem}" if problem else None)
         assert not [p for p in problems if p], "\n".join(p for p in problems if p)
         assert checks[13][0].headers["allow"] == "POST"
+        # A refused type names what these paths read: OTLP's two encodings, not the native NDJSON types.
+        assert "application/x-protobuf, application/json" in checks[9][0].json()["message"], checks[9][0].text
+        assert "ndjson" not in checks[9][0].text
         assert api.events() == {}
 
 
@@ -305,7 +312,8 @@ def test_beyond_the_in_flight_cap_answers_429_at_once(sqlite_url: str) -> None:
     services = make_services(sqlite_url, start_jobs=False, otlp_max_inflight=1, request_body_timeout_s=20)
     with services.engine.begin() as conn:
         _, secret = keys.create_key(conn, tenant="acme", scopes=["ingest"])
-    with LiveServer(create_app(services)) as server:
+    app = create_app(services)
+    with LiveServer(app) as server:
         # One export holds the only place: its body never finishes arriving.
         stalled = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         head = (
@@ -313,14 +321,13 @@ def test_beyond_the_in_flight_cap_answers_429_at_once(sqlite_url: str) -> None:
             "Content-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
         )
         stalled.sendall(head.encode() + b"\x0a")
+        deadline = time.monotonic() + 20
+        while getattr(getattr(app.state, "otlp_in_flight", None), "count", 0) != 1:
+            assert time.monotonic() < deadline, "the stalled export never reached the receiver"
+            time.sleep(0.02)
         with httpx.Client(base_url=server.url, headers={"x-api-key": secret}, timeout=10) as client:
-            deadline = time.monotonic() + 10
-            while True:
-                started = time.monotonic()
-                r = client.post("/v1/traces", content=pb_traces(), headers=PROTOBUF)
-                if r.status_code == 429 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)  # the stalled request may not have reached the route yet
+            started = time.monotonic()
+            r = client.post("/v1/traces", content=pb_traces(), headers=PROTOBUF)
             assert status_problem(r, 429, "receiver_busy", protobuf=True) is None, r.content  # type: ignore[arg-type]
             assert r.headers["retry-after"] == "1" and time.monotonic() - started < 2
             stalled.close()

@@ -175,6 +175,14 @@ def test_without_failed_spans_the_earliest_failed_event_fails(client: TestClient
     assert [s["id"] for s in body["steps"] if s["failing"]] == ["e2-early"]
 
 
+def test_a_sub_millisecond_trace_lasts_as_long_as_its_longest_step(services: Services, client: TestClient) -> None:
+    # Times are whole milliseconds, OTLP spans often last microseconds: the trace is not "0 ms" long.
+    one = event(id="e-fast", error_message="fast", occurred_at=_at(10), duration_ms=0.25, trace_id="tr-fast")
+    assert services.pipeline.ingest([one], tenant="default").accepted == 1
+    body = client.get("/api/v1/traces/tr-fast").json()
+    assert body["duration_ms"] == pytest.approx(0.25) and body["steps"][0]["duration_ms"] == pytest.approx(0.25)
+
+
 def test_correlation_and_request_pivots(client: TestClient) -> None:
     body = client.get("/api/v1/correlations/c-1").json()
     assert [i for k, i in _ids(body) if k == "event"] == ["e-gw", "e-worker"]

@@ -26,7 +26,7 @@ from tests.security.conftest import (
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The OTLP/HTTP receiver's paths: their errors are google.rpc.Status bodies (api/compat/otlp.py).
-OTLP_PATHS = frozenset({"/v1/traces", "/v1/logs"})
+OTLP_PATHS = frozenset({"/v1/traces", "/v1/logs", "/v1/metrics"})
 # Keyed documentation pages: they filter nothing, so a stray query parameter cannot widen anything.
 NO_FILTER_PAGES = frozenset({"/docs", "/openapi.json"})
 # A query value no typed parameter accepts, per parameter name (the first one a route declares is used).

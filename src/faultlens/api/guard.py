@@ -16,17 +16,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from faultlens.api.errors import error_response
 from faultlens.settings import LOOPBACK_HOSTS, Settings
 
-# What a write may carry: the ingest formats (JSON, NDJSON in its three names), and OTLP's protobuf on the OTLP
-# receiver's paths only. Browsers send text/plain and form types cross-site without asking first; requiring these
-# makes such a write a CORS-preflighted request, which this server never grants. Each route still checks the type
-# it parses (415 when it does not read that type).
+# What a write may carry: the ingest formats (JSON, NDJSON in its three names); on the OTLP receiver's paths,
+# OTLP's two encodings (protobuf and JSON) only. Browsers send text/plain and form types cross-site without
+# asking first; requiring these makes such a write a CORS-preflighted request, which this server never grants.
+# Each route still checks the type it parses (415 when it does not read that type).
 WRITE_MEDIA_TYPES = (
     "application/json",
     "application/x-ndjson",
     "application/ndjson",
     "application/jsonl",
 )
-OTLP_MEDIA_TYPES = ("application/x-protobuf",)
+OTLP_MEDIA_TYPES = ("application/x-protobuf", "application/json")
 # The OTLP/HTTP receiver's paths (the OTLP specification's defaults), the only ones admitting protobuf.
 OTLP_PATHS = frozenset({"/v1/traces", "/v1/logs", "/v1/metrics"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -192,7 +192,7 @@ class BrowserGuard:
             )
         media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         has_body = headers.get("content-length", "0").strip() != "0" or "transfer-encoding" in headers
-        accepted = WRITE_MEDIA_TYPES + OTLP_MEDIA_TYPES if path in OTLP_PATHS else WRITE_MEDIA_TYPES
+        accepted = OTLP_MEDIA_TYPES if path in OTLP_PATHS else WRITE_MEDIA_TYPES
         if media in accepted or (not media and not has_body):
             return None
         return (

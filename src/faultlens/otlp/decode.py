@@ -48,8 +48,6 @@ def _hex_ids_to_base64(doc: Any) -> None:
 def decode(body: bytes, media_type: str, message_type: type[M]) -> M:
     """`body` as a `message_type`; 400 invalid_body when it does not decode as the media type says."""
     message: M = message_type()
-    if not body.strip():
-        return message  # an empty export request
     if media_type == PROTOBUF:
         try:
             message.ParseFromString(body)
@@ -59,6 +57,8 @@ def decode(body: bytes, media_type: str, message_type: type[M]) -> M:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if not body.strip():
+            return message  # an empty JSON export request, as exporters send none: treated like "{}"
         raise InvalidRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(doc, dict):
         raise _invalid(f"the body must be a JSON object ({message_type.__name__})")

@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 from faultlens.api.bodies import media_type_of, read_body_limited
 from faultlens.api.deps import Ingester, ServicesDep
 from faultlens.api.errors import request_id_of
-from faultlens.errors import ReceiverBusy
+from faultlens.errors import NotFound, ReceiverBusy
 from faultlens.otlp import decode as otlp_decode
 from faultlens.otlp.receiver import ExportOutcome, export_logs, export_traces
 from faultlens.services import Services
@@ -42,7 +42,9 @@ log = logging.getLogger("faultlens.api.compat")
 
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
-PATHS = (TRACES_PATH, LOGS_PATH)
+# Not received: its route answers 404 with a Status that says so, instead of a bare "Not Found".
+METRICS_PATH = "/v1/metrics"
+PATHS = (TRACES_PATH, LOGS_PATH, METRICS_PATH)
 # An export refused because the receiver is at its in-flight cap may be retried this soon.
 BUSY_RETRY_AFTER_S = 1
 # google.rpc.Code for each HTTP status these routes answer (the gRPC/HTTP mapping of google/rpc/code.proto).
@@ -221,3 +223,12 @@ async def receive_logs(request: Request, principal: Ingester, services: Services
             ExportLogsPartialSuccess(rejected_log_records=outcome.rejected, error_message=outcome.message())
         )
     return _encoded(request, answer, 200)
+
+
+@router.post(METRICS_PATH, include_in_schema=False)
+async def refuse_metrics(principal: Ingester) -> Response:
+    raise NotFound(
+        "faultlens receives traces and logs over OTLP, not metrics: set OTEL_METRICS_EXPORTER=none, or send "
+        "metrics to a metrics backend",
+        code="otlp_signal_not_received",
+    )

@@ -55,7 +55,7 @@ class TraceView(Out):
     trace_ids: list[str] = Field(description="The traces whose evidence spans are included")
     started_at: str = Field(description=RFC3339 + "; the first step's start")
     ended_at: str = Field(description=RFC3339 + "; the last step's end")
-    duration_ms: int
+    duration_ms: float
     event_count: int
     span_count: int
     failing_step: int | None = Field(description="Index in `steps` of the failing step, or null when none failed")

@@ -163,6 +163,8 @@ export function formatTick(ms, spanMs) {
 
 export function formatDuration(ms) {
   if (!Number.isFinite(ms)) return '—';
+  if (ms > 0 && ms < 1) return Math.max(1, Math.round(ms * 1000)) + ' µs';  // OTLP spans time in nanoseconds
+  if (ms < 10) return (Math.round(ms * 10) / 10) + ' ms';
   if (ms < 1000) return Math.round(ms) + ' ms';
   if (ms < 60e3) return (ms / 1000).toFixed(ms < 10e3 ? 2 : 1) + ' s';
   return (ms / 60e3).toFixed(1) + ' min';

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DB ?=
 DB_FLAG := $(if $(DB),--db $(DB))
 
-.PHONY: install run test lint typecheck check bench demo clean
+.PHONY: install run test lint typecheck check bench demo clean deploy-assets
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: install
 	$(BIN)/python bench/redact.py
 	$(BIN)/python bench/redis_hang.py
 	$(BIN)/python bench/otlp.py
+
+# deploy/ (Grafana dashboard, Prometheus rules, their promtool tests, scrape example) from the metric dictionary.
+deploy-assets: install
+	$(BIN)/python -m faultlens.deploy_assets --out deploy --namespace faultlens
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

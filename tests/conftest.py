@@ -18,6 +18,8 @@ from faultlens.services import Services, build_services
 from faultlens.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# A metric label value outside the metric dictionary's closed sets raises in tests (production folds it to "other").
+os.environ.setdefault("FAULTLENS_OBS_METRICS_STRICT", "1")
 PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -148,20 +148,24 @@ class TenantFingerprinters:
         with self._create_lock:
             return dict(self._by_tenant)
 
-    def save_if_due(self, interval_s: float) -> None:
-        """Save the fingerprinters that gained templates, at most once per interval_s (ingest calls this per batch)."""
+    def save_if_due(self, interval_s: float) -> bool | None:
+        """Save the fingerprinters that gained templates, at most once per interval_s (ingest calls this per batch).
+
+        Returns whether a due save succeeded (the fingerprint_saver loop's metrics), None when none was due."""
         if time.monotonic() - self._saved_at <= interval_s:
-            return
+            return None
         if not self._save_lock.acquire(blocking=False):
-            return  # another thread is saving right now
+            return None  # another thread is saving right now
         try:
             self._saved_at = time.monotonic()
             self._save_locked(changed_only=True)
         except SQLAlchemyError:
             # The batch is stored already; its templates are saved by a later batch or at shutdown.
             log.warning("saving fingerprint templates failed; a later batch retries", exc_info=True)
+            return False
         finally:
             self._save_lock.release()
+        return True
 
     def save_all(self) -> None:
         """Save every fingerprinter in memory that holds templates (shutdown: generalised templates included)."""

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from faultlens import tracing
 from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import RulePack, default_pack, load_pack
+from faultlens.connectors import deadline as redis_deadline
 from faultlens.fingerprinters import LEGACY_STATE_KEY, TenantFingerprinters, version_key
 from faultlens.ingest import IngestResult, Pipeline
 from faultlens.jobs.metrics import register_metrics
@@ -18,7 +20,8 @@ from faultlens.rulepacks.activation import follow_activation, startup_packs, syn
 from faultlens.rulepacks.rulebook import RuleBook
 from faultlens.settings import Settings
 from faultlens.store import state
-from faultlens.store.db import engine_for, migrate
+from faultlens.store.db import engine_for, migrate, observe_calls
+from faultlens.tracing import Tracing
 from faultlens.triage import slo
 
 
@@ -42,12 +45,15 @@ class Services:
     packs: list[RulePack] = field(default_factory=list)
     # The rule-activations generation last looked at (rulepacks/activation.follow_activation): reloaded when it changes.
     followed_activation: str | None = None
+    # faultlens' own traces (tracing.py): None when no OTLP endpoint is set, and then nothing is instrumented.
+    tracing: Tracing | None = None
     # Tenants' own packs over the global classifier (`classifier`); ingest and backfill ask classifier_for(tenant).
     rulebook: RuleBook = field(init=False)
 
     def __post_init__(self) -> None:
         self.rulebook = RuleBook(self.classifier)
         self.pipeline.tenant_classifiers = self.rulebook.find
+        self.metrics.set_rule_version(self.classifier.version)
 
     def classifier_for(self, tenant: str) -> Classifier:
         """The classifier of a tenant's events: its own pack over the global stack, or the global stack."""
@@ -64,6 +70,7 @@ class Services:
             self.classifier = global_classifier
             self.pipeline.classifier = global_classifier
             self.packs = list(global_classifier.packs)
+            self.metrics.set_rule_version(global_classifier.version)
 
     def follow_rules(self) -> None:
         """Adopt rule packs activated by another process (the job runner calls this before each pass)."""
@@ -79,8 +86,13 @@ class Services:
         m.ingest_events.labels("accepted").inc(result.accepted)
         m.ingest_events.labels("duplicate").inc(result.duplicates)
         m.ingest_events.labels("rejected").inc(len(result.rejected))
+        for rejected in result.rejected:
+            m.ingest_rejections.labels(rejected["error"]["code"]).inc()
         m.ingest_batch_seconds.observe(seconds)
-        self.fingerprinters.save_if_due(self.settings.fingerprint_save_interval_s)
+        saved = self.fingerprinters.save_if_due(self.settings.fingerprint_save_interval_s)
+        if saved is not None:
+            m.loop_started("fingerprint_saver")
+            m.loop_pass("fingerprint_saver", ok=saved)
 
     def after_export(self, signal: str, outcome: ExportOutcome, seconds: float) -> None:
         """Count one OTLP export (spans or logs) by what became of its items, then as an ingest batch."""
@@ -98,6 +110,8 @@ class Services:
 
     def close(self) -> None:
         self.save_fingerprints()
+        if self.tracing is not None:
+            self.tracing.shutdown()
         self.engine.dispose()
 
 
@@ -142,11 +156,22 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
         follow_interval_s=settings.fingerprint_follow_interval_s,
     )
     pipeline = Pipeline(engine, settings, classifier, fingerprinters)
-    services = Services(settings, engine, classifier, fingerprinters, pipeline, metrics or Metrics(), packs)
+    metrics = metrics or Metrics(namespace=settings.obs_metrics_namespace, strict=settings.obs_metrics_strict)
+    observe_calls(
+        engine,
+        seconds=lambda operation, s: metrics.database_seconds.labels(operation).observe(s),
+        error=lambda reason: metrics.database_errors.labels(reason).inc(),
+    )
+    redis_deadline.observe(metrics)  # the task stores' Redis calls, timed and their errors counted
+    services = Services(settings, engine, classifier, fingerprinters, pipeline, metrics, packs)
     with engine.connect() as conn:
         services.followed_activation = state.find_rules_generation(conn)
         tenant_packs = tenant_activations(conn)
     if tenant_packs:
         services.set_rules(tenant_packs=tenant_packs)
     register_metrics(services)
+    # After the start's own statements (migrations, packs): traced from the first request on.
+    services.tracing = tracing.start(settings)
+    if services.tracing is not None:
+        services.tracing.instrument_engine(engine)
     return services

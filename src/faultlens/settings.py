@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,10 +31,15 @@ class Settings(BaseSettings):
     database_pooler: bool = False
     # A request body must arrive completely within this, or the request answers 408 (slow senders hold no worker).
     request_body_timeout_s: float = 30.0
+    # API usage per tenant (api/usage.py) is counted in memory and added to the api_usage table this often (and at
+    # shutdown): the ops summary's api figures lag by up to this; 0 writes only at shutdown (tests flush by hand).
+    api_usage_flush_interval_s: float = Field(default=5.0, ge=0)
     # /readyz: each dependency check answers within this.
     readiness_timeout_s: float = 2.0
     # Level of faultlens' own log lines on stderr under `faultlens serve`.
     log_level: str = "INFO"
+    # Log lines on stderr (faultlens.logs): JSON for collectors, text for a person; auto: text on a terminal.
+    log_format: Literal["auto", "json", "text"] = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
     # `faultlens serve` (why: slow or idle clients must not hold the server without bound): open connections past
@@ -77,6 +83,25 @@ class Settings(BaseSettings):
     # OTLP exports handled at once; one more answers 429 with Retry-After at once, so exporters back off instead
     # of queueing on a busy store.
     otlp_max_inflight: int = Field(default=16, ge=1, le=1_024)
+    # faultlens' own traces (faultlens.tracing, docs/tracing.md): on only when an OTLP endpoint is set, under the
+    # OpenTelemetry SDK's standard names. The traces endpoint is used as given; the base endpoint gets /v1/traces.
+    otel_exporter_otlp_endpoint: str = Field(default="", validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    otel_exporter_otlp_traces_endpoint: str = Field(
+        default="", validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    otel_service_name: str = Field(default="", validation_alias=AliasChoices("OTEL_SERVICE_NAME"))
+    # One export of a batch of spans gives up after this; the spans are dropped, the server is never held up.
+    tracing_export_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Prefix of every exported metric name (metric_dictionary.yaml lists the names without it): two faultlens
+    # deployments scraped by one Prometheus can be told apart. The issue names OBS_METRICS_NAMESPACE.
+    obs_metrics_namespace: str = Field(
+        default="faultlens",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$",
+        validation_alias=AliasChoices("FAULTLENS_OBS_METRICS_NAMESPACE", "OBS_METRICS_NAMESPACE"),
+    )
+    # A metric label value outside the dictionary's closed set raises (tests turn this on) instead of being counted
+    # and exported as "other" (production: a bug must not break ingest or grow cardinality).
+    obs_metrics_strict: bool = False
     # The seed document names REDIS_URL; FAULTLENS_REDIS_URL wins when both are set.
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",

@@ -30,7 +30,7 @@ OVERVIEW_FAMILY = {"/api/v1/overview", "/api/v1/alerts", "/api/v1/trends"}
 def _problem(r: Any, name: str, code: str = "invalid_request") -> dict[str, Any]:
     assert r.status_code == 400, (r.request.url, r.status_code, r.text[:300])
     body = r.json()
-    assert set(body) == {"error", "request_id"} and body["error"]["code"] == code, body
+    assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and body["error"]["code"] == code, body
     params = body["error"]["details"]["params"]
     assert [p["name"] for p in params] == [name] and params[0]["location"] == "query", body
     assert name in body["error"]["message"], body

@@ -279,8 +279,9 @@ def test_every_command_shares_one_default_database_and_serve_names_it(
     finally:
         server.terminate()
         _out, stderr = server.communicate(timeout=30)
-    # The database is named at start, through faultlens' own logging: its INFO lines reach the server's output.
-    assert f" INFO faultlens.cli: database {url}" in stderr, stderr
+    # The database is named at start, through faultlens' own logging: its INFO lines reach the server's output
+    # (JSON lines, as stderr is no terminal; tests/integration/test_logs.py).
+    assert f'"level": "INFO", "logger": "faultlens.cli", "msg": "database {url}"' in stderr, stderr
 
 
 def test_serve_logging_shows_faultlens_info_lines_at_the_configured_level(capfd: pytest.CaptureFixture[str]) -> None:
@@ -288,11 +289,12 @@ def test_serve_logging_shows_faultlens_info_lines_at_the_configured_level(capfd:
 
     from faultlens.cli.serve import configure_logging
 
+    root = logging.getLogger()
     logger = logging.getLogger("faultlens")
-    saved = (logger.level, logger.propagate, list(logger.handlers))
+    saved = (logger.level, logger.propagate, list(logger.handlers), root.level, list(root.handlers))
     try:
-        configure_logging("INFO")
-        configure_logging("INFO")  # a second call adds no second handler
+        configure_logging("INFO", "text")
+        configure_logging("INFO", "text")  # a second call adds no second handler
         logging.getLogger("faultlens.connectors.retention").info("archived %d failed task(s) past retention", 3)
         logging.getLogger("faultlens.connectors.sync").debug("not at INFO")
         lines = capfd.readouterr().err.splitlines()
@@ -305,3 +307,5 @@ def test_serve_logging_shows_faultlens_info_lines_at_the_configured_level(capfd:
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
         logger.handlers[:] = saved[2]
+        root.setLevel(saved[3])
+        root.handlers[:] = saved[4]

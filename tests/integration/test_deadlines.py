@@ -44,7 +44,11 @@ def assert_unavailable(response: object, *, within_s: float, started: float) -> 
     assert r.status_code == 503, r.text  # type: ignore[attr-defined]
     body = r.json()  # type: ignore[attr-defined]
     assert body["error"]["code"] == "database_unavailable"
-    assert set(body) == {"error", "request_id"} and set(body["error"]) == {"code", "message", "details"}
+    assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and set(body["error"]) == {
+        "code",
+        "message",
+        "details",
+    }
     assert r.headers["retry-after"] == "5"  # type: ignore[attr-defined]
     assert elapsed < within_s, f"answered after {elapsed:.1f} s"
 
@@ -208,6 +212,9 @@ def test_a_trickling_sender_gets_408_after_the_whole_body_deadline(slow_server: 
     assert payload["error"]["code"] == "request_body_read_timeout"
     assert payload["request_id"] == "slow-sender-1"
     assert set(payload["error"]) == {"code", "message", "details"}
+    # The one body's ids, as api/context.RequestIds answered them in the headers.
+    assert set(payload) == {"error", "request_id", "correlation_id", "trace_id"} and payload["trace_id"] is None
+    assert f"x-correlation-id: {payload['correlation_id']}".encode() in rest.lower(), rest[:300]
     assert elapsed < 4, f"answered after {elapsed:.1f} s"
     registry = services.metrics.registry
     assert registry.get_sample_value("faultlens_http_body_read_timeouts_total") == 1.0

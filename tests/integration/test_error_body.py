@@ -22,7 +22,9 @@ def check_shape(r: Any) -> dict[str, Any]:
     """The documented shape; returns the error object."""
     assert 400 <= r.status_code < 600, (r.request.method, r.request.url, r.status_code)
     body = r.json()
-    assert set(body) == {"error", "request_id"} and isinstance(body["request_id"], str), body
+    assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and isinstance(body["request_id"], str), (
+        body
+    )
     err = body["error"]
     assert set(err) == {"code", "message", "details"}, body
     assert isinstance(err["code"], str) and err["code"] and isinstance(err["message"], str) and err["message"]

@@ -61,7 +61,7 @@ def test_templates_ranked_with_mix_and_coverage(client: TestClient) -> None:
     assert week[0]["id"] == frob["id"] and week[0]["count"] == 7
     for params in ({"limit": 0}, {"limit": 501}, {"window": "forever"}, {"unclassified": "maybe"}):
         r = client.get("/api/v1/fingerprints", params=params)
-        assert r.status_code == 400 and set(r.json()) == {"error", "request_id"}, params
+        assert r.status_code == 400 and set(r.json()) == {"error", "request_id", "correlation_id", "trace_id"}, params
 
 
 def test_template_ids_survive_a_restart(db_url: str) -> None:

@@ -18,7 +18,10 @@ def _gauges(services: Services) -> dict[str, float]:
     text = generate_latest(services.metrics.registry).decode()
     out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("faultlens_jobs_"):
+        # The gauges read from the jobs table (jobs_run_total / jobs_failed_total count this process's runs).
+        if line.startswith("faultlens_jobs_") and not line.startswith(
+            ("faultlens_jobs_run_", "faultlens_jobs_failed_")
+        ):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
@@ -35,6 +38,8 @@ def test_jobs_are_listed_newest_first_with_progress(quiet: Services, api: TestCl
         'faultlens_jobs_pending{kind="rollup_rebuild"}': 0.0,
         'faultlens_jobs_progress_ratio{kind="backfill"}': 1.0,
         'faultlens_jobs_progress_ratio{kind="rollup_rebuild"}': 1.0,
+        'faultlens_jobs_lag_seconds{kind="backfill"}': 0.0,
+        'faultlens_jobs_lag_seconds{kind="rollup_rebuild"}': 0.0,
     }
     assert api.post("/api/v1/events", json=mixed_events(15)).json()["accepted"] == 15
 
@@ -94,7 +99,11 @@ def test_job_errors_use_the_one_body(api: TestClient) -> None:
     ):
         assert r.status_code == status, r.text
         body = r.json()
-        assert set(body) == {"error", "request_id"} and body["error"]["code"] == code and body["error"]["message"]
+        assert (
+            set(body) == {"error", "request_id", "correlation_id", "trace_id"}
+            and body["error"]["code"] == code
+            and body["error"]["message"]
+        )
 
 
 def test_jobs_need_read_scope_and_activation_needs_admin(quiet: Services, api: TestClient) -> None:

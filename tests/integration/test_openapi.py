@@ -87,7 +87,7 @@ def test_unknown_asset_and_cdn_pages_are_gone(app_client: TestClient) -> None:
     for path in ("/docs-assets/index.html", "/docs-assets/..%2Fswagger-initializer.js", "/redoc"):
         r = app_client.get(path)
         assert r.status_code == 404, path
-        assert set(r.json()) == {"error", "request_id"}
+        assert set(r.json()) == {"error", "request_id", "correlation_id", "trace_id"}
 
 
 def test_docs_and_document_need_a_read_key_once_keys_exist(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_document_is_openapi_30_with_the_one_error_body(doc: dict[str, Any]) -> 
     assert "'422'" not in text and "HTTPValidationError" not in text
     assert "{'type': 'null'}" not in text and "'const'" not in text
     error = doc["components"]["schemas"]["ErrorBody"]
-    assert sorted(error["required"]) == ["error", "request_id"]
+    assert sorted(error["required"]) == ["correlation_id", "error", "request_id", "trace_id"]
     ops = list(_operations(doc))
     assert len(ops) >= 20
     for path, method, op in ops:

@@ -37,7 +37,7 @@ def _load(client: TestClient, events: list[dict[str, Any]]) -> None:
 def _error(r: Any, code: str = "invalid_request") -> dict[str, Any]:
     assert r.status_code == 400, (r.request.url, r.status_code, r.text)
     body = r.json()
-    assert set(body) == {"error", "request_id"} and body["error"]["code"] == code, body
+    assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and body["error"]["code"] == code, body
     return dict(body["error"])
 
 

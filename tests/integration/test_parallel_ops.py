@@ -206,7 +206,11 @@ def test_every_invalid_parameter_is_a_contract_400(client: TestClient) -> None:
         r = client.get(f"{BASE}/{path}", params=params)
         assert r.status_code == 400, (path, params, r.status_code, r.text)
         body = r.json()
-        assert set(body) == {"error", "request_id"} and set(body["error"]) == {"code", "message", "details"}
+        assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and set(body["error"]) == {
+            "code",
+            "message",
+            "details",
+        }
         assert body["error"]["code"] == CODE, (path, params, body)
         assert body["error"]["message"].startswith(param), body
         assert body["error"]["details"] == {

@@ -170,6 +170,7 @@ def server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
             "FAULTLENS_TASK_SYNC_INTERVAL_S": "0",
             "FAULTLENS_HEADER_TIMEOUT_S": "1",
             "FAULTLENS_MAX_CONNECTIONS": "3",
+            "FAULTLENS_LOG_FORMAT": "text",  # the access log lines are read as text below
         }
     )
     proc = subprocess.Popen(

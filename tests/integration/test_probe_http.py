@@ -39,7 +39,7 @@ def web(small: Services) -> Iterator[TestClient]:
 def _error(r: Any, status: int, code: str) -> dict[str, Any]:
     assert r.status_code == status, r.text
     body: dict[str, Any] = r.json()
-    assert set(body) == {"error", "request_id"} and body["error"]["code"] == code, body
+    assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and body["error"]["code"] == code, body
     assert body["request_id"] == r.headers["x-request-id"]
     return body["error"]  # type: ignore[no-any-return]
 

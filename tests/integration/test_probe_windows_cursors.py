@@ -38,7 +38,7 @@ PAGED_ROUTES = ("/api/v1/events", "/api/invocations")
 def _refused(r: Any, name: str, *, code: str = "invalid_request", location: str = "query") -> str:
     assert r.status_code == 400, (r.request.url, r.status_code, r.text[:300])
     body = r.json()
-    assert set(body) == {"error", "request_id"} and body["error"]["code"] == code, body
+    assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and body["error"]["code"] == code, body
     params = body["error"]["details"]["params"]
     assert [(p["name"], p["location"]) for p in params] == [(name, location)], body
     return str(body["error"]["message"])

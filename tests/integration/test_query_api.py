@@ -144,7 +144,7 @@ def test_every_error_has_the_one_body(client: TestClient) -> None:
     for r in bad:
         assert 400 <= r.status_code < 500, (r.request.url, r.status_code)
         body = r.json()
-        assert set(body) == {"error", "request_id"}, body
+        assert set(body) == {"error", "request_id", "correlation_id", "trace_id"}, body
         assert set(body["error"]) == {"code", "message", "details"} and body["error"]["message"]
 
 

@@ -52,7 +52,12 @@ def test_a_black_holed_redis_makes_readyz_answer_503_within_its_deadline(db_url:
         assert r.status_code == 503, r.text
         assert elapsed < 3, f"readyz answered after {elapsed:.1f} s"
         body = r.json()
-        assert body["error"]["code"] == "not_ready" and set(body) == {"error", "request_id"}
+        assert body["error"]["code"] == "not_ready" and set(body) == {
+            "error",
+            "request_id",
+            "correlation_id",
+            "trace_id",
+        }
         checks = body["error"]["details"]["checks"]
         assert checks["database"]["status"] == "ok"
         assert checks["redis"]["status"] == "failed" and checks["redis"]["latency_ms"] >= 400

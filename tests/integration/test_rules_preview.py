@@ -118,7 +118,11 @@ def test_bad_candidates_get_a_clear_error(api: TestClient) -> None:
     for r, status, code in cases:
         assert r.status_code == status, (r.request.url, r.text)
         body = r.json()
-        assert set(body) == {"error", "request_id"} and body["error"]["code"] == code and body["error"]["message"]
+        assert (
+            set(body) == {"error", "request_id", "correlation_id", "trace_id"}
+            and body["error"]["code"] == code
+            and body["error"]["message"]
+        )
     assert "failure_class" in cases[0][0].json()["error"]["message"]
 
 

@@ -237,7 +237,7 @@ def test_closed_port_is_503_envelope_fast(sqlite_url: str, tmp_path: Path) -> No
             assert r.json() == {"Code": 500, "Message": "Redis服务不可用，请稍后再试", "Success": False, "Data": None}
             n = c.get("/api/v1/tasks/failed")
             assert n.status_code == 503 and n.json()["error"]["code"] == "redis_unavailable"
-            assert set(n.json()) == {"error", "request_id"}
+            assert set(n.json()) == {"error", "request_id", "correlation_id", "trace_id"}
     finally:
         svc.engine.dispose()
         registry.close_clients()
@@ -366,7 +366,7 @@ def test_native_api_filters_and_cursor(
 
     for bad in ({"cursor": "!!!"}, {"limit": 0}, {"category": "meteor"}):
         r = get("/api/v1/tasks/failed", params=bad)
-        assert r.status_code == 400 and set(r.json()) == {"error", "request_id"}, bad
+        assert r.status_code == 400 and set(r.json()) == {"error", "request_id", "correlation_id", "trace_id"}, bad
 
 
 def test_retry_native_then_refusals(task_client: TestClient, task_services: Services, task_redis: redis.Redis) -> None:

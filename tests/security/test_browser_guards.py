@@ -41,7 +41,7 @@ def stored(client: TestClient) -> int:
 def one_body(r: httpx.Response, status: int, code: str) -> None:
     assert r.status_code == status, r.text
     body = r.json()
-    assert set(body) == {"error", "request_id"} and body["request_id"], body
+    assert set(body) == {"error", "request_id", "correlation_id", "trace_id"} and body["request_id"], body
     assert body["error"]["code"] == code and body["error"]["message"], body
     assert isinstance(body["error"]["details"], dict)
     assert r.headers["x-request-id"] == body["request_id"]

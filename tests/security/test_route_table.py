@@ -74,7 +74,7 @@ def error_body_problem(route: RouteSpec, r: Response, status: int, code: str | N
         return None if ok else f"{where}: not the codebase-embedder envelope: {body}"
     if route.path in OTLP_PATHS:
         return otlp_status_problem(where, r, body, code)
-    if set(body) != {"error", "request_id"} or not isinstance(body["error"], dict):
+    if set(body) != {"error", "request_id", "correlation_id", "trace_id"} or not isinstance(body["error"], dict):
         return f"{where}: not the one error body: {body}"
     err = body["error"]
     if set(err) != {"code", "message", "details"}:
@@ -85,6 +85,8 @@ def error_body_problem(route: RouteSpec, r: Response, status: int, code: str | N
         return f"{where}: details is {type(err['details']).__name__}, not an object: {body}"
     if body["request_id"] != r.headers.get("x-request-id"):
         return f"{where}: request_id {body['request_id']!r} is not the X-Request-ID header"
+    if not body["correlation_id"] or body["correlation_id"] != r.headers.get("x-correlation-id"):
+        return f"{where}: correlation_id {body['correlation_id']!r} is not the X-Correlation-ID header"
     expected = code
     if status == 400 and route.path.startswith(PARALLEL_OPS_PREFIX):
         expected = PARALLEL_OPS_CODE

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 from faultlens import __version__, background
 from faultlens.api import docs, errors, params, readiness
 from faultlens.api import guard as browser_guard
 from faultlens.api.access_log import AccessLog
 from faultlens.api.body_deadline import BodyDeadline
-from faultlens.api.compat import codebase_embedder, invocations, otlp, parallel_ops
+from faultlens.api.compat import codebase_embedder, invocations, ops_summary, otlp, parallel_ops
+from faultlens.api.context import RequestIds
 from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.head import HeadAsGet
+from faultlens.api.http_metrics import HttpMetrics
 from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks, traces
+from faultlens.api.usage import UsageMiddleware, UsageRecorder
 from faultlens.services import Services
 from faultlens.web import routes as web
 
 
 def create_app(services: Services) -> FastAPI:
+    usage = UsageRecorder(services.engine, interval_s=services.settings.api_usage_flush_interval_s)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stoppers = background.start_all(services) if services.settings.start_jobs else []
+        usage.start()
+        stoppers.insert(0, usage.stop)  # stopped last: the other stoppers' requests are answered by then
         try:
             yield
         finally:
@@ -46,16 +52,9 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.keys_present = _KeysPresent()
+    app.state.api_usage = usage
     errors.install(app)
     docs.install(app)
-
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request.state.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
 
     @app.get("/healthz", tags=["health"], summary="Liveness: answers without touching event data")
     def healthz() -> dict[str, str]:
@@ -73,6 +72,7 @@ def create_app(services: Services) -> FastAPI:
         metrics.router,
         invocations.router,
         parallel_ops.router,
+        ops_summary.router,
         codebase_embedder.router,
         otlp.router,
         web.router,
@@ -95,6 +95,19 @@ def create_app(services: Services) -> FastAPI:
         envelopes={codebase_embedder.PATH: codebase_embedder.envelope},
         error_bodies=dict.fromkeys(otlp.PATHS, otlp.status_response),
     )
+    # Requests by route template, method and status class, and their latency (api/http_metrics.py): outside the
+    # guard and the body deadline, so their refusals count too.
+    app.add_middleware(
+        HttpMetrics, requests=services.metrics.http_requests, seconds=services.metrics.http_request_seconds
+    )
+    # Per-tenant usage (api/usage.py): timed around everything but the access log; counted once a key's tenant is known.
+    app.add_middleware(UsageMiddleware, recorder=usage)
+    # Request, correlation and trace ids (api/context.py): bound for every log line inside, the access log's included,
+    # and answered in the headers and error bodies of every answer, the guard's refusals included.
+    app.add_middleware(RequestIds, tracing=services.tracing)
     # Outermost: every answer, the guard's refusals included, gets one access log line (no query string).
     app.add_middleware(AccessLog)
+    if services.tracing is not None:
+        # Around all of the above; the OTLP receiver's own requests are never traced (no export loop).
+        services.tracing.instrument_app(app, excluded_paths=otlp.PATHS)
     return app

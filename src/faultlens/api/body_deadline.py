@@ -73,6 +73,8 @@ class BodyDeadline:
         if self.counter is not None:
             self.counter.inc()
         rid = _request_id(scope)
+        found = scope.get("state")
+        state: dict[str, object] = found if isinstance(found, dict) else {}
         body = orjson.dumps(
             {
                 "error": {
@@ -81,6 +83,9 @@ class BodyDeadline:
                     "details": {"timeout_s": self.timeout_s},
                 },
                 "request_id": rid,
+                # As api/errors.error_body (api/context.RequestIds set them; it also adds their headers).
+                "correlation_id": state.get("correlation_id"),
+                "trace_id": state.get("trace_id"),
             }
         )
         headers = [

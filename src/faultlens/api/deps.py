@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
+from faultlens import request_context
 from faultlens.api.guard import is_loopback
 from faultlens.errors import Forbidden, InvalidRequest, Unauthorized, param_details
 from faultlens.services import Services
@@ -101,7 +103,17 @@ def _anonymous_refusal(request: Request, services: Services) -> str | None:
     return None
 
 
-def get_principal(request: Request, services: ServicesDep) -> Principal:
+async def get_principal(request: Request, services: ServicesDep) -> Principal:
+    # Async on purpose: FastAPI runs a sync dependency in a worker thread, and the tenant bound there to the log
+    # context (faultlens.request_context) would not reach the endpoint. The key lookup still runs in the pool.
+    principal = await run_in_threadpool(_resolve_principal, request, services)
+    request_context.bind(tenant_id=principal.tenant)
+    # The usage recorder (api/usage.py) counts the request under this tenant once it is answered.
+    request.state.faultlens_tenant = principal.tenant
+    return principal
+
+
+def _resolve_principal(request: Request, services: ServicesDep) -> Principal:
     secret = _secret_from(request)
     if secret:
         # Every presented key is looked up, in open mode too: a revoked key is refused at once.

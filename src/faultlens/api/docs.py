@@ -66,8 +66,8 @@ sends it with "Try it out"); the scope each route needs is in its description. `
 need a read-scoped key too: a browser that cannot send the header gets the 401 error body, so fetch the
 document with a client that can.
 
-**Errors.** Every failure answers `{"error": {"code", "message", "details"}, "request_id"}`; invalid
-parameters answer 400 (never 422).
+**Errors.** Every failure answers `{"error": {"code", "message", "details"}, "request_id", "correlation_id",
+"trace_id"}`; invalid parameters answer 400 (never 422).
 """
 
 # Statuses any operation may answer with the error body: guards, authentication, validation, a database down.

@@ -1,4 +1,4 @@
-"""The one error body: {"error": {"code", "message", "details"}, "request_id"} for every failure."""
+"""The one error body: {"error": {"code", "message", "details"}, "request_id", "correlation_id", "trace_id"}."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from faultlens import request_context
 from faultlens.errors import DatabaseUnavailable, FaultlensError, param_problem
 from faultlens.store.db import unavailable_reason
 
@@ -41,7 +42,14 @@ def request_id_of(request: Request) -> str:
 def error_body(request: Request, code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """details is always an object ({} when empty); see faultlens.errors for its documented keys."""
     body = {"code": code, "message": message, "details": dict(details) if details else {}}
-    return {"error": body, "request_id": request_id_of(request)}
+    # correlation_id and trace_id: as api/context.RequestIds read them (trace_id null when the request has no trace).
+    state = request.scope.get("state") or {}
+    return {
+        "error": body,
+        "request_id": request_id_of(request),
+        "correlation_id": state.get("correlation_id"),
+        "trace_id": state.get("trace_id"),
+    }
 
 
 def error_response(
@@ -54,6 +62,13 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     all_headers = {**(headers or {}), "X-Request-ID": request_id_of(request)}
+    correlation_id = getattr(request.state, "correlation_id", None)
+    if correlation_id is not None:  # also on the 500s answered outside every middleware
+        all_headers["X-Correlation-ID"] = correlation_id
+    # The failure's code on every later log line of this request, and on its access log line (read from the
+    # request state: Starlette's `@app.middleware` runs the app in a task whose context the access log cannot see).
+    request_context.bind(error_code=code)
+    request.state.error_code = code
     return JSONResponse(error_body(request, code, message, details), status_code=status, headers=all_headers)
 
 
@@ -126,12 +141,25 @@ def install(app: FastAPI) -> None:
         # Refused, timed out or lost: the client may retry; anything else is a defect and stays a logged 500.
         reason = unavailable_reason(exc)
         if reason is None:
-            log.exception("unhandled database error on %s %s", request.method, request.url.path)
+            log.exception(
+                "unhandled database error on %s %s",
+                request.method,
+                request.url.path,
+                extra={"error_code": "internal_error"},
+            )
             return error_response(request, 500, "internal_error", "an unexpected error occurred; see the server log")
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            reason,
+            extra={"error_code": DatabaseUnavailable.code},
+        )
         return _database_unavailable(request, f"the database is unavailable: {reason}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception(
+            "unhandled error on %s %s", request.method, request.url.path, extra={"error_code": "internal_error"}
+        )
         return error_response(request, 500, "internal_error", "an unexpected error occurred; see the server log")

@@ -204,7 +204,8 @@ class BrowserGuard:
 
     def refuse(self, scope: Scope, status: int, code: str, message: str, details: dict[str, Any]) -> Response:
         request = Request(scope)
-        rid = request_id_for(request.headers)
+        # api/context.RequestIds chose it already (same rule), unless the guard runs without it.
+        rid = getattr(request.state, "request_id", None) or request_id_for(request.headers)
         request.state.request_id = rid
         path = scope.get("path", "")
         for prefix, body in self.error_bodies.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from faultlens.cli import data as data_cli
@@ -30,4 +32,22 @@ data_cli.register(app)
 
 
 def main() -> None:
+    _setup_logs()
     app()
+
+
+def _setup_logs() -> None:
+    """Warnings and errors any command logs come out formatted like the server's (serve then sets its own level).
+
+    A bad FAULTLENS_* value is reported by the command itself, in one line; logging then keeps Python's default.
+    """
+    from faultlens import logs
+    from faultlens.classify.redact import redact
+    from faultlens.settings import Settings
+
+    try:
+        settings = Settings()
+        level = max(logs.parse_level(settings.log_level), logging.WARNING)
+    except ValueError:  # pydantic's ValidationError is one
+        return
+    logs.setup(logging.getLevelName(level), settings.log_format, redact=redact)

@@ -6,12 +6,13 @@ import ipaddress
 import logging
 import re
 import socket
-import sys
 from typing import Annotated
 
 import typer
 
+from faultlens import logs
 from faultlens.cli.common import DbOption, RulesOption, err, settings_for, usage
+from faultlens.logs import LogFormat
 from faultlens.settings import LOOPBACK_HOSTS
 
 
@@ -40,7 +41,7 @@ def serve(
     from faultlens.store.db import mask_url
 
     settings = settings_for(db, host=host, port=port, rules_file=rules)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _check_bind(settings.host, settings.port)
     services = build_services(settings)
     logging.getLogger("faultlens.cli").info("database %s", mask_url(settings.database_url))
@@ -66,6 +67,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # uvicorn's own loggers keep no handlers of their own: their lines go through faultlens.logs.
+        log_config=None,
         # faultlens.access logs each request without its query string (api/access_log.py); uvicorn's would not.
         access_log=False,
         limit_concurrency=settings.max_connections,
@@ -100,19 +103,15 @@ def _check_bind(host: str, port: int) -> None:
         raise usage(f"--host {host!r} does not resolve to an address ({exc})") from None
 
 
-def configure_logging(level: str) -> None:
-    """faultlens.* log lines (archive, sync, jobs) on stderr beside uvicorn's, at FAULTLENS_LOG_LEVEL."""
-    logger = logging.getLogger("faultlens")
-    if not any(getattr(h, "_faultlens", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._faultlens = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+def configure_logging(level: str, log_format: LogFormat = "auto") -> None:
+    """Every log line of the server (faultlens', uvicorn's) on stderr at FAULTLENS_LOG_LEVEL, as JSON lines or text
+    (FAULTLENS_LOG_FORMAT), secrets masked in exception texts and warnings (faultlens.classify.redact)."""
+    from faultlens.classify.redact import redact
+
     try:
-        logger.setLevel(level.upper())
+        logs.setup(level, log_format, redact=redact)
     except ValueError:
         raise usage(f"FAULTLENS_LOG_LEVEL={level!r} is not a log level (DEBUG, INFO, WARNING, ERROR)") from None
-    logger.propagate = False
 
 
 def register(app: typer.Typer) -> None:

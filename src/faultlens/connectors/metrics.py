@@ -42,18 +42,8 @@ def task_metrics(services: Services) -> TaskMetrics:
         found = _registered(registry)
         if found is not None:
             return found
-        retention = Counter(
-            "faultlens_tasks_retention_items_total",
-            "Failed tasks archived and deleted, and native retry-log entries trimmed, by store and action.",
-            ["store", "action"],
-            registry=registry,
-        )
-        requeued = Counter(
-            "faultlens_tasks_requeued_total",
-            "Failed tasks requeued through faultlens, by store and trigger (manual: API/CLI, auto: auto_retry).",
-            ["store", "trigger"],
-            registry=registry,
-        )
+        retention = services.metrics.build("tasks_retention_items_total")
+        requeued = services.metrics.build("tasks_requeued_total")
         for store in KINDS:
             for action in RETENTION_ACTIONS:
                 if action != "retry_log_trimmed" or store == NATIVE:  # only the native layout keeps a retry log

@@ -9,7 +9,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from faultlens.connectors.base import Adapter
-from faultlens.connectors.deadline import connection_class
+from faultlens.connectors.deadline import DeadlineRedis, connection_class
 from faultlens.settings import Settings
 
 _clients: dict[tuple[str, float], redis.Redis] = {}
@@ -31,7 +31,7 @@ def get_redis(settings: Settings) -> redis.Redis:
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = redis.Redis.from_url(
+            client = DeadlineRedis.from_url(
                 settings.redis_url,
                 socket_timeout=settings.redis_timeout_s,
                 socket_connect_timeout=settings.redis_timeout_s,

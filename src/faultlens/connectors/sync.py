@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from faultlens import request_context
 from faultlens.connectors import retention, retries, service
 from faultlens.connectors.base import RetryRecord
 from faultlens.connectors.deadline import redis_deadline
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from faultlens.services import Services
 
 log = logging.getLogger("faultlens.connectors.sync")
+# The job_id of the periodic sync's log lines (faultlens.logs); a step reading one store is "sync:<store>".
+SYNC_JOB_ID = "sync:tasks"
 
 # Event ids already stored, per database and tenant: a steady failed set costs no ingest per round.
 # Losing this cache (restart) only costs re-sending ids the database then ignores.
@@ -88,7 +91,10 @@ def collect_failed(services: Services) -> tuple[list[TaskView], list[str]]:
     errors: list[str] = []
     for adapter in service.adapters_of(services):
         try:
-            with redis_errors(services, f"reading {adapter.kind} failed tasks"):
+            with (
+                request_context.scope(job_id=f"sync:{adapter.kind}"),
+                redis_errors(services, f"reading {adapter.kind} failed tasks"),
+            ):
                 tasks = adapter.list_failed()
         except RedisUnavailable:
             raise
@@ -105,7 +111,10 @@ def collect_retries(services: Services) -> tuple[list[RetryRecord], list[str]]:
     errors: list[str] = []
     for adapter in service.adapters_of(services):
         try:
-            with redis_errors(services, f"reading {adapter.kind} retries"):
+            with (
+                request_context.scope(job_id=f"sync:{adapter.kind}"),
+                redis_errors(services, f"reading {adapter.kind} retries"),
+            ):
                 records.extend(adapter.list_retries())
         except RedisUnavailable:
             raise
@@ -166,7 +175,8 @@ def auto_retry(services: Services, views: list[TaskView]) -> int:
         if now < view.task.fail_ms + int((d.delay_s or 0.0) * 1000):
             continue
         try:
-            retries.retry_task(services, view.task.key, trigger="auto")
+            with request_context.scope(job_id=f"sync:{view.task.kind}"):
+                retries.retry_task(services, view.task.key, trigger="auto")
             done += 1
         except RedisUnavailable:
             raise
@@ -210,20 +220,26 @@ def start_sync(services: Services, *, interval_s: float | None = None) -> Callab
         down = False
         while not stopping.is_set():
             try:
-                result = run_round(services)
+                # A round's own lines (and its ingest's) carry job_id "sync:tasks"; each store's steps "sync:<store>".
+                with request_context.scope(job_id=SYNC_JOB_ID):
+                    result = run_round(services)
+                services.metrics.loop_pass("task_sync", ok=True)
                 if down:
                     log.warning("Redis is reachable again; task sync resumed")
                 down = False
                 if result.errors:
                     log.warning("task sync: %s", "; ".join(result.errors))
             except RedisUnavailable as exc:
+                services.metrics.loop_pass("task_sync", ok=False)
                 if not down:
                     log.warning("task sync: %s; retrying every %.0fs", exc.message, interval)
                 down = True
             except Exception:
+                services.metrics.loop_pass("task_sync", ok=False)
                 log.exception("task sync round failed; retrying next round")
             stopping.wait(interval)
 
+    services.metrics.loop_started("task_sync")
     thread = threading.Thread(target=loop, name="faultlens-task-sync", daemon=True)
     thread.start()
 

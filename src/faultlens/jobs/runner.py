@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from faultlens import request_context
 from faultlens.jobs import backfill, rollup_rebuild
 from faultlens.jobs.queue import Handler, Job, JobKind, JobState, find_job, get_job
 from faultlens.store import jobs as job_rows
@@ -167,6 +168,21 @@ def run_job(
     on_progress: Progress | None = None,
 ) -> Job:
     """Work a job this owner has claimed until it is done, failed, lost, blocked or `stop` is set."""
+    # Every log line of the job (its handler's too) carries its id and tenant (faultlens.logs).
+    with request_context.scope(job_id=job.id, tenant_id=job.tenant):
+        return _work(services, job, owner, stop=stop, pause_s=pause_s, batch_size=batch_size, on_progress=on_progress)
+
+
+def _work(
+    services: Services,
+    job: Job,
+    owner: str,
+    *,
+    stop: threading.Event | None,
+    pause_s: float | None,
+    batch_size: int | None,
+    on_progress: Progress | None,
+) -> Job:
     handler = HANDLERS[job.kind]
     stop = stop or threading.Event()
     size = max(1, batch_size or services.settings.backfill_batch_size)
@@ -237,9 +253,15 @@ def run_pending(
             continue
         if HANDLERS[job.kind].blocked(job, services) is not None:
             continue
-        claimed = claim(services, job, owner, stale_s=stale_s)
+        with request_context.scope(job_id=job.id, tenant_id=job.tenant):
+            claimed = claim(services, job, owner, stale_s=stale_s)
         if claimed is not None:
-            return run_job(services, claimed, owner, stop=stop, pause_s=pause_s, batch_size=batch_size)
+            ended = run_job(services, claimed, owner, stop=stop, pause_s=pause_s, batch_size=batch_size)
+            if ended.state in (JobState.DONE, JobState.FAILED):
+                services.metrics.jobs_run.labels(ended.kind).inc()
+                if ended.state == JobState.FAILED:
+                    services.metrics.jobs_failed.labels(ended.kind).inc()
+            return ended
     return None
 
 
@@ -277,8 +299,10 @@ def _loop(services: Services, owner: str, stop: threading.Event, poll_s: float, 
                 synced = True
             rollup_rebuild.ensure_rollup_rebuild(services.engine)
             job = run_pending(services, owner, stop=stop, stale_s=stale_s)
+            services.metrics.loop_pass("job_runner", ok=True)
         except Exception:
             log.exception("job runner pass failed; retrying in %.1fs", poll_s)
+            services.metrics.loop_pass("job_runner", ok=False)
         if job is None or job.state != JobState.DONE:
             stop.wait(poll_s)
 
@@ -290,6 +314,7 @@ def start_runner(
     from faultlens.jobs.metrics import register_metrics
 
     register_metrics(services)
+    services.metrics.loop_started("job_runner")
     stop = threading.Event()
     owner = make_owner()
     thread = threading.Thread(

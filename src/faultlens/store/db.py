@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -15,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 
 from faultlens.settings import Settings
 
@@ -145,6 +147,83 @@ def create_db_engine(url: str, deadlines: Deadlines | None = None) -> Engine:
 def engine_for(settings: Settings) -> Engine:
     """The engine for Settings.database_url with the configured deadlines."""
     return create_db_engine(settings.database_url, Deadlines.of(settings))
+
+
+# The first keyword of a statement -> the `operation` label of database_call_duration_seconds (metric dictionary).
+_OPERATIONS = {
+    "select": "select",
+    "with": "select",
+    "pragma": "select",
+    "insert": "insert",
+    "copy": "insert",
+    "update": "update",
+    "delete": "delete",
+    "create": "ddl",
+    "alter": "ddl",
+    "drop": "ddl",
+    "begin": "transaction",
+    "commit": "transaction",
+    "rollback": "transaction",
+    "savepoint": "transaction",
+    "release": "transaction",
+    "set": "transaction",
+}
+_STARTED = "faultlens_statement_started"
+
+
+def statement_operation(statement: str) -> str:
+    """The kind of a SQL statement (select, insert, ...; "other" for the rest)."""
+    head = statement.lstrip()[:12].split(None, 1)
+    return _OPERATIONS.get(head[0].lower(), "other") if head else "other"
+
+
+def error_reason(error: BaseException) -> str:
+    """The `reason` label of a database error: db_busy, db_unreachable, db_timeout, db_pool_timeout, ..."""
+    if isinstance(error, exc.TimeoutError):
+        return "db_pool_timeout"
+    orig = error.orig if isinstance(error, exc.DBAPIError) else error
+    if isinstance(orig, psycopg.Error):
+        state = orig.sqlstate or ""
+        if state == "57014":
+            return "db_timeout"
+        if state in ("55P03", "40P01", "40001"):
+            return "db_busy"
+        if state.startswith("23"):
+            return "db_integrity"
+        if state.startswith(_RETRYABLE_STATES) or (not state and isinstance(orig, psycopg.OperationalError)):
+            return "db_unreachable"
+        return "db_error"
+    if isinstance(orig, sqlite3.IntegrityError):
+        return "db_integrity"
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig)
+        if "locked" in text or "busy" in text:
+            return "db_busy"
+        if "unable to open" in text:
+            return "db_unreachable"
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return "db_unreachable"
+    return "db_error"
+
+
+def observe_calls(engine: Engine, *, seconds: Callable[[str, float], None], error: Callable[[str], None]) -> None:
+    """Report each statement's duration (by operation) and each failure (by reason) through the callbacks."""
+
+    def before(_conn: Connection, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool) -> None:
+        if context is not None:
+            setattr(context, _STARTED, time.perf_counter())
+
+    def after(_conn: Connection, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+        started = getattr(context, _STARTED, None)
+        if started is not None:
+            seconds(statement_operation(statement), time.perf_counter() - started)
+
+    def failed(context: ExceptionContext) -> None:
+        error(error_reason(context.sqlalchemy_exception or context.original_exception))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", failed)
 
 
 def without_deadlines(engine: Engine) -> Engine:

@@ -272,3 +272,26 @@ def find_newest(conn: Connection, kind: str) -> Job | None:
     """The newest job of a kind, whatever its state."""
     found = list_jobs(conn, kind=kind, limit=1)
     return found[0] if found else None
+
+
+def count_finished(conn: Connection, *, visible_to: str, start: int, end: int) -> dict[str, int]:
+    """state -> jobs visible to a tenant that finished (done or failed) in [start, end)."""
+    rows = conn.execute(
+        select(jobs.c.state, func.count())
+        .where(
+            _visible(visible_to),
+            jobs.c.state.in_((JobState.DONE.value, JobState.FAILED.value)),
+            jobs.c.finished_at >= start,
+            jobs.c.finished_at < end,
+        )
+        .group_by(jobs.c.state)
+    )
+    return {str(state): int(n) for state, n in rows}
+
+
+def find_oldest_pending_created_at(conn: Connection, *, visible_to: str) -> int | None:
+    """When the oldest pending job visible to a tenant was created; None when none is pending."""
+    found = conn.execute(
+        select(func.min(jobs.c.created_at)).where(_visible(visible_to), jobs.c.state == JobState.PENDING.value)
+    ).scalar()
+    return None if found is None else int(found)

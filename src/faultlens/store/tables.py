@@ -200,6 +200,23 @@ rule_backfills = Table(
     Index("ix_rule_backfills_tenant", "tenant", "completed_at"),
 )
 
+# API requests answered per tenant per minute and status class, with a latency histogram in fixed buckets
+# (store/api_usage.py LATENCY_BUCKETS_MS; each le_<ms> column counts the requests slower than the bound before it
+# and at most that bound, le_inf the rest). Every replica adds its own counts, so the rows add up across replicas.
+api_usage = Table(
+    "api_usage",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),  # epoch ms of the minute's start
+    Column("status_class", String(3), primary_key=True),  # 1xx .. 5xx
+    Column("requests", BigInteger, nullable=False),
+    Column("duration_ms_sum", Float, nullable=False),
+    *(
+        Column(f"le_{bound}", BigInteger, nullable=False)
+        for bound in ("5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000", "10000", "inf")
+    ),
+)
+
 # A trace's evidence: failed CLIENT / INTERNAL spans received over OTLP, shown on the trace view beside the trace's
 # events but never counted as outcomes. The key makes a re-delivered span a no-op; store/traces.py bounds how many
 # one trace keeps. kind: client | internal | producer | server | consumer | unspecified; status: error | ok | unset.

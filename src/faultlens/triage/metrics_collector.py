@@ -15,10 +15,12 @@ from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from faultlens.metric_dictionary import DEFAULT_NAMESPACE, load
+from faultlens.metrics import family
 from faultlens.settings import Settings
 from faultlens.store import rollup_reads, rollup_shapes
 from faultlens.timeutil import now_ms
@@ -45,16 +47,16 @@ class OverviewCollector(Collector):
         default_tenant: str,
         config: Callable[[], slo.SloConfig],
         clock: Callable[[], int] = now_ms,
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         self.engine = engine
+        self.namespace = namespace
         self.default_tenant = default_tenant
         self.config = config
         self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily(
-            "faultlens_overview_up", "1 when the scrape-time overview queries succeeded, 0 when they failed."
-        )
+        up = family("overview_up", namespace=self.namespace)
         try:
             families = self._families(SCRAPE_TENANT.get() or self.default_tenant)
         except Exception:
@@ -83,27 +85,11 @@ class OverviewCollector(Collector):
         def source_label(source: str) -> str:
             return source if source in kept else OTHER
 
-        events = GaugeMetricFamily(
-            "faultlens_overview_events",
-            "Events that occurred in the trailing window, by source and status.",
-            labels=["window", "source", "status"],
-        )
-        failures = GaugeMetricFamily(
-            "faultlens_overview_failures",
-            f"Failures in the trailing window by source, class, kind and category (top {MAX_FAILURE_SETS} label "
-            f"sets; the rest under {OTHER}).",
-            labels=["window", "source", "failure_class", "failure_kind", "category"],
-        )
-        actionable = GaugeMetricFamily(
-            "faultlens_overview_actionable_failures",
-            "Actionable failures in the trailing window, by source.",
-            labels=["window", "source"],
-        )
-        ratio = GaugeMetricFamily(
-            "faultlens_overview_actionable_failure_ratio",
-            "Actionable failures / events in the trailing window, by source.",
-            labels=["window", "source"],
-        )
+        # Names, help and labels: the metric dictionary (metric_dictionary.yaml).
+        events = family("overview_events", namespace=self.namespace)
+        failures = family("overview_failures", namespace=self.namespace)
+        actionable = family("overview_actionable_failures", namespace=self.namespace)
+        ratio = family("overview_actionable_failure_ratio", namespace=self.namespace)
         for label, rows in windows.items():
             labelled: dict[str, Counts] = {}
             for source, counts in by_source[label].items():
@@ -124,11 +110,10 @@ class OverviewCollector(Collector):
             for src in sorted(labelled):
                 actionable.add_metric([label, src], labelled[src].actionable)
                 ratio.add_metric([label, src], labelled[src].actionable_rate)
-        hints = GaugeMetricFamily(
-            "faultlens_slo_hint_active",
-            f"1 for each SLO hint active over the last {HINT_WINDOW_DAYS} days (see /api/v1/alerts).",
-            labels=["source", "code", "level"],
-        )
+        hints = family("slo_hint_active", namespace=self.namespace)
+        by_level = family("slo_hints", namespace=self.namespace)
+        for level in load().closed_values("slo_hints", "level") or ():
+            by_level.add_metric([level], sum(1 for hint in ov.hints if hint.level == level))
         hinted: list[str] = []
         for hint in ov.hints:
             if hint.source not in hinted:
@@ -136,7 +121,7 @@ class OverviewCollector(Collector):
                     continue
                 hinted.append(hint.source)
             hints.add_metric([hint.source, hint.code, hint.level], 1)
-        return [events, failures, actionable, ratio, hints]
+        return [events, failures, actionable, ratio, hints, by_level]
 
 
 _installed: weakref.WeakKeyDictionary[CollectorRegistry, OverviewCollector] = weakref.WeakKeyDictionary()
@@ -152,6 +137,7 @@ def install(registry: CollectorRegistry, *, engine: Engine, settings: Settings, 
                 engine,
                 default_tenant=settings.default_tenant,
                 config=lambda: slo.load_config(settings.slo_file),
+                namespace=settings.obs_metrics_namespace,
                 **kwargs,
             )
             registry.register(found)

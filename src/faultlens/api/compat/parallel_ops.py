@@ -17,12 +17,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.errors import InvalidRequest, param_details
+from faultlens.metrics import family as metric_family
 from faultlens.timeutil import Window, ms_to_rfc3339, now_ms
 from faultlens.triage import export, overview, raw, slo, trends
 from faultlens.triage.raw import FailureQuery
@@ -327,29 +328,14 @@ class _Families(Collector):
         return iter(self.families)
 
 
-def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
+def _summary_families(body: Mapping[str, Any], *, namespace: str) -> list[Metric]:
     window = f"{body['window_days']}d"
-    events = GaugeMetricFamily(
-        "faultlens_parallel_ops_events",
-        "Events in the window by partition and status.",
-        labels=["window", "partition", "status"],
-    )
-    codes = GaugeMetricFamily(
-        "faultlens_parallel_ops_result_code_events",
-        "Failures in the window by partition and result code (top codes).",
-        labels=["window", "partition", "result_code"],
-    )
+    # Names, help and labels: the metric dictionary (metric_dictionary.yaml).
+    events = metric_family("parallel_ops_events", namespace=namespace)
+    codes = metric_family("parallel_ops_result_code_events", namespace=namespace)
     ratios = {
-        key: GaugeMetricFamily(
-            f"faultlens_parallel_ops_{name}_ratio",
-            f"{text} in the window, by partition.",
-            labels=["window", "partition"],
-        )
-        for key, name, text in (
-            ("success_rate", "success", "Successful events / events"),
-            ("failed_rate", "failure", "Failed events / events"),
-            ("dead_letter_rate", "dead_letter", "Dead-lettered events / events"),
-        )
+        key: metric_family(f"parallel_ops_{name}_ratio", namespace=namespace)
+        for key, name in (("success_rate", "success"), ("failed_rate", "failure"), ("dead_letter_rate", "dead_letter"))
     }
     for name in PARTITIONS:
         part = body[name]
@@ -359,9 +345,7 @@ def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
             codes.add_metric([window, name, code], n)
         for key, family in ratios.items():
             family.add_metric([window, name], part[key])
-    hints = GaugeMetricFamily(
-        "faultlens_parallel_ops_slo_hints", "Active SLO hints by level.", labels=["window", "level"]
-    )
+    hints = metric_family("parallel_ops_slo_hints", namespace=namespace)
     for level in slo.LEVELS:
         hints.add_metric([window, level], sum(1 for h in body["slo_hints"] if h["level"] == level))
     return [events, codes, *ratios.values(), hints]
@@ -371,5 +355,5 @@ def _summary_families(body: Mapping[str, Any]) -> list[Metric]:
 def metrics(scope: ScopeDep) -> Response:
     body, _hints = scope.summary(now_ms())
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(_summary_families(body)))
+    registry.register(_Families(_summary_families(body, namespace=scope.services.settings.obs_metrics_namespace)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

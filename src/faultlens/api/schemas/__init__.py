@@ -24,6 +24,7 @@ from faultlens.api.schemas.events import (
     RejectedEvent,
 )
 from faultlens.api.schemas.jobs import Activation, ClassKind, Job, JobList, JobProgress, Move, PackInfo, Preview, Rules
+from faultlens.api.schemas.ops import OpsFigure, OpsSections, OpsSummary, OpsWindow
 from faultlens.api.schemas.tasks import Retried, SyncResult, Task, TaskHint, TaskHints, TaskPage
 from faultlens.api.schemas.traces import StepLinks, TraceStep, TraceView
 from faultlens.api.schemas.triage import (
@@ -77,6 +78,10 @@ __all__ = [
     "KindCount",
     "Move",
     "Number",
+    "OpsFigure",
+    "OpsSections",
+    "OpsSummary",
+    "OpsWindow",
     "Out",
     "Overview",
     "PackInfo",

@@ -23,6 +23,14 @@ class ErrorBody(Out):
 
     error: ErrorDetail
     request_id: str = Field(description="Also sent as the X-Request-ID response header")
+    correlation_id: str | None = Field(
+        description="The caller's X-Correlation-ID, or a new one when it sent none (also the X-Correlation-ID "
+        "response header)"
+    )
+    trace_id: str | None = Field(
+        description="The W3C trace id: faultlens' own trace when tracing is on, else the caller's traceparent's; "
+        "null when there is neither"
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

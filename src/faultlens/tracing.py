@@ -18,21 +18,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, format_span_id, format_trace_id
 
 from faultlens import __version__, request_context
 from faultlens.settings import Settings
 
+# The SDK, the exporter and the instrumentations are imported when tracing starts, never by a process that leaves
+# it off: every CLI command imports this module, and they would cost it half a second of start-up.
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
     from sqlalchemy import Engine
 
 log = logging.getLogger("faultlens.tracing")
@@ -93,6 +89,8 @@ class Tracing:
 
     def instrument_engine(self, engine: Engine) -> None:
         """Spans for this engine's statements (as parameterised SQL, never their values) and connections."""
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
         instrumentor = SQLAlchemyInstrumentor()
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
@@ -103,6 +101,8 @@ class Tracing:
 
     def instrument_app(self, app: FastAPI, *, excluded_paths: Iterable[str]) -> None:
         """A server span per request, named by route template, except on `excluded_paths`."""
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.provider,
@@ -117,9 +117,13 @@ class Tracing:
     def untraced() -> AbstractContextManager[object]:
         """No span at all inside (SQL, redis, httpx included): an untraced path's statements must not become root
         spans, or exporting to faultlens itself would trace the export's own writes, and so on without end."""
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
         return suppress_instrumentation()
 
     def _instrument_libraries(self) -> None:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
         redis = RedisInstrumentor()
         redis.instrument(tracer_provider=self.provider)
         self.libraries.append(redis)
@@ -154,6 +158,9 @@ class Tracing:
     def shutdown(self) -> None:
         """Undo every instrumentation, export what is left (within the export deadline) and stop."""
         global _active
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
         for app in self.apps:
             FastAPIInstrumentor.uninstrument_app(app)
         if self.engines:
@@ -178,6 +185,11 @@ def start(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracin
         return None
     if _active is not None:
         raise RuntimeError("tracing is already on in this process; shut it down first")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     if exporter is None:
         exporter = OTLPSpanExporter(endpoint=endpoint, timeout=settings.tracing_export_timeout_s)
     name = settings.otel_service_name.strip() or DEFAULT_SERVICE_NAME

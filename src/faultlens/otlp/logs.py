@@ -9,8 +9,8 @@ from typing import Any
 
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs
 
-from faultlens.otlp.spans import REQUEST_ID_ATTR, ResourceContext, exception_text
-from faultlens.otlp.values import OtlpConfig, attribute_map, nanos_to_ms, short_id, to_scalar, to_text
+from faultlens.otlp.spans import ResourceContext, exception_text
+from faultlens.otlp.values import OtlpConfig, attribute_map, nanos_to_ms, to_scalar
 from faultlens.timeutil import now_ms
 
 # A log record is no request, task or message of its own: it reports a failure of some unit of work.
@@ -53,11 +53,7 @@ def _event(record: LogRecord, res: ResourceContext, scope_name: str, config: Otl
         "error_message": exception_text(attrs) or _body_text(record) or record.severity_text or None,
         "trace_id": record.trace_id.hex() if any(record.trace_id) else None,
         "span_id": record.span_id.hex() if any(record.span_id) else None,
-        "correlation_id": res.correlation(attrs),
-        "request_id": short_id(to_text(attrs.get(REQUEST_ID_ATTR)), "request_id"),
-        "release": res.release,
-        "environment": res.environment,
-        "attributes": res.attributes(attrs, config) or None,
+        **res.shared_fields(attrs, config),
     }
     return {k: v for k, v in raw.items() if v is not None}
 

@@ -78,6 +78,16 @@ class ResourceContext:
     def correlation(self, attrs: Mapping[str, AnyValue]) -> str | None:
         return correlation_of(attrs) or self.correlation_id
 
+    def shared_fields(self, attrs: Mapping[str, AnyValue], config: OtlpConfig) -> dict[str, Any]:
+        """The event fields a span and a log record take alike from their own attributes and the resource."""
+        return {
+            "correlation_id": self.correlation(attrs),
+            "request_id": short_id(to_text(attrs.get(REQUEST_ID_ATTR)), "request_id"),
+            "release": self.release,
+            "environment": self.environment,
+            "attributes": self.attributes(attrs, config) or None,
+        }
+
 
 @dataclass
 class SpanBatch:
@@ -198,11 +208,7 @@ def _event(span: Span, res: ResourceContext, config: OtlpConfig, trace_hex: str,
         "error_message": _error_message(span, exception) if status != "success" else None,
         "trace_id": trace_hex,
         "span_id": span_hex,
-        "correlation_id": res.correlation(attrs),
-        "request_id": short_id(to_text(attrs.get(REQUEST_ID_ATTR)), "request_id"),
-        "release": res.release,
-        "environment": res.environment,
-        "attributes": res.attributes(attrs, config) or None,
+        **res.shared_fields(attrs, config),
     }
     return {k: v for k, v in raw.items() if v is not None}
 

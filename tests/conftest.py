@@ -80,6 +80,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def make_services(url: str, **settings: object) -> Services:
     # The periodic Redis task sync would read the machine's Redis db 0; tests that want it turn it on.
     settings.setdefault("task_sync_interval_s", 0)
+    # Alert evaluation and delivery run on their own clocks; the alerting tests start them or call passes by hand.
+    settings.setdefault("start_alerting", False)
     # The ASGI test client sends Host "testserver" and calls itself "testclient"; no real server allows those.
     settings.setdefault("allowed_hosts", "testserver")
     settings.setdefault("loopback_client_names", "testclient")

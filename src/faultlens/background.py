@@ -1,4 +1,4 @@
-"""Background work started with the server (job runner, task syncs); each starter returns its stop function."""
+"""Background work started with the server (job runner, task syncs, alerting); each starter returns its stop."""
 
 from __future__ import annotations
 
@@ -16,4 +16,7 @@ def start_all(services: Services) -> list[Stop]:
     from faultlens.jobs.runner import start_runner
 
     task_metrics(services)  # the retention and requeue counters are scraped from the start, at 0
-    return [start_runner(services), start_sync(services)]
+    stops = [start_runner(services), start_sync(services)]
+    if services.settings.start_alerting and services.alerting is not None:
+        stops += services.alerting.start()  # evaluation and delivery, each on the process holding its lease
+    return stops

@@ -147,3 +147,22 @@ class RetentionNotEnabled(Conflict):
     """Retention of a task store was asked for but its operator has not turned it on (it deletes their data)."""
 
     code = "task_retention_not_enabled"
+
+
+class AlertRoutingError(FaultlensError):
+    """The alert routing file (Settings.alert_routing_file) is invalid: the server does not start with it."""
+
+    code = "alert_routing_invalid"
+    http_status = 500
+
+
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+
+
+class SilenceNotFound(NotFound):
+    code = "silence_not_found"
+
+
+class NotificationNotFound(NotFound):
+    code = "notification_not_found"

@@ -145,6 +145,14 @@ class Metrics:
         self.redis_seconds = self.build("redis_call_duration_seconds")
         self.redis_errors = self.build("redis_errors_total")
         self.rules_active_version = self.build("rules_active_version")
+        # Alerting (alerting/): sends by receiver type and result, dead letters, outbox-to-receiver lag, evaluation
+        # time, the outbox's backlog, and which leased duties this process holds.
+        self.alert_deliveries = self.build("alert_deliveries_total")
+        self.alert_dead = self.build("alert_notifications_dead_total")
+        self.alert_lag_seconds = self.build("alert_notification_lag_seconds")
+        self.alert_evaluation_seconds = self.build("alert_evaluation_duration_seconds")
+        self.alert_pending = self.build("alert_notifications_pending")
+        self.lease_held = self.build("lease_held")
         self._rule_version: str | None = None
         self._rule_lock = threading.Lock()
 

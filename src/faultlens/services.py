@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from faultlens import tracing
+from faultlens.alerting.service import Alerting
 from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import RulePack, default_pack, load_pack
 from faultlens.connectors import deadline as redis_deadline
@@ -47,6 +48,8 @@ class Services:
     followed_activation: str | None = None
     # faultlens' own traces (tracing.py): None when no OTLP endpoint is set, and then nothing is instrumented.
     tracing: Tracing | None = None
+    # Stateful alerts (alerting/service.py): routing, evaluation and delivery.
+    alerting: Alerting | None = None
     # Tenants' own packs over the global classifier (`classifier`); ingest and backfill ask classifier_for(tenant).
     rulebook: RuleBook = field(init=False)
 
@@ -170,6 +173,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
     if tenant_packs:
         services.set_rules(tenant_packs=tenant_packs)
     register_metrics(services)
+    # A bad alert routing file stops the start here, as a bad SLO file does.
+    services.alerting = Alerting(services)
     # After the start's own statements (migrations, packs): traced from the first request on.
     services.tracing = tracing.start(settings)
     if services.tracing is not None:

@@ -124,4 +124,28 @@ class Settings(BaseSettings):
     # Per-source SLO objectives (YAML/JSON); defaults apply without it.
     slo_file: Path | None = None
     backfill_batch_size: int = 2_000
+    # Alerting (docs/alerting.md). Conditions are evaluated this often, by the one process holding the
+    # "alert_evaluator" lease; notifications are sent by the holder of "alert_sender", which looks for due ones
+    # this often (and at once after an evaluation wrote some).
+    alert_eval_interval_s: float = Field(default=30.0, gt=0)
+    alert_delivery_interval_s: float = Field(default=1.0, gt=0)
+    # A lease not renewed for this long is taken over by another process (the holder renews it 3 times per ttl).
+    lease_ttl_s: float = Field(default=15.0, gt=0)
+    # Routing file (YAML): matchers -> owner, runbook, receivers, grouping. Without it every alert goes to
+    # OBS_ALERT_WEBHOOK with owner "unassigned" and the runbook of its code.
+    alert_routing_file: Path | None = None
+    obs_alert_webhook: str = Field(
+        default="", validation_alias=AliasChoices("FAULTLENS_ALERT_WEBHOOK", "OBS_ALERT_WEBHOOK")
+    )
+    # Delivery: tries per notification before it is dead-lettered, exponential backoff with full jitter between
+    # them, a Retry-After honoured up to its cap, and the deadline of one send.
+    alert_delivery_max_attempts: int = Field(default=10, ge=1, le=100)
+    alert_delivery_backoff_base_s: float = Field(default=2.0, gt=0)
+    alert_delivery_backoff_max_s: float = Field(default=300.0, gt=0)
+    alert_retry_after_max_s: float = Field(default=900.0, gt=0)
+    alert_delivery_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Base URL of this deployment's dashboard in notifications' links; empty: http://<host>:<port>.
+    external_url: str = ""
+    # Alert evaluation and delivery start with the server (tests turn them off and call one pass by hand).
+    start_alerting: bool = True
     start_jobs: bool = True

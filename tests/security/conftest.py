@@ -44,6 +44,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("/traces/{trace_id}", "*"): "pivot page shell; the page fetches /api/v1/traces/{id} with the key",
     ("/correlations/{correlation_id}", "*"): "pivot page shell; it fetches /api/v1/correlations/{id} with the key",
     ("/requests/{request_id}", "*"): "pivot page shell; the page fetches /api/v1/requests/{id} with the key",
+    ("/alerts", "*"): "page shell; its data comes from /api/v1/alerting/* with the key",
     ("/static/{name}", "*"): "dashboard assets",
     ("/static/{version}/{name}", "*"): "dashboard assets",
     # The codebase-embedder contract answers any method but GET with its own 405 envelope, before auth.
@@ -80,6 +81,9 @@ PATH_PARAM_KINDS = {
     "trace_id": "trace",
     "correlation_id": "correlation",
     "request_id": "request",
+    "alert_id": "alert",
+    "silence_id": "silence",
+    "notification_id": "notification",
 }
 
 CODEBASE_EMBEDDER_PREFIX = "/codebase-embedder/"
@@ -343,6 +347,32 @@ def refresh_fingerprints(world: World) -> None:
             data.fingerprints.add(fp)
 
 
+def raise_alerts(world: World) -> str | None:
+    """Each tenant's retry past its max_attempts fires an alert (two evaluations a minute apart), whose
+    notification waits in the outbox; each tenant silences something. Their ids become the tenants' ids."""
+    alerting = world.services.alerting
+    assert alerting is not None
+    now = int(time.time() * 1000)
+    alerting.evaluate_once(now=now)
+    alerting.evaluate_once(now=now + 61_000)
+    for data in world.tenants.values():
+        alerts = world.client.get("/api/v1/alerting/alerts", params={"state": "firing"}, headers=data.admin).json()
+        mine = [a for a in alerts.get("alerts", []) if a["labels"].get("source", "").startswith(data.tenant.prefix)]
+        if not mine:
+            return f"{data.tenant.name} has no firing alert of its own: {alerts}"
+        data.ids["alert"] = mine[0]["id"]
+        sent = world.client.get("/api/v1/alerting/notifications", headers=data.admin).json().get("items", [])
+        if not sent:
+            return f"{data.tenant.name} has no notification in the outbox"
+        data.ids["notification"] = sent[0]["id"]
+        body = {"matchers": [f"source={data.tenant.prefix}src"], "duration": "1h", "comment": f"{data.tenant.marker}"}
+        r = world.client.post("/api/v1/alerting/silences", json=body, headers=data.admin)
+        if r.status_code != 201:
+            return f"{data.tenant.name} could not create a silence: {r.status_code} {r.text[:300]}"
+        data.ids["silence"] = r.json()["id"]
+    return None
+
+
 def activate_pack(world: World, data: TenantData) -> str | None:
     """The tenant activates its own rule pack through the API; the backfill job it starts is the tenant's.
 
@@ -386,6 +416,8 @@ def build_world(db_url: str, tmp_path: Path, security_redis_url: str) -> Iterato
         redis_url=security_redis_url,
         redis_prefix=prefix,
         task_archive_dir=tmp_path / "archive",
+        # Notifications are written to the outbox and never sent (nothing listens there): each tenant owns some.
+        obs_alert_webhook="http://127.0.0.1:9/never-called",
     )
     r = redis.Redis.from_url(security_redis_url, socket_timeout=5)
     try:
@@ -416,6 +448,9 @@ def build_world(db_url: str, tmp_path: Path, security_redis_url: str) -> Iterato
             if problem:
                 w.setup_problems.append(problem)
             refresh_fingerprints(w)
+            problem = raise_alerts(w)
+            if problem:
+                w.setup_problems.append(problem)
             yield w
     finally:
         for k in r.scan_iter(match=f"{prefix}*", count=500):

@@ -17,7 +17,8 @@ from faultlens.api.context import RequestIds
 from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.head import HeadAsGet
 from faultlens.api.http_metrics import HttpMetrics
-from faultlens.api.routes import events, fingerprints, jobs, metrics, overview, rules, stats, tasks, traces
+from faultlens.api.routes import alerting, events, fingerprints, jobs, metrics, overview, rules, stats, tasks, traces
+from faultlens.api.security_signals import SignalRecorder
 from faultlens.api.usage import UsageMiddleware, UsageRecorder
 from faultlens.services import Services
 from faultlens.web import routes as web
@@ -25,12 +26,15 @@ from faultlens.web import routes as web
 
 def create_app(services: Services) -> FastAPI:
     usage = UsageRecorder(services.engine, interval_s=services.settings.api_usage_flush_interval_s)
+    signals = SignalRecorder(services.engine, interval_s=services.settings.api_usage_flush_interval_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stoppers = background.start_all(services) if services.settings.start_jobs else []
         usage.start()
         stoppers.insert(0, usage.stop)  # stopped last: the other stoppers' requests are answered by then
+        signals.start()
+        stoppers.insert(0, signals.stop)
         try:
             yield
         finally:
@@ -53,6 +57,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.keys_present = _KeysPresent()
     app.state.api_usage = usage
+    app.state.security_signals = signals  # refusals counted for the P0 alerts (api/security_signals.py)
     errors.install(app)
     docs.install(app)
 
@@ -69,6 +74,7 @@ def create_app(services: Services) -> FastAPI:
         jobs.router,
         tasks.router,
         traces.router,
+        alerting.router,
         metrics.router,
         invocations.router,
         parallel_ops.router,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from faultlens import request_context
 from faultlens.api.guard import is_loopback
+from faultlens.api.security_signals import record_refused_key, record_signal
 from faultlens.errors import Forbidden, InvalidRequest, Unauthorized, param_details
 from faultlens.services import Services
 from faultlens.store import keys
@@ -119,6 +120,9 @@ def _resolve_principal(request: Request, services: ServicesDep) -> Principal:
         # Every presented key is looked up, in open mode too: a revoked key is refused at once.
         with services.engine.connect() as conn:
             key = keys.find_key(conn, secret=secret)
+            if key is None:
+                # Revoked or unknown: a security signal (api/security_signals.py) for the P0 alerts.
+                record_refused_key(request, conn, secret=secret, default_tenant=services.settings.default_tenant)
         if key is None:
             raise Unauthorized("the API key is not valid or was revoked")
         return Principal(key.tenant, key.scopes, key.id)
@@ -135,9 +139,16 @@ def _resolve_principal(request: Request, services: ServicesDep) -> Principal:
     return Principal(services.settings.default_tenant, frozenset(keys.SCOPES), None)
 
 
-def require(scope: str) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+# FastAPI passes the request to require()'s checks (a refusal is a security signal); a route calling a check
+# directly (routes/rules.py, whose scope depends on a parameter) passes none and its refusal is not counted.
+NO_REQUEST = cast(Request, None)
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    def check(principal: Annotated[Principal, Depends(get_principal)], request: Request = NO_REQUEST) -> Principal:
         if scope not in principal.scopes and "admin" not in principal.scopes:
+            if request is not NO_REQUEST:
+                record_signal(request, principal.tenant, "scope_refused")
             raise Forbidden(f"this API key lacks the {scope!r} scope", details={"required_scope": scope})
         return principal
 
@@ -149,9 +160,13 @@ Ingester = Annotated[Principal, Depends(require("ingest"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-def require_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+def require_operator(
+    principal: Annotated[Principal, Depends(get_principal)], request: Request = NO_REQUEST
+) -> Principal:
     """The operator scope changes what every tenant gets (the global rule pack); admin never implies it."""
     if "operator" not in principal.scopes:
+        if request is not NO_REQUEST:
+            record_signal(request, principal.tenant, "scope_refused")
         raise Forbidden(
             "this API key lacks the 'operator' scope (granted only by `faultlens keys create --scope operator`)",
             details={"required_scope": "operator"},

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from faultlens.api.errors import error_response
+from faultlens.jobs.duty import held_leases
 from faultlens.services import Services
 from faultlens.store.db import unavailable_reason
 from faultlens.store.health import ping
@@ -101,7 +102,10 @@ async def readyz(request: Request) -> Any:
     report = dict(zip(checks, results, strict=True))
     failed = [f"{name}: {r['error']}" for name, r in report.items() if r["status"] != "ok"]
     if not failed:
-        return {"status": "ready", "checks": report}
+        # Duties that run on one process at a time (jobs/duty.py): whether this process runs them now. Public
+        # page: no holder names (host, pid) of other processes.
+        leases = {name: {"held_here": held} for name, held in sorted(held_leases().items())}
+        return {"status": "ready", "checks": report, "leases": leases}
     return _not_ready(request, "; ".join(failed), report, retry_after=settings.database_retry_after_s)
 
 

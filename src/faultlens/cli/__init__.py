@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from faultlens.cli import alerts as alerts_cli
 from faultlens.cli import data as data_cli
 from faultlens.cli import jobs as jobs_cli
 from faultlens.cli import keys as keys_cli
@@ -26,6 +27,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(rules_cli.app, name="rules")
 app.add_typer(rollups_cli.app, name="rollups")
 app.add_typer(tasks_cli.app, name="tasks")
+app.add_typer(alerts_cli.app, name="alerts")
 jobs_cli.register(app)
 serve_cli.register(app)
 data_cli.register(app)

@@ -75,6 +75,18 @@ def find_key(conn: Connection, *, secret: str) -> ApiKey | None:
     return ApiKey(row["id"], row["tenant"], frozenset(row["scopes"].split(",")), row["name"])
 
 
+def find_key_any(conn: Connection, *, secret: str) -> tuple[ApiKey, int | None] | None:
+    """The key of `secret` and its revoked_at (None while active), revoked or not; None when no tenant has it.
+
+    Only for telling a revoked key from an unknown one after find_key refused it (the security signals);
+    find_key alone authenticates."""
+    row = conn.execute(select(api_keys).where(api_keys.c.key_hash == _hash(secret))).mappings().first()
+    if row is None:
+        return None
+    key = ApiKey(row["id"], row["tenant"], frozenset(row["scopes"].split(",")), row["name"])
+    return key, row["revoked_at"]
+
+
 def any_keys(conn: Connection) -> bool:
     """Whether an active (not revoked) key exists."""
     return conn.execute(select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)).first() is not None

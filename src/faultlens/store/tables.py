@@ -239,3 +239,114 @@ trace_spans = Table(
     Column("attributes", Text),  # a JSON object
     Column("received_at", BigInteger, nullable=False),
 )
+
+# One row per background duty that must run on exactly one process (alert evaluation, alert delivery, ...): the
+# holder renews expires_at by heartbeat in short transactions; another process takes the row once it has expired
+# (store/leases.py). No session-level locks: they break behind a pooler in transaction mode.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),  # host/pid/token of the process (jobs/runner.make_owner)
+    Column("acquired_at", BigInteger, nullable=False),
+    Column("renewed_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+# Stateful alerts (alerting/): one row per identity, `id` a hash of the tenant and the alert's labels, so the same
+# condition on the same labels is the same alert across evaluations and restarts. state: pending | firing |
+# resolved | inactive (pending that cleared before its `for`). `episode` counts firings; it is part of every
+# notification id, so a re-fire is a new notification and a re-send of the same one is not.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(64), nullable=False),  # alertname: the condition's code
+    Column("level", String(2), nullable=False),  # P0 | P1 | P2
+    Column("labels", Text, nullable=False),  # JSON object, keys sorted
+    Column("annotations", Text, nullable=False),  # JSON object: summary, runbook_url, owner, last change ...
+    Column("state", String(16), nullable=False),
+    Column("value", Float),
+    Column("threshold", Float),
+    Column("active_since", BigInteger, nullable=False),  # when the condition was first seen true (pending start)
+    Column("starts_at", BigInteger),  # firing since
+    Column("ends_at", BigInteger),  # resolved at
+    Column("last_seen_at", BigInteger, nullable=False),  # last evaluation that found the condition true
+    Column("last_notified_at", BigInteger),  # last firing notification written (repeat_interval counts from it)
+    Column("episode", Integer, nullable=False, server_default=text("0")),
+    Column("silenced_by", String(36)),  # the silence that muted its last notification, if any
+    Column("acked_by", String(128)),
+    Column("acked_at", BigInteger),
+    Column("ack_comment", Text),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_alerts_tenant_state", "tenant", "state", "level"),
+)
+
+# Every change of an alert (pending, firing, resolved, inactive, acknowledged, silenced, notified ...), in order.
+alert_history = Table(
+    "alert_history",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("alert_id", String(32), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("value", Float),
+    Column("detail", Text),  # JSON object
+    Index("ix_alert_history_alert", "tenant", "alert_id", "at"),
+    Index("ix_alert_history_at", "tenant", "at"),
+)
+
+# The outbox: one row per notification per receiver, written in the transaction that changed the alert's state, so
+# a crash can delay a notification but never lose it. `id` is the idempotency key; `batch_id` is the send it was
+# claimed into (a retry re-sends the same batch under the same key). state: pending | delivered | dead.
+alert_notifications = Table(
+    "alert_notifications",
+    metadata,
+    Column("id", String(96), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("alert_id", String(32), nullable=False),
+    Column("receiver", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # firing | resolved
+    Column("group_key", String(256), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: the alert as of the change (alerting/payloads.py AlertView)
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("due_at", BigInteger, nullable=False),  # created_at + group_wait, then the next retry
+    Column("batch_id", String(64)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", BigInteger),
+    Index("ix_alert_notifications_due", "state", "due_at"),
+    Index("ix_alert_notifications_alert", "tenant", "alert_id"),
+)
+
+# Silences as Alertmanager's: matchers (JSON list of {name, value, isRegex, isEqual}), a time range, who and why.
+# Expiring one sets ends_at to now.
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("matchers", Text, nullable=False),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("ends_at", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_alert_silences_tenant", "tenant", "ends_at"),
+)
+
+# Security signals per tenant per minute (api/security_signals.py): keys refused as revoked or unknown, scopes
+# refused, ids of another tenant asked for. The P0 security alerts read it; every replica adds its own counts.
+security_signals = Table(
+    "security_signals",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from faultlens.metric_dictionary import DEFAULT_NAMESPACE, load
 from faultlens.metrics import family
 from faultlens.settings import Settings
+from faultlens.store import alerts as alert_rows
 from faultlens.store import rollup_reads, rollup_shapes
 from faultlens.timeutil import now_ms
 from faultlens.triage import overview, slo
@@ -78,6 +79,7 @@ class OverviewCollector(Collector):
                 for label, width in WINDOWS_MS.items()
             }
             ov = overview.build_overview(conn, tenant=tenant, days=HINT_WINDOW_DAYS, config=config, now=now)
+            active_alerts = alert_rows.count_active(conn, tenant=tenant)
         by_source = {label: tally_by(rows, _BY, "source") for label, rows in windows.items()}
         volume = Counter({source: counts.total for source, counts in by_source["24h"].items()})
         kept = {s for s, _n in volume.most_common(MAX_SOURCES)}
@@ -121,7 +123,12 @@ class OverviewCollector(Collector):
                     continue
                 hinted.append(hint.source)
             hints.add_metric([hint.source, hint.code, hint.level], 1)
-        return [events, failures, actionable, ratio, hints, by_level]
+        # Every level and active state, 0 included: an alert rule on this series needs it present.
+        alerts = family("alerts_active", namespace=self.namespace)
+        for level in ("P0", "P1", "P2"):
+            for state in ("pending", "firing"):
+                alerts.add_metric([level, state], active_alerts.get((level, state), 0))
+        return [events, failures, actionable, ratio, hints, by_level, alerts]
 
 
 _installed: weakref.WeakKeyDictionary[CollectorRegistry, OverviewCollector] = weakref.WeakKeyDictionary()

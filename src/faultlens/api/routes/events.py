@@ -12,6 +12,8 @@ from faultlens.api import schemas
 from faultlens.api.bodies import JSON_MEDIA_TYPES, read_body_limited
 from faultlens.api.deps import Ingester, Reader, ServicesDep, WindowDep
 from faultlens.api.filters import CursorPageDep, EventFiltersDep
+from faultlens.api.security_signals import record_cross_tenant
+from faultlens.errors import EventNotFound
 from faultlens.ingest import NDJSON_MEDIA_TYPES, parse_body
 from faultlens.triage import events as event_reads
 
@@ -65,6 +67,12 @@ def list_events(
     responses=schemas.error_responses(404),
     summary="One event with its derived fields and related events",
 )
-def get_event(event_id: str, principal: Reader, services: ServicesDep) -> dict[str, Any]:
+def get_event(event_id: str, principal: Reader, services: ServicesDep, request: Request) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        return event_reads.event_detail(conn, tenant=principal.tenant, event_id=event_id)
+        try:
+            return event_reads.event_detail(conn, tenant=principal.tenant, event_id=event_id)
+        except EventNotFound:
+            # Another tenant's id is a security signal; the caller gets the same 404 either way.
+            tenant, default = principal.tenant, services.settings.default_tenant
+            record_cross_tenant(request, conn, tenant=tenant, event_id=event_id, default_tenant=default)
+            raise

@@ -101,9 +101,9 @@ async def activate(
     scope: ScopeParam = "tenant",
 ) -> dict[str, Any]:
     if scope == "global":
-        require_operator(principal)
+        require_operator(principal, request)
     else:
-        require("admin")(principal)
+        require("admin")(principal, request)
     body = await read_body_limited(request, services.settings.max_body_bytes, media_types=JSON_MEDIA_TYPES)
     pack, data = activation.parse_pack_body(body)
     tenant = None if scope == "global" else principal.tenant

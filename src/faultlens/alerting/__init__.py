@@ -1,0 +1,1 @@
+"""Stateful alerts: conditions -> evaluation (pending, firing, resolved) -> routing -> the outbox -> delivery."""

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from faultlens.alerting.delivery import DeliveryReport, deliver_once
 from faultlens.alert_model import Notification
+from faultlens.alerting.delivery import DeliveryReport, deliver_once
 from faultlens.alerting.routing import Routing, load_routing
 from faultlens.errors import Conflict, NotificationNotFound
 from faultlens.metrics import Metrics

@@ -224,3 +224,52 @@ def test_unknown_ids_and_bad_filters(http: TestClient) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "notification_not_found"
     assert http.get("/api/v1/alerting/alerts", params={"state": "sleeping"}).status_code == 400
     assert http.get("/api/v1/alerting/alerts", params={"level": "P9"}).status_code == 400
+
+
+def _fire(svc: Services, now: int) -> str:
+    svc.pipeline.ingest(retry_loop(1), tenant="default")
+    evaluate(svc, now)
+    report = evaluate(svc, now + MINUTE)
+    [fired] = report["fired"]
+    return str(fired)
+
+
+def test_a_dead_lettered_notification_raises_a_p1_alert_until_it_is_re_sent(svc: Services, http: TestClient) -> None:
+    from sqlalchemy import update
+
+    now = int(time.time() * 1000)
+    _fire(svc, now)
+    with svc.engine.begin() as conn:
+        conn.execute(update(alert_notifications).values(state="dead", attempts=10, last_error="HTTP 500"))
+    evaluate(svc, now + 2 * MINUTE)
+    report = evaluate(svc, now + 3 * MINUTE)
+    [dead_alert] = [
+        a for a in http.get("/api/v1/alerting/alerts").json()["alerts"] if a["name"] == "alert_delivery_dead_letter"
+    ]
+    assert dead_alert["level"] == "P1" and dead_alert["state"] == "firing"
+    assert dead_alert["labels"]["receiver"] == "default"
+    assert dead_alert["id"] in report["fired"]
+    # Its own notification to the (dead) receiver never counts toward it: no alert about itself.
+    [dead] = http.get("/api/v1/alerting/notifications", params={"state": "dead"}).json()["items"]
+    r = http.post(f"/api/v1/alerting/notifications/{dead['id']}/resend")
+    assert r.status_code == 200 and r.json()["state"] == "pending" and r.json()["attempts"] == 0
+    again = http.post(f"/api/v1/alerting/notifications/{dead['id']}/resend")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    report = evaluate(svc, now + 4 * MINUTE)
+    assert dead_alert["id"] in report["resolved"]
+
+
+def test_alert_states_on_metrics_and_pruning(svc: Services, http: TestClient) -> None:
+    now = int(time.time() * 1000)
+    _fire(svc, now)
+    text = http.get("/metrics").text
+    assert 'faultlens_alerts_active{alert_level="P1",alert_state="firing"} 1.0' in text
+    assert 'faultlens_alerts_active{alert_level="P0",alert_state="firing"} 0.0' in text
+    assert svc.alerting is not None
+    with svc.engine.begin() as conn:
+        from sqlalchemy import update
+
+        conn.execute(update(alert_notifications).values(state="delivered", delivered_at=now))
+    assert svc.alerting.prune(now=now + 6 * 86_400_000) == (0, 0)
+    assert svc.alerting.prune(now=now + 8 * 86_400_000) == (1, 0)  # a delivered notification past a week
+    assert svc.alerting.prune(now=now + 91 * 86_400_000)[1] == 2  # history (pending, firing) past 90 days

@@ -222,8 +222,9 @@ def retry_loops(conn: Connection, ctx: Context, recent: dict[str, dict[str, Coun
                     name, Level.P1.value, source=source, operation=operation, fingerprint=r["fingerprint_id"]
                 ),
                 summary=f"{where}: {why} in {s.recurring_window_s / 60:g} minutes, same reason",
-                value=float(r["retries"]),
-                threshold=float(s.retry_loop_min_attempts),
+                # Past max_attempts: the highest attempt against the allowed; else retries against the minimum.
+                value=float(r["max_attempt"] if past_max else r["retries"]),
+                threshold=float(r["max_attempts"] if past_max else s.retry_loop_min_attempts),
                 description="Work retried with the same reason and no progress burns capacity and hides the failure.",
                 source=source,
             )

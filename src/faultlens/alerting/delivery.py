@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from faultlens.alerting import payloads
 from faultlens.alert_model import Notification, Receiver
+from faultlens.alerting import payloads
 from faultlens.alerting.routing import Routing
 from faultlens.metrics import Metrics
 from faultlens.settings import Settings

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
 
-from faultlens.alerting import conditions, matchers
 from faultlens.alert_model import (
     RESPONSE_MINUTES,
     AlertState,
@@ -21,6 +20,7 @@ from faultlens.alert_model import (
     Route,
     alert_id,
 )
+from faultlens.alerting import conditions, matchers
 from faultlens.alerting.payloads import AM_RESEND_S
 from faultlens.alerting.routing import Routing
 from faultlens.alerting.security import security_candidates
@@ -78,6 +78,7 @@ class Evaluator:
     # The rule version a tenant's events are classified with (Services.classifier_for(tenant).version).
     rule_version: Callable[[str], str]
     external_url: str = ""
+    default_tenant: str = "default"
     # Called after a pass that wrote notifications, so the sender does not wait for its next period.
     on_notifications: Callable[[], None] | None = None
 
@@ -87,7 +88,7 @@ class Evaluator:
         report = EvalReport(now)
         if tenants is None:
             with self.engine.connect() as conn:
-                tenants = store.tenants_to_evaluate(conn, since=now - DAY_MS)
+                tenants = store.tenants_to_evaluate(conn, default_tenant=self.default_tenant)
         for tenant in tenants:
             try:
                 report.tenants.append(self.evaluate_tenant(tenant, routing=routing, now=now))
@@ -150,6 +151,7 @@ class _Step:
         reset_ack = False
         if row is None or row.state in (AlertState.RESOLVED, AlertState.INACTIVE):
             row = self._opened(aid, c, row)
+            row.annotations.update(self._last_change(c))
             store.add_history(self.conn, tenant=self.tenant, alert_id=aid, at=now, event="pending", value=c.value)
             self.report.pending.append(aid)
         row.value, row.threshold, row.last_seen_at, row.updated_at = c.value, c.threshold, now, now

@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from faultlens import config_files
-from faultlens.alerting.matchers import LABEL_NAME, Matcher, matcher_from_dict, matches_all, parse_matcher
 from faultlens.alert_model import Receiver, ReceiverType, Route
+from faultlens.alerting.matchers import LABEL_NAME, Matcher, matcher_from_dict, matches_all, parse_matcher
 from faultlens.errors import AlertRoutingError, InvalidRequest
 
 FORMAT_VERSION = 1

@@ -15,6 +15,7 @@ from faultlens.alerting.evaluate import EvalReport, Evaluator
 from faultlens.alerting.routing import Routing, load_routing
 from faultlens.errors import AlertRoutingError
 from faultlens.jobs.duty import Duty
+from faultlens.store import alerts as alert_rows
 from faultlens.triage import slo
 
 if TYPE_CHECKING:
@@ -24,6 +25,10 @@ log = logging.getLogger("faultlens.alerting")
 
 EVALUATOR = "alert_evaluator"
 SENDER = "alert_sender"
+# Delivered notifications and alert history are kept this long, pruned at most once per PRUNE_EVERY_MS.
+KEEP_DELIVERED_MS = 7 * 86_400_000
+KEEP_HISTORY_MS = 90 * 86_400_000
+PRUNE_EVERY_MS = 3_600_000
 
 
 class Alerting:
@@ -45,9 +50,11 @@ class Alerting:
             slo_config=lambda: slo.load_config(settings.slo_file),
             rule_version=lambda tenant: services.classifier_for(tenant).version,
             external_url=self.external_url,
+            default_tenant=settings.default_tenant,
             on_notifications=self.wake_sender,
         )
         self._sender: Duty | None = None
+        self._pruned_at = 0
 
     def _load(self) -> Routing:
         settings = self.services.settings
@@ -71,7 +78,18 @@ class Alerting:
         started = time.perf_counter()
         report = self.evaluator.evaluate(now=now)
         self.services.metrics.alert_evaluation_seconds.observe(time.perf_counter() - started)
+        if report.at - self._pruned_at >= PRUNE_EVERY_MS:
+            self.prune(now=report.at)
         return report
+
+    def prune(self, *, now: int) -> tuple[int, int]:
+        """Drop delivered notifications past a week and alert history past 90 days (bounded per call)."""
+        with self.services.engine.begin() as conn:
+            done = alert_rows.prune(
+                conn, delivered_before=now - KEEP_DELIVERED_MS, history_before=now - KEEP_HISTORY_MS
+            )
+        self._pruned_at = now
+        return done
 
     def deliver_once(self, *, now: int | None = None) -> delivery.DeliveryReport:
         s = self.services

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from faultlens.alerting import matchers
 from faultlens.alert_model import ACTIVE_STATES, RESPONSE_MINUTES, AlertState
+from faultlens.alerting import matchers
 from faultlens.errors import AlertNotFound, InvalidRequest, SilenceNotFound, param_details
 from faultlens.store import alerts as store
 from faultlens.store import notifications as outbox

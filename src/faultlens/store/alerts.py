@@ -15,9 +15,9 @@ from faultlens.store.tables import (
     alert_notifications,
     alert_silences,
     alerts,
+    api_keys,
     events,
     rule_activations,
-    security_signals,
 )
 
 
@@ -242,15 +242,16 @@ def expire_silence(conn: Connection, *, tenant: str, silence_id: str, now: int) 
 # --- what the conditions read besides events ----------------------------------------------------------------------
 
 
-def tenants_to_evaluate(conn: Connection, *, since: int) -> list[str]:
-    """Tenants with events, security signals or alert notifications since `since`, or with an active alert."""
+def tenants_to_evaluate(conn: Connection, *, default_tenant: str) -> list[str]:
+    """Every tenant that can have data: the default tenant, the tenants of API keys (revoked ones too: their data
+    stays), and any tenant with an active alert or a dead-lettered notification. Small tables only: the events
+    table is never scanned for its tenants."""
     q = union(
-        select(events.c.tenant).where(events.c.occurred_at >= since).distinct(),
-        select(security_signals.c.tenant).where(security_signals.c.minute >= since).distinct(),
+        select(api_keys.c.tenant).distinct(),
         select(alerts.c.tenant).where(alerts.c.state.in_(ACTIVE_STATES)).distinct(),
         select(alert_notifications.c.tenant).where(alert_notifications.c.state == "dead").distinct(),
     )
-    return sorted({r[0] for r in conn.execute(q)})
+    return sorted({default_tenant, *(r[0] for r in conn.execute(q))})
 
 
 def dead_notifications(conn: Connection, *, tenant: str, since: int, exclude_alert: str) -> dict[str, int]:
@@ -362,3 +363,16 @@ def retry_loops(conn: Connection, *, tenant: str, since: int, end: int, min_atte
     for r in rows:
         r["successes"] = successes.get((r["source"], r["operation"]), 0)
     return rows
+
+
+def prune(conn: Connection, *, delivered_before: int, history_before: int, limit: int = 10_000) -> tuple[int, int]:
+    """Delete delivered notifications and history older than the bounds, at most `limit` of each per call (the
+    outbox grows by a row per minute per firing alert for Alertmanager API receivers). Dead and pending rows stay:
+    they are the evidence of what was not delivered."""
+    n = alert_notifications.c
+    old = select(n.id).where(n.state == "delivered", n.created_at < delivered_before).limit(limit)
+    notifications = conn.execute(alert_notifications.delete().where(n.id.in_(old.scalar_subquery()))).rowcount
+    h = alert_history.c
+    old_history = select(h.pk).where(h.at < history_before).limit(limit)
+    history = conn.execute(alert_history.delete().where(h.pk.in_(old_history.scalar_subquery()))).rowcount
+    return int(notifications or 0), int(history or 0)

@@ -1,4 +1,4 @@
-"""The dashboard: HTML shells for `/`, an event and the pivots, their static files, and the source list they offer."""
+"""The dashboard: HTML shells for `/`, an event, the pivots and alerts, their static files, and the source list."""
 
 from __future__ import annotations
 
@@ -111,6 +111,13 @@ def correlation_page(correlation_id: str) -> HTMLResponse:
 @router.get("/requests/{request_id:path}", response_class=HTMLResponse)
 def request_page(request_id: str) -> HTMLResponse:
     return _pivot_page("request", request_id)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page() -> HTMLResponse:
+    # A shell too: the page reads /api/v1/alerting/* with the key the dashboard keeps, and ?alert=<id> (the link
+    # in every notification) is read by the page itself.
+    return _page("alerts.html", page="alerts", event_id="", modules=["lib", "alerts"])
 
 
 def _static_response(name: str, request: Request, cache_control: str) -> Response:

@@ -167,6 +167,29 @@ function renderAlerts(root, body) {
   })));
 }
 
+/**
+ * Stateful alerts firing now, counted by level above the hints, linking to the alerts page. A server without
+ * them (or a failed read) leaves the hints alone: the line stays hidden.
+ */
+async function loadFiringAlerts() {
+  const root = $('#alerts-firing');
+  let body;
+  try {
+    const answer = await latest('firing', () => getJSON(`${API}/alerting/alerts`, { state: 'firing' }));
+    if (!answer) return;
+    body = answer.value;
+  } catch {
+    root.hidden = true;
+    return;
+  }
+  const firing = (body && body.counts && body.counts.firing) || {};
+  const levels = ['P0', 'P1', 'P2'].filter((level) => Number(firing[level]) > 0);
+  root.hidden = !levels.length;
+  replace(root, levels.length ? h('a', { href: '/alerts' }, h('strong', {}, 'Firing:'),
+    levels.map((level) => h('span', { class: `level-badge level-${level}`, dataset: { level } },
+      `${formatCount(Number(firing[level]))} ${level}`))) : null);
+}
+
 function renderFingerprints(root, body) {
   const items = itemsOf(body, 'items', 'fingerprints');
   if (!items.length) {
@@ -564,6 +587,7 @@ async function loadAll() {
       renderFingerprints),
     loadOptional('alerts', `${API}/alerts`, { window: state.window, source: state.source || undefined },
       renderAlerts),
+    loadFiringAlerts(),
     loadSummary(), loadTrend(), loadDistribution(), loadTable(), loadSources(),
     loadOptional('tasks', `${API}/tasks/failed`, { limit: 8 }, renderTasks),
   ]);

@@ -350,3 +350,33 @@ security_signals = Table(
     Column("kind", String(32), primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
+
+# Each run of a leased duty (jobs/duty.py): which process ran it and when. The replicas' proof counts runs per
+# period from it ("each periodic job runs once per period"); rows older than a week are pruned by the duty itself.
+duty_runs = Table(
+    "duty_runs",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("ok", Boolean),
+    Index("ix_duty_runs_name", "name", "started_at"),
+)
+
+# Failed tasks archived before retention deleted them (connectors/retention.py), when archives go to the database
+# (on PostgreSQL by default: every replica sees them, none keeps them on its own disk). `record` is the JSON line
+# a file archive would hold.
+task_archive = Table(
+    "task_archive",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("store", String(16), nullable=False),
+    Column("task_key", String(512), nullable=False),
+    Column("day", String(10), nullable=False),  # the fail day, YYYY-MM-DD (a file archive's name)
+    Column("record", Text, nullable=False),
+    Column("archived_at", BigInteger, nullable=False),
+    Index("ix_task_archive_day", "tenant", "day"),
+)

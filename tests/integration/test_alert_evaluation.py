@@ -273,3 +273,51 @@ def test_alert_states_on_metrics_and_pruning(svc: Services, http: TestClient) ->
     assert svc.alerting.prune(now=now + 6 * 86_400_000) == (0, 0)
     assert svc.alerting.prune(now=now + 8 * 86_400_000) == (1, 0)  # a delivered notification past a week
     assert svc.alerting.prune(now=now + 91 * 86_400_000)[1] == 2  # history (pending, firing) past 90 days
+
+
+def test_recurring_failures_route_by_environment_and_class(db_url: str, tmp_path: Any) -> None:
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        "version: 1\n"
+        "receivers:\n  - {name: pager, type: webhook, url: 'http://127.0.0.1:9/pager'}\n"
+        "  - {name: team, type: alertmanager_webhook, url: 'http://127.0.0.1:9/team'}\n"
+        "routes:\n"
+        "  - matchers: ['environment=prod', 'failure_class=service_failure']\n"
+        "    owner: payments-oncall\n    runbook_url: 'https://wiki.example/{alertname}'\n    receivers: [pager]\n"
+        "  - matchers: ['level=~P[12]']\n    receivers: [team]\n"
+    )
+    s = make_services(db_url, start_jobs=False, alert_routing_file=routing)
+    try:
+        for env in ("prod", "staging"):
+            s.pipeline.ingest(
+                [
+                    event(
+                        id=f"{env}-{i}",
+                        source="checkout",
+                        environment=env,
+                        http_status=502,
+                        error_message="upstream connect error or disconnect/reset before headers",
+                        occurred_at=ago(minutes=1),
+                    )
+                    for i in range(20)
+                ],
+                tenant="default",
+            )
+        now = int(time.time() * 1000)
+        evaluate(s, now)
+        report = evaluate(s, now + 5 * MINUTE)  # P2 waits five minutes
+        with TestClient(create_app(s)) as c:
+            found = c.get("/api/v1/alerting/alerts", params={"state": "firing"}).json()["alerts"]
+        recurring = {a["labels"]["environment"]: a for a in found if a["name"] == "failure_kind_recurring"}
+        assert set(recurring) == {"prod", "staging"}, [a["labels"] for a in found]
+        prod, staging = recurring["prod"], recurring["staging"]
+        assert prod["labels"]["failure_class"] == "service_failure" and prod["level"] == "P2"
+        assert prod["owner"] == "payments-oncall"
+        assert prod["runbook_url"] == "https://wiki.example/failure_kind_recurring"
+        assert staging["owner"] == "unassigned"
+        assert prod["id"] in report["fired"] and staging["id"] in report["fired"]
+        assert outbox_count(s, alert_id=prod["id"], receiver="pager") == 1
+        assert outbox_count(s, alert_id=prod["id"], receiver="team") == 0  # the first route decides
+        assert outbox_count(s, alert_id=staging["id"], receiver="team") == 1
+    finally:
+        s.engine.dispose()

@@ -143,44 +143,66 @@ def recurring(conn: Connection, ctx: Context, recent: dict[str, dict[str, Counts
     s = ctx.settings
     since = ctx.now - int(s.recurring_window_s * 1000)
     rows = store.recurring_failures(conn, tenant=ctx.tenant, since=since, end=ctx.now + 1, min_count=1)
-    by_kind: dict[tuple[str, str, str], int] = {}
-    by_print: dict[tuple[str, str, str], int] = {}
+    # Keyed by what the alert's labels say: routes can match on source, environment, class and category.
+    by_kind: dict[tuple[str, str, str, str, str], int] = {}
+    by_print: dict[tuple[str, str, str, str, str], int] = {}
     for r in rows:
+        env, failure_class = r["environment"] or "", r["failure_class"]
         if r["failure_kind"] in ("unknown", "unclassified") and r["fingerprint_id"]:
-            key = (r["source"], r["fingerprint_id"], r["category"])
+            key = (r["source"], env, failure_class, r["fingerprint_id"], r["category"])
             by_print[key] = by_print.get(key, 0) + int(r["n"])
         else:
-            key = (r["source"], r["failure_kind"], r["category"])
+            key = (r["source"], env, failure_class, r["failure_kind"], r["category"])
             by_kind[key] = by_kind.get(key, 0) + int(r["n"])
     minutes = f"{s.recurring_window_s / 60:g} minutes"
     out = []
-    for (source, kind, category), n in sorted(by_kind.items()):
+    for (source, env, failure_class, kind, category), n in sorted(by_kind.items()):
         if n < s.recurring_min_failures:
             continue
         name = "failure_kind_recurring"
+        labels = _labels(
+            name,
+            Level.P2.value,
+            source=source,
+            environment=env,
+            failure_class=failure_class,
+            failure_kind=kind,
+            category=category,
+        )
+        where = f"{source} ({env})" if env else source
         out.append(
             Candidate(
                 name=name,
                 level=Level.P2.value,
-                labels=_labels(name, Level.P2.value, source=source, failure_kind=kind, category=category),
-                summary=f"{source}: {n} actionable {kind} failures ({category}) in the last {minutes}",
+                labels=labels,
+                summary=f"{where}: {n} actionable {kind} failures ({category}) in the last {minutes}",
                 value=float(n),
                 threshold=float(s.recurring_min_failures),
                 description="One failure kind keeps recurring: its failures list shows the messages and traces.",
                 source=source,
             )
         )
-    for (source, fingerprint, category), n in sorted(by_print.items()):
+    for (source, env, failure_class, fingerprint, category), n in sorted(by_print.items()):
         if n < s.recurring_min_failures:
             continue
         name = "fingerprint_recurring"
+        labels = _labels(
+            name,
+            Level.P2.value,
+            source=source,
+            environment=env,
+            failure_class=failure_class,
+            fingerprint=fingerprint,
+            category=category,
+        )
+        where = f"{source} ({env})" if env else source
         out.append(
             Candidate(
                 name=name,
                 level=Level.P2.value,
-                labels=_labels(name, Level.P2.value, source=source, fingerprint=fingerprint, category=category),
+                labels=labels,
                 summary=(
-                    f"{source}: {n} actionable failures no rule names share fingerprint {fingerprint} in the last "
+                    f"{where}: {n} actionable failures no rule names share fingerprint {fingerprint} in the last "
                     f"{minutes}"
                 ),
                 value=float(n),

@@ -299,12 +299,12 @@ def last_rule_activation(conn: Connection, *, tenant: str) -> int | None:
 
 
 def recurring_failures(conn: Connection, *, tenant: str, since: int, end: int, min_count: int) -> list[dict[str, Any]]:
-    """Actionable failures since `since` grouped by source, failure kind, category and fingerprint, the groups of at
-    least `min_count` (most first)."""
+    """Actionable failures since `since` grouped by source, environment, class, kind, category and fingerprint, the
+    groups of at least `min_count` (most first)."""
     e = events.c
     n = func.count().label("n")
     q = (
-        select(e.source, e.failure_kind, e.category, e.fingerprint_id, n)
+        select(e.source, e.environment, e.failure_class, e.failure_kind, e.category, e.fingerprint_id, n)
         .where(
             e.tenant == tenant,
             e.occurred_at >= since,
@@ -312,7 +312,7 @@ def recurring_failures(conn: Connection, *, tenant: str, since: int, end: int, m
             e.is_actionable.is_(True),
             e.failure_class != "none",
         )
-        .group_by(e.source, e.failure_kind, e.category, e.fingerprint_id)
+        .group_by(e.source, e.environment, e.failure_class, e.failure_kind, e.category, e.fingerprint_id)
         .having(func.count() >= min_count)
         .order_by(n.desc())
         .limit(200)

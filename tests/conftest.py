@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import socket
 import uuid
@@ -16,6 +18,7 @@ from fastapi.testclient import TestClient
 from faultlens.api.app import create_app
 from faultlens.services import Services, build_services
 from faultlens.settings import Settings
+from faultlens.store.db import create_db_engine, migrate
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # A metric label value outside the metric dictionary's closed sets raises in tests (production folds it to "other").
@@ -35,17 +38,49 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'faultlens.db'}"
 
 
-@contextmanager
-def scratch_postgres(prefix: str = "faultlens_test") -> Iterator[str]:
-    """A PostgreSQL database of its own, dropped afterwards; a missing server fails under CI and skips elsewhere."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+# A database migrated to head once per test session, cloned for every test that wants a migrated database:
+# CREATE DATABASE .. TEMPLATE copies files, several times faster than running the migrations again.
+_template: dict[str, str] = {}
+
+
+def _admin() -> psycopg.Connection:  # type: ignore[type-arg]
     try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         missing_service(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
         raise
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_template() -> None:
+    name = _template.pop("name", None)
+    if name:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _migrated_template() -> str:
+    if "name" not in _template:
+        name = f"faultlens_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        with _admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        _template["name"] = name
+        atexit.register(_drop_template)
+        engine = create_db_engine(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()  # a template must have no session when it is copied
+    return _template["name"]
+
+
+@contextmanager
+def scratch_postgres(prefix: str = "faultlens_test", *, migrated: bool = True) -> Iterator[str]:
+    """A PostgreSQL database of its own (at the migrations' head unless `migrated=False`), dropped afterwards; a
+    missing server fails under CI and skips elsewhere."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    template = _migrated_template() if migrated else None
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
@@ -57,6 +92,13 @@ def scratch_postgres(prefix: str = "faultlens_test") -> Iterator[str]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     with scratch_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database no migration has touched (the migration tests start from nothing)."""
+    with scratch_postgres(migrated=False) as url:
         yield url
 
 

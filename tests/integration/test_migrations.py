@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from alembic import command
 from sqlalchemy import Connection, MetaData, Table, insert, select
 
@@ -13,6 +14,14 @@ from faultlens.store import rollup_reads, rollup_shapes, rollup_writes
 from faultlens.store.db import alembic_config, create_db_engine, current_revision, head_revision, migrate
 from faultlens.store.tables import ROLLUP_KEY, events
 from tests.conftest import make_services
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test once on SQLite and once on PostgreSQL, both untouched by any migration (not the migrated clone
+    the other tests get)."""
+    name = "sqlite_url" if request.param == "sqlite" else "empty_postgres_url"
+    return str(request.getfixturevalue(name))
 
 
 def _old_event(i: int) -> dict[str, Any]:

@@ -45,7 +45,7 @@ class Receiver:
                 self.wfile.write(b"{}")
                 receiver._record(Call(arrived, wall_ms, self.path, body))
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it so
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

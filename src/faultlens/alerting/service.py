@@ -41,8 +41,6 @@ class Alerting:
         self._mtime: float | None = None
         # A bad routing file stops the start (AlertRoutingError); a bad edit later keeps the last good one.
         self._routing = self._load()
-        for warning in self._routing.warnings:
-            log.warning("alert routing: %s", warning)
         self.external_url = settings.external_url or f"http://{settings.host}:{settings.port}"
         self.evaluator = Evaluator(
             services.engine,
@@ -102,6 +100,8 @@ class Alerting:
 
     def start(self) -> list[Callable[[], None]]:
         """Both duties; each runs here only while this process holds its lease."""
+        for warning in self.routing().warnings:  # said by the server that would send, not by every command
+            log.warning("alert routing: %s", warning)
         s = self.services
         metrics = s.metrics
 

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DB ?=
 DB_FLAG := $(if $(DB),--db $(DB))
 
-.PHONY: install run test lint typecheck check bench demo clean deploy-assets
+.PHONY: install run test scale-test lint typecheck check bench demo clean deploy-assets
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# Three replicas on PostgreSQL behind HAProxy, kill -9 during ingest (tests/scale; about 3 minutes, not in `test`).
+# FAULTLENS_SCALE_SECONDS shortens the ingest minute.
+scale-test: install
+	$(BIN)/pytest tests/scale -p no:cacheprovider
+
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -49,6 +54,8 @@ bench: install
 	$(BIN)/python bench/redact.py
 	$(BIN)/python bench/redis_hang.py
 	$(BIN)/python bench/otlp.py
+	$(BIN)/python bench/alerts.py
+	$(BIN)/python bench/scale.py
 
 # deploy/ (Grafana dashboard, Prometheus rules, their promtool tests, scrape example) from the metric dictionary.
 deploy-assets: install

@@ -124,6 +124,8 @@ def make_services(url: str, **settings: object) -> Services:
     settings.setdefault("task_sync_interval_s", 0)
     # Alert evaluation and delivery run on their own clocks; the alerting tests start them or call passes by hand.
     settings.setdefault("start_alerting", False)
+    # Partition upkeep and raw-event retention (hourly) would delete the old events some tests store on purpose.
+    settings.setdefault("event_partition_interval_s", 0)
     # The ASGI test client sends Host "testserver" and calls itself "testclient"; no real server allows those.
     settings.setdefault("allowed_hosts", "testserver")
     settings.setdefault("loopback_client_names", "testclient")

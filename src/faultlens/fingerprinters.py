@@ -26,6 +26,12 @@ Load = Callable[[str], str | None]
 Save = Callable[[str, str], str | None]
 # The version token of a tenant's saved state (None before its first save).
 Version = Callable[[str], str | None]
+# Saves a state document only if the tenant's version token is still the one given (None: never saved); returns the
+# new token, or None when another process saved since (nothing written).
+Swap = Callable[[str, str, str | None], str | None]
+
+# Compare-and-swap tries of one save racing with other processes' saves; a later save tries again.
+SWAP_TRIES = 5
 
 
 def state_key(tenant: str) -> str:
@@ -61,10 +67,11 @@ class TenantFingerprinters:
     or read fingerprints, each with its own bounded caches.
 
     Replicas: with `version` given, `for_tenant` reads the tenant's version token at most every `follow_interval_s`
-    (one read by primary key; 0 = every call) and reloads the tenant's fingerprinter when another process saved it
-    since this one last loaded or saved it. Saves stay last-writer-wins: templates learnt here since our last save are
-    dropped by the reload and learnt again from later messages, under the same ids (an id is a stable hash of its
-    group's first text). Merging concurrent replicas' templates belongs with the replicas work.
+    (one read by primary key; 0 = every call) and, when another process saved since this one last loaded or saved,
+    merges the saved templates into its own (Fingerprinter.merge_state: a union by id, so every id either process
+    handed out stays valid). With `swap` given, a save is a compare-and-swap on that token: when another process
+    saved meanwhile, its templates are merged in first and the save tried again, so no process's templates are lost
+    to another's save. Without `swap` (one process), saves are last-writer-wins.
     """
 
     def __init__(
@@ -75,9 +82,13 @@ class TenantFingerprinters:
         default_tenant: str,
         version: Version | None = None,
         follow_interval_s: float = 0.0,
+        swap: Swap | None = None,
     ) -> None:
+        if swap is not None and version is None:
+            raise ValueError("a compare-and-swap save needs the version token it compares")
         self._load = load
         self._save = save
+        self._swap = swap
         self._version = version
         self._follow_interval_s = follow_interval_s
         self._default_tenant = default_tenant
@@ -103,7 +114,7 @@ class TenantFingerprinters:
             found = self._by_tenant.get(tenant)
             if found is None:
                 if self._version is not None:
-                    # Read before the document: a save in between leaves an older token, so a later check reloads.
+                    # Read before the document: a save in between leaves an older token, so a later check merges it.
                     self._checked_at[tenant] = time.monotonic()
                     self._versions[tenant] = self._version(tenant)
                 found, saved_count = self._restore(tenant)
@@ -115,7 +126,8 @@ class TenantFingerprinters:
         return time.monotonic() - self._checked_at.get(tenant, 0.0) >= self._follow_interval_s
 
     def _follow(self, tenant: str, current: Fingerprinter, version: Version) -> Fingerprinter:
-        """The tenant's fingerprinter, reloaded when another process saved a newer version of it."""
+        """The tenant's fingerprinter, with the templates another process saved since our last load or save merged
+        in (in place: threads holding it keep learning into the one instance)."""
         with self._create_lock:
             current = self._by_tenant.get(tenant, current)
             if not self._follow_due(tenant):
@@ -125,23 +137,32 @@ class TenantFingerprinters:
                 token = version(tenant)
                 if token is None or token == self._versions.get(tenant):
                     return current
-                saved, legacy = load_fingerprinter(self._load, tenant, default_tenant=self._default_tenant)
+                adopted, stored = self._merge_saved(tenant, current, token)
             except SQLAlchemyError:
                 log.warning(
                     "checking tenant %r's fingerprint templates failed; keeping this copy", tenant, exc_info=True
                 )
                 return current
-            except (ValueError, KeyError, TypeError):
-                self._versions[tenant] = token  # not again until the next save
-                log.error("the fingerprint state another process saved for tenant %r does not load; kept ours", tenant)
-                return current
-            self._versions[tenant] = token
-            if saved is None:
-                return current
-            self._by_tenant[tenant] = saved
-            self._saved_counts[tenant] = -1 if legacy else len(saved)  # nothing new to save until it learns more
-            log.info("tenant %r's fingerprint templates were saved by another process; reloaded %d", tenant, len(saved))
-            return saved
+            # Ours has something the saved state lacks exactly when it holds more groups: then a save is due.
+            self._saved_counts[tenant] = stored
+            log.info("tenant %r's fingerprint templates were saved by another process; merged %d new", tenant, adopted)
+            return current
+
+    def _merge_saved(self, tenant: str, current: Fingerprinter, token: str | None) -> tuple[int, int]:
+        """Merge the tenant's saved state (whose version is `token`, read before it) into `current`; returns
+        (groups adopted, groups the saved state holds). The caller holds the create lock."""
+        raw = self._load(state_key(tenant))
+        self._versions[tenant] = token
+        if not raw:
+            return 0, len(current)
+        try:
+            state = orjson.loads(raw)
+            adopted = current.merge_state(state)
+            return adopted, len(state["groups"])
+        except (ValueError, KeyError, TypeError):
+            # Not again until the next save, which replaces it with ours.
+            log.error("the fingerprint state another process saved for tenant %r does not load; kept ours", tenant)
+            return 0, -1
 
     def loaded(self) -> dict[str, Fingerprinter]:
         """The fingerprinters in memory now, by tenant (a copy)."""
@@ -190,7 +211,26 @@ class TenantFingerprinters:
             last = self._saved_counts.get(tenant, -1)
             if (changed_only and count == last) or (count == 0 and last <= 0):
                 continue
+            if self._swap is not None:
+                self._swap_save(tenant, fp, self._swap)
+                continue
             token = self._save(state_key(tenant), orjson.dumps(fp.export_state()).decode())
             self._saved_counts[tenant] = count
             if token is not None:
                 self._versions[tenant] = token  # our own save: nothing to reload
+
+    def _swap_save(self, tenant: str, fp: Fingerprinter, swap: Swap) -> None:
+        """Save `fp` unless another process saved since our last load or save; then merge its templates in, retry."""
+        assert self._version is not None
+        # The create lock keeps _follow from merging and moving the token between our compare and our update.
+        with self._create_lock:
+            for _ in range(SWAP_TRIES):
+                count = len(fp)
+                token = swap(state_key(tenant), orjson.dumps(fp.export_state()).decode(), self._versions.get(tenant))
+                if token is not None:
+                    self._saved_counts[tenant] = count
+                    self._versions[tenant] = token  # our own save: nothing to reload
+                    return
+                adopted, _ = self._merge_saved(tenant, fp, self._version(tenant))
+                log.info("tenant %r's fingerprint templates: merged %d saved by another process", tenant, adopted)
+        log.warning("tenant %r's fingerprint templates: every save raced with another process's; retried later", tenant)

@@ -126,6 +126,8 @@ class Metrics:
         self.ingest_batch_seconds = self.build("ingest_batch_duration_seconds")
         # Requests answered 408 because their body did not arrive within Settings.request_body_timeout_s.
         self.http_body_read_timeouts = self.build("http_body_read_timeouts_total")
+        # Requests answered 503 server_busy past Settings.max_concurrent_requests (api/concurrency.py).
+        self.http_requests_shed = self.build("http_requests_shed_total")
         # api/http_metrics.py: by route template (never the raw path), method and status class.
         self.http_requests = self.build("http_requests_total")
         self.http_request_seconds = self.build("http_request_duration_seconds")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ class Services:
     alerting: Alerting | None = None
     # Tenants' own packs over the global classifier (`classifier`); ingest and backfill ask classifier_for(tenant).
     rulebook: RuleBook = field(init=False)
+    _follow_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.rulebook = RuleBook(self.classifier)
@@ -76,8 +78,11 @@ class Services:
             self.metrics.set_rule_version(global_classifier.version)
 
     def follow_rules(self) -> None:
-        """Adopt rule packs activated by another process (the job runner calls this before each pass)."""
-        follow_activation(self)
+        """Adopt rule packs activated by another process (the rule follower polls this; the job runner calls it
+        before each pass). One caller at a time: the runner relies on a follow having finished, not merely begun
+        in the other thread, before it records the version it classifies with."""
+        with self._follow_lock:
+            follow_activation(self)
 
     def record_rule_version(self) -> None:
         """Record the global rule version this process classifies with (enqueues a backfill when it changed)."""
@@ -134,6 +139,14 @@ def save_fingerprinter_state(engine: Engine, key: str, value: str) -> str | None
         return state.save_stamped_state(conn, key, value, stamp_key=version_key(key.removeprefix(prefix)))
 
 
+def swap_fingerprinter_state(engine: Engine, key: str, value: str, expected: str | None) -> str | None:
+    """Write a tenant's fingerprinter state only if its version token is still `expected`; the new token, or None
+    when another process saved it since (fingerprinters.TenantFingerprinters merges and tries again)."""
+    tenant = key.removeprefix(f"{LEGACY_STATE_KEY}:")
+    with engine.begin() as conn:
+        return state.swap_stamped_state(conn, key, value, stamp_key=version_key(tenant), expected=expected)
+
+
 def load_state(engine: Engine, key: str) -> str | None:
     """Read one state document (the fingerprinters' load)."""
     with engine.connect() as conn:
@@ -150,13 +163,15 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
     classifier = Classifier(packs)
     sync_rule_version(engine, classifier.version)
     # Each tenant's saved templates are read on its first use, not here; a newer save by another replica is
-    # noticed through the tenant's version token, read at most every fingerprint_follow_interval_s.
+    # noticed through the tenant's version token, read at most every fingerprint_follow_interval_s, and merged in.
+    # Saves compare-and-swap that token, merging another replica's save first when it raced ours.
     fingerprinters = TenantFingerprinters(
         lambda key: load_state(engine, key),
         lambda key, value: save_fingerprinter_state(engine, key, value),
         default_tenant=settings.default_tenant,
         version=lambda tenant: load_state(engine, version_key(tenant)),
         follow_interval_s=settings.fingerprint_follow_interval_s,
+        swap=lambda key, value, expected: swap_fingerprinter_state(engine, key, value, expected),
     )
     pipeline = Pipeline(engine, settings, classifier, fingerprinters)
     metrics = metrics or Metrics(namespace=settings.obs_metrics_namespace, strict=settings.obs_metrics_strict)

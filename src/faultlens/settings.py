@@ -29,8 +29,19 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_s: float = 10.0
     # Behind pgbouncer (transaction mode): psycopg's prepared statements off; timeouts are SET LOCAL either way.
     database_pooler: bool = False
+    # PostgreSQL connections one process keeps (pool_size) and may open beyond them under load (max_overflow); a
+    # request finding all in use waits database_pool_timeout_s, then answers 503. Size them so that
+    # replicas x (pool_size + max_overflow) <= PostgreSQL's max_connections, or the pooler's pool (docs/limits.md).
+    # SQLite keeps SQLAlchemy's own pooling.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=5, ge=0)
     # A request body must arrive completely within this, or the request answers 408 (slow senders hold no worker).
     request_body_timeout_s: float = 30.0
+    # Requests one process handles at once (api/concurrency.py; /healthz, /readyz and /metrics exempt): one more
+    # answers 503 server_busy with Retry-After: busy_retry_after_s at once instead of queueing for a worker thread
+    # or a database connection without bound. 0: no cap.
+    max_concurrent_requests: int = Field(default=64, ge=0)
+    busy_retry_after_s: int = Field(default=1, ge=0)
     # API usage per tenant (api/usage.py) is counted in memory and added to the api_usage table this often (and at
     # shutdown): the ops summary's api figures lag by up to this; 0 writes only at shutdown (tests flush by hand).
     api_usage_flush_interval_s: float = Field(default=5.0, ge=0)
@@ -69,6 +80,9 @@ class Settings(BaseSettings):
     fingerprint_save_interval_s: float = Field(default=5.0, ge=0)
     # Each tenant's fingerprinter checks this often whether another replica saved newer templates (0 = every use).
     fingerprint_follow_interval_s: float = Field(default=2.0, ge=0)
+    # Every process reads the rule-activations generation (one small row) this often and adopts packs activated on
+    # another replica: an activation reaches all of them within this interval and a moment.
+    rules_follow_interval_s: float = Field(default=2.0, gt=0)
     # OTLP receiver (docs/otel.md). Span and resource attributes copied onto an event: a bounded allow-list
     # (comma-separated); everything else is left out.
     otlp_attributes: str = (
@@ -114,7 +128,16 @@ class Settings(BaseSettings):
     retry_policy_file: Path | None = None
     task_retention_days: float = 30.0
     task_archive_dir: Path = Path("data/archive")
+    # Where retention archives failed tasks before deleting them: "database" (table task_archive: every replica
+    # sees it, none keeps it on its own disk), "directory" (JSON Lines files in task_archive_dir, fsync'ed; a
+    # shared mount when replicas run), or "auto": the database on PostgreSQL, the directory on SQLite.
+    task_archive_to: Literal["auto", "database", "directory"] = "auto"
     task_sync_interval_s: float = 30.0
+    # Raw events are kept this many days (0: forever) by the leased duty "event_partitions", which runs this often:
+    # PostgreSQL drops whole day partitions (and creates the coming days'), SQLite deletes in batches. Rollups are
+    # kept: "rollups equal a raw scan" holds inside this window (jobs/event_partitions.py).
+    event_retention_days: float = Field(default=90.0, ge=0)
+    event_partition_interval_s: float = Field(default=3600.0, ge=0)
     # Retention deletes data of other systems: off for each store until its operator turns it on.
     task_retention_native: bool = False
     task_retention_rq: bool = False

@@ -20,7 +20,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from faultlens.api.app import create_app
-from faultlens.connectors import registry, sync
+from faultlens.connectors import registry
 from faultlens.services import Services
 from tests.conftest import make_services, missing_service
 
@@ -79,7 +79,6 @@ def task_services(sqlite_url: str, tmp_path: Path, task_redis: redis.Redis) -> I
     yield svc
     svc.engine.dispose()
     registry.close_clients()
-    sync.forget_synced()
 
 
 @pytest.fixture

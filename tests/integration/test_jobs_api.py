@@ -34,12 +34,16 @@ def test_jobs_are_listed_newest_first_with_progress(quiet: Services, api: TestCl
     assert _gauges(quiet) == {
         'faultlens_jobs_running{kind="backfill"}': 0.0,
         'faultlens_jobs_running{kind="rollup_rebuild"}': 0.0,
+        'faultlens_jobs_running{kind="partition_events"}': 0.0,
         'faultlens_jobs_pending{kind="backfill"}': 0.0,
         'faultlens_jobs_pending{kind="rollup_rebuild"}': 0.0,
+        'faultlens_jobs_pending{kind="partition_events"}': 0.0,
         'faultlens_jobs_progress_ratio{kind="backfill"}': 1.0,
         'faultlens_jobs_progress_ratio{kind="rollup_rebuild"}': 1.0,
+        'faultlens_jobs_progress_ratio{kind="partition_events"}': 1.0,
         'faultlens_jobs_lag_seconds{kind="backfill"}': 0.0,
         'faultlens_jobs_lag_seconds{kind="rollup_rebuild"}': 0.0,
+        'faultlens_jobs_lag_seconds{kind="partition_events"}': 0.0,
     }
     assert api.post("/api/v1/events", json=mixed_events(15)).json()["accepted"] == 15
 

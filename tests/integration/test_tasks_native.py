@@ -484,7 +484,6 @@ def test_sync_is_idempotent_and_counts_in_stats(
         native.record_retry(task_redis, prefix=svc.settings.redis_prefix, task_id="n000", attempt=1)
         first = sync.sync_failed_tasks(svc)
         assert (first.found, first.accepted, first.retry_events, first.errors) == (5, 6, 1, [])
-        sync.forget_synced()  # the second round must be idempotent in the database itself
         second = sync.sync_failed_tasks(svc)
         assert (second.accepted, second.duplicates) == (0, 6)
         with svc.engine.connect() as conn:
@@ -510,7 +509,6 @@ def test_sync_is_idempotent_and_counts_in_stats(
     finally:
         svc.engine.dispose()
         registry.close_clients()
-        sync.forget_synced()
 
 
 def test_periodic_sync_runs_and_stops_promptly(task_services: Services, task_redis: redis.Redis) -> None:
@@ -578,7 +576,6 @@ def test_auto_retry_after_backoff(sqlite_url: str, tmp_path: Path, task_redis: r
     finally:
         svc.engine.dispose()
         registry.close_clients()
-        sync.forget_synced()
 
 
 def test_archive_before_delete(task_services: Services, task_redis: redis.Redis, tmp_path: Path) -> None:

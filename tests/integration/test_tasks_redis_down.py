@@ -31,7 +31,6 @@ def down_services(sqlite_url: str, tmp_path: Path, own_redis: RedisServer) -> It
     yield svc
     svc.engine.dispose()
     registry.close_clients()
-    sync.forget_synced()
 
 
 def _record(server: RedisServer, services: Services, task_id: str) -> None:

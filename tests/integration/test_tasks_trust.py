@@ -174,7 +174,6 @@ def test_auto_retry_only_for_the_stores_named(sqlite_url: str, tmp_path: Path, t
     finally:
         svc.engine.dispose()
         registry.close_clients()
-        sync.forget_synced()
 
 
 # --- one retryable decision ----------------------------------------------------------------------

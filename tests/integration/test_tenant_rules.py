@@ -282,11 +282,18 @@ def test_the_operator_scope_comes_from_the_command_line(sqlite_url: str) -> None
         services.engine.dispose()
 
 
-def test_an_activation_from_before_tenants_stays_the_global_pack(db_url: str) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated_db_url(request: pytest.FixtureRequest) -> str:
+    """A database no migration has touched yet, on SQLite and on PostgreSQL."""
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "empty_postgres_url"))
+
+
+def test_an_activation_from_before_tenants_stays_the_global_pack(unmigrated_db_url: str) -> None:
     """Migration 0005 turns the one activated pack of an older database into the global row: same rules after."""
     from faultlens.store.db import create_db_engine, migrate
     from faultlens.store.tables import service_state
 
+    db_url = unmigrated_db_url
     engine = create_db_engine(db_url)
     migrate(engine, "0004")
     with engine.begin() as conn:

@@ -13,6 +13,7 @@ from faultlens.api import guard as browser_guard
 from faultlens.api.access_log import AccessLog
 from faultlens.api.body_deadline import BodyDeadline
 from faultlens.api.compat import codebase_embedder, invocations, ops_summary, otlp, parallel_ops
+from faultlens.api.concurrency import ConcurrencyLimit
 from faultlens.api.context import RequestIds
 from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.head import HeadAsGet
@@ -94,6 +95,16 @@ def create_app(services: Services) -> FastAPI:
     )
     # HEAD runs as GET wherever GET is served; the codebase-embedder contract keeps its documented HEAD 405.
     app.add_middleware(HeadAsGet, routes_of=app, contract_paths={codebase_embedder.PATH})
+    # Outside the body deadline: a request past the replica's cap answers 503 server_busy before its body is read
+    # (inside the guard: a refused Host takes no place; inside the ids, metrics and access log: the 503 has them).
+    app.add_middleware(
+        ConcurrencyLimit,
+        limit=services.settings.max_concurrent_requests,
+        retry_after_s=services.settings.busy_retry_after_s,
+        counter=services.metrics.http_requests_shed,
+        envelopes={codebase_embedder.PATH: codebase_embedder.envelope},
+        error_bodies=dict.fromkeys(otlp.PATHS, otlp.status_response),
+    )
     # Outside even the body deadline: a wrong Host, Origin or write media type is refused before a body is read.
     browser_guard.install(
         app,

@@ -56,6 +56,22 @@ class _Group:
         self.template = Template(self.id, " ".join(self.tokens))
 
 
+def _check_version(state: Mapping[str, Any]) -> None:
+    if state.get("version") != STATE_VERSION:
+        raise ValueError(f"unsupported fingerprint state version: {state.get('version')!r}")
+
+
+def _group_of(raw: Mapping[str, Any], seq: int) -> _Group:
+    """A group of an exported state, numbered `seq`."""
+    tokens = [str(t) for t in raw["tokens"]]
+    classes = [classify_token(t) for t in tokens]
+    name_first(tokens, classes)
+    group = _Group(str(raw["id"]), seq, tokens, classes)
+    group.count = int(raw["count"])
+    group.first_text = str(raw["first_text"])
+    return group
+
+
 def _template_id(text: str, taken: Callable[[str], bool]) -> str:
     # Hash of the group's first text, so a fresh process fed the same first message derives the
     # same id. A clash (same first text in a separate group, or the id of a merged-away group)
@@ -86,7 +102,7 @@ class Fingerprinter:
     internal lock; only an exact repeat of an already seen message is answered without it, so
     under concurrent use a member count (export_state's "count") may miss an increment. Not
     shared across processes: give each its own instance and move state with
-    export_state/from_state.
+    export_state/from_state (merge_state unites two processes' templates).
     """
 
     def __init__(self) -> None:
@@ -176,27 +192,47 @@ class Fingerprinter:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Fingerprinter:
         """Rebuild a Fingerprinter from `export_state` output (the caches start empty)."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported fingerprint state version: {state.get('version')!r}")
+        _check_version(state)
         fp = cls()
         for raw in state["groups"]:
-            tokens = [str(t) for t in raw["tokens"]]
-            classes = [classify_token(t) for t in tokens]
-            name_first(tokens, classes)
-            group = _Group(str(raw["id"]), int(raw["seq"]), tokens, classes)
-            group.count = int(raw["count"])
-            group.first_text = str(raw["first_text"])
-            fp._groups[group.id] = group
-            fp._index.setdefault(group.key, []).append(group)
+            fp._add_group(_group_of(raw, int(raw["seq"])))
         fp._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
         fp._seq = max([int(state.get("seq", 0)), *(g.seq for g in fp._groups.values())])
         return fp
+
+    def merge_state(self, state: Mapping[str, Any]) -> int:
+        """Adopt the groups of another instance's `export_state` that this one lacks; returns how many.
+
+        A union by id: every id either side handed out stays valid. A group both hold keeps this one's template;
+        a group this one merged away stays an alias of its survivor; adopted groups come after this one's own
+        (they lose ties to them). Raises ValueError, KeyError or TypeError when `state` does not load.
+        """
+        _check_version(state)
+        adopted = sorted(state["groups"], key=lambda g: int(g["seq"]))
+        aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
+        with self._lock:
+            added = 0
+            for raw in adopted:
+                gid = str(raw["id"])
+                if gid in self._groups or gid in self._aliases:
+                    continue
+                self._seq += 1
+                self._add_group(_group_of(raw, self._seq))
+                added += 1
+            for old, survivor in aliases.items():
+                if old not in self._groups:
+                    self._aliases.setdefault(old, survivor)
+            return added
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._groups)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _add_group(self, group: _Group) -> None:
+        self._groups[group.id] = group
+        self._index.setdefault(group.key, []).append(group)
 
     def _create(self, shape: Shape) -> _Group:
         self._seq += 1

@@ -103,7 +103,10 @@ def archive_tasks(
             help="Archive failures older than N days (default: FAULTLENS_TASK_RETENTION_DAYS).",
         ),
     ] = None,
-    archive_dir: Annotated[str | None, typer.Option("--archive-dir", help="Where the JSON Lines files go.")] = None,
+    archive_dir: Annotated[
+        str | None,
+        typer.Option("--archive-dir", help="Archive to JSON Lines files here (default: FAULTLENS_TASK_ARCHIVE_TO)."),
+    ] = None,
     store: Annotated[
         list[str] | None,
         typer.Option(
@@ -116,7 +119,10 @@ def archive_tasks(
     """Archive old failed tasks of the chosen stores to JSON Lines (fsync'ed), then delete them from Redis."""
     from faultlens.connectors import retention
 
-    services = _services(db, redis_url, prefix, task_archive_dir=archive_dir)
+    # A directory given on the command line is where the archive goes, on PostgreSQL too (else: task_archive_to).
+    services = _services(
+        db, redis_url, prefix, task_archive_dir=archive_dir, task_archive_to="directory" if archive_dir else None
+    )
     result = _run(
         services,
         lambda: retention.archive_failed_tasks(services, older_than_days=older_than_days, stores=store or None),

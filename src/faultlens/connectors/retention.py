@@ -1,4 +1,5 @@
-"""Retention of failed tasks, opt-in per store: archive to fsync'ed JSON Lines (one file per fail day), then delete."""
+"""Retention of failed tasks, opt-in per store: archive (the database's task_archive table, or fsync'ed JSON Lines
+files, one per fail day), then delete."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from faultlens.connectors.redis_errors import redis_errors
 from faultlens.connectors.task_view import TaskView
 from faultlens.errors import FaultlensError, InvalidRequest, RedisUnavailable, RetentionNotEnabled
 from faultlens.settings import Settings
+from faultlens.store.task_archive import ArchivedTask, add_archived
 from faultlens.timeutil import ms_to_rfc3339, now_ms
 
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("faultlens.connectors.retention")
 
 DAY_MS = 86_400_000
+DATABASE = "database"
+DIRECTORY = "directory"
 
 
 @dataclass
@@ -39,7 +43,9 @@ class ArchiveResult:
     archived: int = 0
     deleted: int = 0
     retry_log_trimmed: int = 0
-    files: list[str] = field(default_factory=list)
+    archived_to: str = DIRECTORY  # "database" (table task_archive) or "directory" (the files)
+    days: list[str] = field(default_factory=list)  # fail days archived (YYYY-MM-DD)
+    files: list[str] = field(default_factory=list)  # directory only
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +83,29 @@ def write_archive(path: Path, records: list[dict[str, Any]]) -> None:
         os.fsync(fh.fileno())
     if created:
         _fsync_dir(path.parent)
+
+
+def archive_target(services: Services) -> str:
+    """Where archives go: Settings.task_archive_to, "auto" being the database on PostgreSQL (replicas share it, none
+    keeps archives on its own disk) and the directory on SQLite (one process, its files next to the database)."""
+    chosen = services.settings.task_archive_to
+    if chosen == "auto":
+        return DATABASE if services.engine.dialect.name == "postgresql" else DIRECTORY
+    return chosen
+
+
+def _archive_day(services: Services, day: str, views: list[TaskView], now: int, result: ArchiveResult) -> None:
+    """Archive one fail day's tasks durably (committed, or written and fsync'ed) before any is deleted."""
+    records = [archive_record(v, now) for v in views]
+    if result.archived_to == DATABASE:
+        tasks = [ArchivedTask(v.task.kind, v.task.key, day, r, now) for v, r in zip(views, records, strict=True)]
+        with services.engine.begin() as conn:
+            add_archived(conn, tenant=services.settings.default_tenant, tasks=tasks)
+    else:
+        path = archive_path(services.settings.task_archive_dir, day)
+        write_archive(path, records)
+        result.files.append(str(path))
+    result.days.append(day)
 
 
 def enabled_stores(settings: Settings) -> tuple[str, ...]:
@@ -118,9 +147,9 @@ def archive_failed_tasks(
     """Archive then delete failed tasks of `stores` (default: those enabled in the settings) older than retention.
 
     RetentionNotEnabled when no store is chosen: nothing of another system is deleted unless its operator
-    said so. Nothing is deleted unless its archive line was written and fsync'ed first; a task without a
-    fail time is never deleted. A crash between the two steps archives it again next run, so an archive may
-    hold a task twice, never zero times. Every archive and delete is logged and counted per store.
+    said so. Nothing is deleted unless its archive row was committed (or its line written and fsync'ed) first;
+    a task without a fail time is never deleted. A crash between the two steps archives it again next run, so an
+    archive may hold a task twice, never zero times. Every archive and delete is logged and counted per store.
     """
     settings = services.settings
     chosen = _chosen(settings, stores)
@@ -131,9 +160,8 @@ def archive_failed_tasks(
         with redis_deadline(settings.redis_timeout_s):
             views = service.list_failed_tasks(services, kinds=chosen)
     old = [v for v in views if v.task.kind in chosen and v.task.fail_ms is not None and v.task.fail_ms < cutoff]
-    result = ArchiveResult(stores=list(chosen))
+    result = ArchiveResult(stores=list(chosen), archived_to=archive_target(services))
     counters = task_metrics(services).retention
-    directory = settings.task_archive_dir
     by_day: dict[str, list[TaskView]] = defaultdict(list)
     for view in old:
         assert view.task.fail_ms is not None
@@ -144,10 +172,8 @@ def archive_failed_tasks(
     deleted: dict[str, int] = defaultdict(int)
     try:
         for day, day_views in sorted(by_day.items()):
-            path = archive_path(directory, day)
-            write_archive(path, [archive_record(v, now) for v in day_views])
+            _archive_day(services, day, day_views, now, result)
             result.archived += len(day_views)
-            result.files.append(str(path))
             for view in day_views:
                 archived[view.task.kind] += 1
                 counters.labels(view.task.kind, "archived").inc()

@@ -1,10 +1,9 @@
-"""Failed tasks -> faultlens events: one sync round, and the periodic thread (auto retry, retention when enabled)."""
+"""Failed tasks -> faultlens events: one sync round, and the periodic round (auto retry, retention when enabled) as
+the leased duty "task_sync", run by one process at a time."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,8 @@ from faultlens.connectors.redis_errors import check_redis, redis_errors
 from faultlens.connectors.task_events import ingest_events, retry_event, task_event
 from faultlens.connectors.task_view import TaskView
 from faultlens.errors import FaultlensError, RedisUnavailable
+from faultlens.jobs.duty import Duty
+from faultlens.store.known_events import existing_ids
 from faultlens.timeutil import now_ms
 
 if TYPE_CHECKING:
@@ -25,12 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("faultlens.connectors.sync")
 # The job_id of the periodic sync's log lines (faultlens.logs); a step reading one store is "sync:<store>".
 SYNC_JOB_ID = "sync:tasks"
-
-# Event ids already stored, per database and tenant: a steady failed set costs no ingest per round.
-# Losing this cache (restart) only costs re-sending ids the database then ignores.
-_SEEN_MAX = 200_000
-_seen: dict[tuple[str, str], OrderedDict[str, None]] = {}
-_seen_lock = threading.Lock()
+# The lease (and loop) name of the periodic round.
+TASK_SYNC = "task_sync"
 
 
 @dataclass
@@ -48,36 +45,19 @@ class SyncResult:
         return asdict(self)
 
 
-def forget_synced() -> None:
-    """Drop the in-process memory of synced event ids (tests; the database stays the authority)."""
-    with _seen_lock:
-        _seen.clear()
-
-
-def _seen_for(services: Services) -> OrderedDict[str, None]:
-    key = (services.settings.database_url, services.settings.default_tenant)
-    with _seen_lock:
-        return _seen.setdefault(key, OrderedDict())
-
-
-def _remember(seen: OrderedDict[str, None], ids: list[str]) -> None:
-    with _seen_lock:
-        for event_id in ids:
-            seen[event_id] = None
-        while len(seen) > _SEEN_MAX:
-            seen.popitem(last=False)
-
-
-def _unseen(services: Services, events: list[dict[str, Any]], result: SyncResult) -> None:
-    seen = _seen_for(services)
-    fresh = [e for e in events if e["id"] not in seen]
+def _ingest_new(services: Services, events: list[dict[str, Any]], result: SyncResult) -> None:
+    """Ingest those of `events` the database does not hold yet: a steady failed set costs one indexed read per
+    round, not an ingest, and a process that takes the lease over re-sends nothing."""
+    if not events:
+        return
+    with services.engine.connect() as conn:
+        stored = existing_ids(conn, tenant=services.settings.default_tenant, ids=[e["id"] for e in events])
+    fresh = [e for e in events if e["id"] not in stored]
     result.duplicates += len(events) - len(fresh)
     accepted, duplicates, rejected = ingest_events(services, fresh)
     result.accepted += accepted
     result.duplicates += duplicates
     result.rejected += len(rejected)
-    bad = {fresh[r["index"]]["id"] for r in rejected}
-    _remember(seen, [e["id"] for e in fresh if e["id"] not in bad])
 
 
 def collect_failed(services: Services) -> tuple[list[TaskView], list[str]]:
@@ -143,9 +123,9 @@ def store_read(services: Services, read: SourceRead) -> SyncResult:
     """Ingest what read_sources found as events; idempotent by event id (no Redis work)."""
     result = SyncResult(found=len(read.views), errors=list(read.errors))
     now = now_ms()
-    _unseen(services, [task_event(v, now=now) for v in read.views], result)
+    _ingest_new(services, [task_event(v, now=now) for v in read.views], result)
     before = result.accepted
-    _unseen(services, [retry_event(r, now=now) for r in read.retries], result)
+    _ingest_new(services, [retry_event(r, now=now) for r in read.retries], result)
     result.retry_events = result.accepted - before
     return result
 
@@ -199,52 +179,52 @@ def run_round(services: Services) -> SyncResult:
 
 
 def start_sync(services: Services, *, interval_s: float | None = None) -> Callable[[], None]:
-    """Start the periodic sync thread (every Settings.task_sync_interval_s); returns stop().
+    """Start the periodic round (every Settings.task_sync_interval_s) as the duty "task_sync"; returns stop().
 
-    An interval <= 0 disables it. A Redis outage is logged once and retried each round. Every Redis step of
-    a round runs inside a deadline of Settings.redis_timeout_s, so stop() returns within a moment when idle
-    and at most about one deadline later when a round is blocked on Redis.
+    Every process starts it; only the one holding the lease runs rounds (jobs/duty.py), the others take over when
+    it stops or dies. An interval <= 0 disables it. A Redis outage is logged once and retried each round. Every
+    Redis step of a round runs inside a deadline of Settings.redis_timeout_s, so stop() returns within a moment
+    when idle and at most about one deadline later when a round is blocked on Redis.
     """
     interval = services.settings.task_sync_interval_s if interval_s is None else interval_s
     if interval <= 0:  # an interval of 0 turns the periodic sync off
         return lambda: None
     enabled = retention.enabled_stores(services.settings)
     log.info(
-        "task sync every %gs; retention (archive + delete) enabled for: %s",
+        "task sync every %gs (on the process holding the %s lease); retention (archive + delete) enabled for: %s",
         interval,
+        TASK_SYNC,
         ", ".join(enabled) if enabled else "no store",
     )
-    stopping = threading.Event()
+    metrics = services.metrics
+    down = False
 
-    def loop() -> None:
+    def round_() -> bool:
+        nonlocal down
+        try:
+            # A round's own lines (and its ingest's) carry job_id "sync:tasks"; each store's steps "sync:<store>".
+            with request_context.scope(job_id=SYNC_JOB_ID):
+                result = run_round(services)
+        except RedisUnavailable as exc:
+            if not down:
+                log.warning("task sync: %s; retrying every %.0fs", exc.message, interval)
+            down = True
+            return False
+        if down:
+            log.warning("Redis is reachable again; task sync resumed")
         down = False
-        while not stopping.is_set():
-            try:
-                # A round's own lines (and its ingest's) carry job_id "sync:tasks"; each store's steps "sync:<store>".
-                with request_context.scope(job_id=SYNC_JOB_ID):
-                    result = run_round(services)
-                services.metrics.loop_pass("task_sync", ok=True)
-                if down:
-                    log.warning("Redis is reachable again; task sync resumed")
-                down = False
-                if result.errors:
-                    log.warning("task sync: %s", "; ".join(result.errors))
-            except RedisUnavailable as exc:
-                services.metrics.loop_pass("task_sync", ok=False)
-                if not down:
-                    log.warning("task sync: %s; retrying every %.0fs", exc.message, interval)
-                down = True
-            except Exception:
-                services.metrics.loop_pass("task_sync", ok=False)
-                log.exception("task sync round failed; retrying next round")
-            stopping.wait(interval)
+        if result.errors:
+            log.warning("task sync: %s", "; ".join(result.errors))
+        return True
 
-    services.metrics.loop_started("task_sync")
-    thread = threading.Thread(target=loop, name="faultlens-task-sync", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        stopping.set()
-        thread.join(timeout=services.settings.redis_timeout_s + 1.0)
-
-    return stop
+    metrics.loop_started(TASK_SYNC)
+    duty = Duty(
+        services.engine,
+        TASK_SYNC,
+        round_,
+        interval_s=interval,
+        lease_ttl_s=services.settings.lease_ttl_s,
+        on_pass=lambda ok: metrics.loop_pass(TASK_SYNC, ok=ok),
+        on_held=lambda held: metrics.lease_held.labels(TASK_SYNC).set(1 if held else 0),
+    )
+    return duty.start()

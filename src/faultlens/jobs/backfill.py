@@ -75,8 +75,10 @@ def reclassify_batch(
         by_values: dict[tuple[Any, ...], list[int]] = {}
         for r in new_rows:
             by_values.setdefault(_derived(r), []).append(int(r["pk"]))
+        times = [int(r["occurred_at"]) for r in new_rows]
+        between = (min(times), max(times))
         for values, pks in by_values.items():
-            event_batches.rewrite_events(conn, pks, dict(zip(DERIVED, values, strict=True)))
+            event_batches.rewrite_events(conn, pks, dict(zip(DERIVED, values, strict=True)), occurred_between=between)
         counts, attempts = rollup_writes.deltas(moved_old, -1)
         new_counts, new_attempts = rollup_writes.deltas(moved_new, +1)
         counts.update(new_counts)  # Counter.update adds, keeping negative and zero results

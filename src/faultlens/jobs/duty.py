@@ -3,24 +3,30 @@
 Every process that starts a Duty tries the lease each period; the one holding it renews it (a heartbeat in a
 short transaction) and runs the work, the others stay idle and take over once the holder's lease expires (a
 crash) or is released (a graceful stop). SQLite has one process in practice, which simply always holds it.
+Each run is recorded in duty_runs (who ran it, when, how it ended), so "once per period" can be counted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from faultlens.jobs.runner import make_owner
-from faultlens.store import leases
+from faultlens.store import duty_runs, leases
 from faultlens.timeutil import now_ms
 
 log = logging.getLogger("faultlens.jobs.duty")
+
+# Runs are kept a week (enough to count a scale test or an incident), pruned at most once an hour per duty.
+KEEP_RUNS_MS = 7 * 86_400_000
+PRUNE_EVERY_MS = 3_600_000
 
 # name -> held? for this process, read by /metrics and /readyz.
 HELD: dict[str, bool] = {}
@@ -39,15 +45,17 @@ def _set_held(name: str, held: bool) -> None:
 
 @dataclass
 class Duty:
-    """Run `work()` every `interval_s` while holding lease `name` (ttl `lease_ttl_s`, renewed before each run).
+    """Run `work()` every `interval_s` while holding lease `name` (ttl `lease_ttl_s`, renewed before each run and
+    during a long one).
 
-    `work` returns nothing; an exception is logged and counted as a failed pass, never kills the thread.
-    `on_pass(ok)` and `on_held(held)` let the caller count passes and expose who holds what.
+    An exception from `work` is logged and counted as a failed pass, never kills the thread; `work` returning False
+    is a failed pass it has reported itself (no traceback). `on_pass(ok)` and `on_held(held)` let the caller count
+    passes and expose who holds what.
     """
 
     engine: Engine
     name: str
-    work: Callable[[], None]
+    work: Callable[[], bool | None]
     interval_s: float
     lease_ttl_s: float
     on_pass: Callable[[bool], None] | None = None
@@ -56,6 +64,7 @@ class Duty:
     _stop: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _pruned_at: int = 0
     held: bool = False
 
     def try_lease(self) -> bool:
@@ -79,16 +88,56 @@ class Duty:
         """One period: renew or take the lease, and run the work when held. True when the work ran and succeeded."""
         if not self.try_lease():
             return False
+        run = self._record_start()
+        ok = False
         try:
-            self.work()
+            with self._renewing():
+                ok = self.work() is not False
         except Exception:
             log.exception("duty %s failed", self.name)
-            if self.on_pass is not None:
-                self.on_pass(False)
-            return False
+        self._record_end(run, ok)
         if self.on_pass is not None:
-            self.on_pass(True)
-        return True
+            self.on_pass(ok)
+        return ok
+
+    @contextlib.contextmanager
+    def _renewing(self) -> Iterator[None]:
+        """Renew the lease while the work runs: a run longer than the ttl must not let another process start one."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.lease_ttl_s / 3):
+                self.try_lease()
+
+        beater = threading.Thread(target=beat, name=f"faultlens-lease-{self.name}", daemon=True)
+        beater.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beater.join(timeout=self.lease_ttl_s)
+
+    def _record_start(self) -> int | None:
+        # Bookkeeping: a database hiccup here is logged and the work still runs.
+        try:
+            with self.engine.begin() as conn:
+                return duty_runs.record_start(conn, name=self.name, holder=self.holder, started_at=now_ms())
+        except SQLAlchemyError as exc:
+            log.warning("duty %s: run not recorded (%s)", self.name, type(exc).__name__)
+            return None
+
+    def _record_end(self, run: int | None, ok: bool) -> None:
+        now = now_ms()
+        try:
+            if run is not None:
+                with self.engine.begin() as conn:
+                    duty_runs.record_end(conn, run, finished_at=now, ok=ok)
+            if now - self._pruned_at >= PRUNE_EVERY_MS:
+                with self.engine.begin() as conn:
+                    duty_runs.prune(conn, name=self.name, before=now - KEEP_RUNS_MS)
+                self._pruned_at = now
+        except SQLAlchemyError as exc:
+            log.warning("duty %s: end of run not recorded (%s)", self.name, type(exc).__name__)
 
     def wake(self) -> None:
         """Run the next period now (new work arrived) instead of after the interval."""

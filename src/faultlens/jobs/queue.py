@@ -35,6 +35,7 @@ __all__ = [
 class JobKind(StrEnum):
     BACKFILL = "backfill"
     ROLLUP_REBUILD = "rollup_rebuild"
+    PARTITION_EVENTS = "partition_events"  # PostgreSQL: an events table filled before migration 0010, partitioned
 
 
 def enqueue(

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from faultlens import request_context
-from faultlens.jobs import backfill, rollup_rebuild
-from faultlens.jobs.queue import Handler, Job, JobKind, JobState, find_job, get_job
+from faultlens.jobs import backfill, partition_events, rollup_rebuild
+from faultlens.jobs.queue import Handler, Job, JobKind, JobState, find_active, find_job, get_job
 from faultlens.store import jobs as job_rows
 from faultlens.store.state import write_lock
 from faultlens.timeutil import now_ms
@@ -36,10 +36,12 @@ _RETRIES = 5
 HANDLERS: dict[str, Handler] = {
     JobKind.BACKFILL.value: backfill.BackfillHandler(),
     JobKind.ROLLUP_REBUILD.value: rollup_rebuild.RollupRebuildHandler(),
+    JobKind.PARTITION_EVENTS.value: partition_events.PartitionEventsHandler(),
 }
 # Both kinds rewrite rollups relative to what events hold; run together, one would count the other's
-# half-done work twice, so at most one of them runs at a time (in any process).
-_EXCLUSIVE = (JobKind.BACKFILL.value, JobKind.ROLLUP_REBUILD.value)
+# half-done work twice, so at most one of them runs at a time (in any process). The partitioning copy joins
+# them: a backfill rewriting rows it has already copied would be lost at its swap.
+_EXCLUSIVE = (JobKind.BACKFILL.value, JobKind.ROLLUP_REBUILD.value, JobKind.PARTITION_EVENTS.value)
 _HOST = socket.gethostname()[:40]
 
 
@@ -101,6 +103,8 @@ def claim(services: Services, job: Job, owner: str, *, stale_s: float = DEFAULT_
             return None
         if current.kind in _EXCLUSIVE and _others_running(conn, current, now=now, stale_ms=stale_ms):
             return None
+        if current.kind == JobKind.BACKFILL and find_active(conn, JobKind.PARTITION_EVENTS) is not None:
+            return None  # not even between the copy's batches (a stopped copy resumes later): it goes first
         if not job_rows.take_job(conn, current, owner=owner, now=now):
             return None
         claimed = get_job(conn, current.id)
@@ -233,8 +237,9 @@ def _work(
 def _candidates(services: Services) -> list[Job]:
     with services.engine.connect() as conn:
         found = job_rows.list_oldest_active(conn, kinds=list(HANDLERS), limit=100)
-    # A rollup rebuild goes first: until it is done, stats read incomplete rollups.
-    return sorted(found, key=lambda j: j.kind != JobKind.ROLLUP_REBUILD)
+    # The partitioning copy goes first (backfills wait for it), then a rollup rebuild: until it is done, stats read
+    # incomplete rollups.
+    return sorted(found, key=lambda j: (j.kind != JobKind.PARTITION_EVENTS, j.kind != JobKind.ROLLUP_REBUILD))
 
 
 def run_pending(

@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.pool import QueuePool
 
 from faultlens.settings import Settings
 
@@ -46,7 +47,8 @@ _DEFAULTS = Settings.model_fields
 
 @dataclass(frozen=True)
 class Deadlines:
-    """How long the database may take before a caller gets an error instead of a hang (docs/limits.md)."""
+    """How long the database may take before a caller gets an error instead of a hang (docs/limits.md), and the
+    PostgreSQL pool those deadlines apply to: its size and whether a pooler stands in front."""
 
     # The defaults are Settings' own, so the two never disagree.
     connect_s: float = _DEFAULTS["database_connect_timeout_s"].default
@@ -55,6 +57,8 @@ class Deadlines:
     pool_s: float = _DEFAULTS["database_pool_timeout_s"].default
     sqlite_busy_s: float = _DEFAULTS["sqlite_busy_timeout_s"].default
     pooler: bool = _DEFAULTS["database_pooler"].default
+    pool_size: int = _DEFAULTS["database_pool_size"].default
+    max_overflow: int = _DEFAULTS["database_max_overflow"].default
 
     @classmethod
     def of(cls, settings: Settings) -> Deadlines:
@@ -65,6 +69,8 @@ class Deadlines:
             pool_s=settings.database_pool_timeout_s,
             sqlite_busy_s=settings.sqlite_busy_timeout_s,
             pooler=settings.database_pooler,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
         )
 
 
@@ -93,6 +99,33 @@ def _transaction_deadlines(conn: Connection, *, statement_ms: int, lock_ms: int,
         cursor.execute(sql, (f"{statement}ms", f"{lock}ms"))
     finally:
         cursor.close()
+
+
+class CountedPool(QueuePool):
+    """A QueuePool that tells `on_timeout` of every checkout given up after pool_timeout.
+
+    SQLAlchemy raises that TimeoutError before any statement runs, so no engine event (handle_error included)
+    sees it; observe_calls counts it through this hook as reason db_pool_timeout.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_timeout: list[Callable[[], None]] = []
+
+    def _do_get(self) -> Any:
+        try:
+            return super()._do_get()
+        except exc.TimeoutError:
+            for listener in self.on_timeout:
+                listener()
+            raise
+
+    def recreate(self) -> CountedPool:
+        # engine.dispose() swaps in a recreated pool: the listeners go with it.
+        pool = super().recreate()
+        assert isinstance(pool, CountedPool)
+        pool.on_timeout = self.on_timeout
+        return pool
 
 
 def create_db_engine(url: str, deadlines: Deadlines | None = None) -> Engine:
@@ -125,8 +158,9 @@ def create_db_engine(url: str, deadlines: Deadlines | None = None) -> Engine:
         connect_args["options"] = "-c jit=off"
     engine = create_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        poolclass=CountedPool,
+        pool_size=limits.pool_size,
+        max_overflow=limits.max_overflow,
         pool_pre_ping=True,
         pool_timeout=limits.pool_s,
         connect_args=connect_args,
@@ -224,6 +258,8 @@ def observe_calls(engine: Engine, *, seconds: Callable[[str, float], None], erro
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
     event.listen(engine, "handle_error", failed)
+    if isinstance(engine.pool, CountedPool):
+        engine.pool.on_timeout.append(lambda: error("db_pool_timeout"))
 
 
 def without_deadlines(engine: Engine) -> Engine:

@@ -56,10 +56,22 @@ def list_events_after(
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def rewrite_events(conn: Connection, pks: Sequence[int], values: Mapping[str, Any]) -> None:
-    """Set the same column values on every event of `pks` (in chunks of bounded size)."""
+def rewrite_events(
+    conn: Connection,
+    pks: Sequence[int],
+    values: Mapping[str, Any],
+    *,
+    occurred_between: tuple[int, int] | None = None,
+) -> None:
+    """Set the same column values on every event of `pks` (in chunks of bounded size). `occurred_between` (the
+    rows' least and greatest occurred_at) lets PostgreSQL's day partitions be pruned: without it each chunk probes
+    every partition's key index."""
+    where = []
+    if occurred_between is not None:
+        where = [events.c.occurred_at >= occurred_between[0], events.c.occurred_at <= occurred_between[1]]
     for start in range(0, len(pks), _IN_CHUNK):
-        conn.execute(update(events).where(events.c.pk.in_(pks[start : start + _IN_CHUNK])).values(dict(values)))
+        chunk = pks[start : start + _IN_CHUNK]
+        conn.execute(update(events).where(events.c.pk.in_(chunk), *where).values(dict(values)))
 
 
 def hold_back_ingest(conn: Connection) -> None:

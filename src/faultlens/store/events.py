@@ -33,14 +33,21 @@ def _insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
 
     Written against the driver: on the ingest hot path SQLAlchemy's per-row parameter processing cost more
     than the database's own work. PostgreSQL gets the rows by COPY into a staging table, SQLite multi-row
-    VALUES. The unique key (tenant, id) decides duplicates in the database, so two writers racing on one id
-    cannot both count it.
+    VALUES. A unique key (tenant, id) decides duplicates in the database, so two writers racing on one id
+    cannot both count it: on SQLite the events table's own, on PostgreSQL event_ids' (events is partitioned by
+    day there, store/partitions.py), written by the same statement. Its events insert keeps ON CONFLICT DO
+    NOTHING for a database whose events are not partitioned yet (jobs/partition_events.py): there the old
+    table's key still has the ids event_ids has not been filled with.
     """
     cols = ", ".join(_INSERT_COLUMNS)
     if conn.dialect.name == "postgresql":
         staged = pg_stage.stage(conn, events, _INSERT_COLUMNS, ([row[n] for n in _INSERT_COLUMNS] for row in rows))
+        picked = ", ".join(f"s.{name}" for name in _INSERT_COLUMNS)
         result = conn.exec_driver_sql(
-            f"INSERT INTO events ({cols}) SELECT {cols} FROM {staged} ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
+            f"WITH new AS (INSERT INTO event_ids (tenant, id) SELECT tenant, id FROM {staged} "
+            "ON CONFLICT DO NOTHING RETURNING tenant, id) "
+            f"INSERT INTO events ({cols}) SELECT {picked} FROM {staged} s JOIN new n ON n.tenant = s.tenant "
+            "AND n.id = s.id ON CONFLICT DO NOTHING RETURNING id"
         )
         return {r[0] for r in result}
     one = "(" + ", ".join(["?"] * len(_INSERT_COLUMNS)) + ")"

@@ -62,6 +62,29 @@ def save_stamped_state(conn: Connection, key: str, value: str, *, stamp_key: str
     return token
 
 
+def swap_stamped_state(conn: Connection, key: str, value: str, *, stamp_key: str, expected: str | None) -> str | None:
+    """save_stamped_state, only if `stamp_key` still holds `expected` (None: it was never set); returns the new token,
+    or None when another writer stamped it since (and nothing was written).
+
+    The stamp row is written first: two writers racing with one expected token end with one winner (PostgreSQL's
+    row lock makes the second re-check its WHERE after the first commits; SQLite has one writer).
+    """
+    token = uuid.uuid4().hex
+    if expected is None:
+        stamp = _insert(conn).values(key=stamp_key, value=token, updated_at=now_ms())
+        done = conn.execute(stamp.on_conflict_do_nothing(index_elements=["key"]))
+    else:
+        done = conn.execute(
+            update(service_state)
+            .where(service_state.c.key == stamp_key, service_state.c.value == expected)
+            .values(value=token, updated_at=now_ms())
+        )
+    if done.rowcount != 1:
+        return None
+    save_state(conn, key, value)
+    return token
+
+
 def swap_state(conn: Connection, key: str, *, expected: str, value: str) -> bool:
     """Compare-and-set: `key` becomes `value` only if it holds `expected`; True when this caller made the change."""
     done = conn.execute(

@@ -57,6 +57,8 @@ events = Table(
     Column("rule_name", String(128)),
     Column("rule_version", String(128), nullable=False),
     Column("fingerprint_id", String(32)),
+    # SQLite: the idempotency key. PostgreSQL partitions events by day (store/partitions.py): event_ids holds the
+    # key there, and the partitions keep a plain (tenant, id) index, ix_events_tenant_id, for lookups by id.
     UniqueConstraint("tenant", "id", name="uq_events_tenant_id"),
     Index("ix_events_tenant_time", "tenant", "occurred_at"),
     Index("ix_events_tenant_trace", "tenant", "trace_id"),
@@ -74,6 +76,15 @@ events = Table(
         sqlite_where=text("fingerprint_id IS NOT NULL"),
         postgresql_where=text("fingerprint_id IS NOT NULL"),
     ),
+)
+
+# PostgreSQL: every event id a tenant has sent, written in the ingest transaction (store/events.py): the unique key
+# decides duplicates whatever day partition the event lands in. Retention forgets the ids of the days it drops.
+event_ids = Table(
+    "event_ids",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(128), primary_key=True),
 )
 
 api_keys = Table(

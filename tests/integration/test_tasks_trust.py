@@ -315,7 +315,9 @@ def test_hung_redis_starves_nothing(sqlite_url: str, tmp_path: Path, black_hole:
     for elapsed, status, body in task_calls:
         assert status == 503, body
         assert body.get("error", {}).get("code") == "redis_unavailable" or body.get("Code") == 500, body
-        assert elapsed < deadline + 1.0, elapsed
+        # Within the deadline plus scheduling slack: 60 calls share a pool of 8 Redis threads on 2 cores, and a
+        # loaded CI machine has taken up to 1.1 s beyond the deadline (a call with no deadline would hang for ever).
+        assert elapsed < deadline + 2.0, elapsed
 
 
 def test_deadline_bounds_a_whole_scan(task_services: Services, task_redis: redis.Redis) -> None:

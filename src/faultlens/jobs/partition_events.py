@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from faultlens.jobs.queue import Job, JobKind, Step
 from faultlens.store import event_batches, partitions
@@ -25,17 +25,6 @@ if TYPE_CHECKING:
     from faultlens.services import Services
 
 AHEAD_DAYS = 3  # as the leased duty (jobs/event_partitions.py): the coming days have partitions before they come
-
-
-def _columns(conn: Connection) -> str:
-    names = conn.execute(
-        text(
-            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped "
-            "ORDER BY attnum"
-        ),
-        {"t": partitions.STAGED_TABLE},
-    ).scalars()
-    return ", ".join(names)
 
 
 def _first_kept_day(services: Services) -> int | None:
@@ -49,22 +38,11 @@ def _first_kept_day(services: Services) -> int | None:
 def copy_range(conn: Connection, services: Services, *, after_pk: int, until_pk: int) -> int:
     """Copy the events with after_pk < pk <= until_pk into the staged table (giving their days partitions first)
     and their ids into event_ids; returns how many rows were copied."""
-    bounds = "WHERE pk > :after AND pk <= :until"
-    params = {"after": after_pk, "until": until_pk}
-    found = conn.execute(text(f"SELECT DISTINCT occurred_at / {partitions.DAY_MS:d} FROM events {bounds}"), params)
     first_kept = _first_kept_day(services)
-    for day in sorted(int(d) for d in found.scalars()):
+    for day in partitions.days_in_pk_range(conn, after_pk=after_pk, until_pk=until_pk):
         if first_kept is None or day >= first_kept:
             partitions.ensure_day(conn, day, parent=partitions.STAGED_TABLE)
-    cols = _columns(conn)
-    copied = conn.execute(
-        text(f"INSERT INTO {partitions.STAGED_TABLE} ({cols}) SELECT {cols} FROM events {bounds}"), params
-    ).rowcount
-    conn.execute(
-        text(f"INSERT INTO event_ids (tenant, id) SELECT tenant, id FROM events {bounds} ON CONFLICT DO NOTHING"),
-        params,
-    )
-    return int(copied or 0)
+    return partitions.copy_pk_range(conn, after_pk=after_pk, until_pk=until_pk)
 
 
 class PartitionEventsHandler:
@@ -80,18 +58,14 @@ class PartitionEventsHandler:
             return {}
         if not partitions.is_partitioned(conn):
             # A staged table of an earlier, failed attempt holds an unknown part of the rows: start over.
-            conn.execute(text(f"DROP TABLE IF EXISTS {partitions.STAGED_TABLE}"))
+            partitions.drop_staged(conn)
             partitions.build_partitioned(conn)
             today = partitions.day_of(now_ms())
             for day in range(today - 1, today + AHEAD_DAYS + 1):
                 partitions.ensure_day(conn, day, parent=partitions.STAGED_TABLE)
-        # The planner's row estimate: counting a large table would scan it inside this claim.
-        estimate = conn.execute(
-            text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'events'::regclass")
-        )
         return {
             "params": {**job.params, "safe_pk": 0},
-            "total": int(estimate.scalar() or 0),
+            "total": partitions.estimated_events(conn),  # an estimate: counting would scan it inside this claim
             "checkpoint": 0,
             "done": 0,
         }
@@ -111,13 +85,8 @@ class PartitionEventsHandler:
             copied = copy_range(conn, services, after_pk=after, until_pk=top)
             partitions.swap_in(conn)
             return Step(examined=copied, checkpoint=top, finished=True)
-        last = conn.execute(
-            text(
-                "SELECT max(pk) FROM (SELECT pk FROM events WHERE pk > :after AND pk <= :safe ORDER BY pk LIMIT :n) b"
-            ),
-            {"after": after, "safe": safe, "n": batch_size},
-        ).scalar()
-        until = safe if last is None else int(last)
+        last = partitions.pk_after(conn, after_pk=after, until_pk=safe, limit=batch_size)
+        until = safe if last is None else last
         copied = copy_range(conn, services, after_pk=after, until_pk=until)
         return Step(examined=copied, checkpoint=until)
 

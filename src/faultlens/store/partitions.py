@@ -168,3 +168,64 @@ def detach_day(conn: Connection, day: int) -> None:
 
 def drop_day(conn: Connection, day: int) -> None:
     conn.execute(text(f"DROP TABLE IF EXISTS {partition_name(day)}"))
+
+
+# --- the conversion job's statements (jobs/partition_events.py) ----------------------------------------------------
+
+_PK_RANGE = "WHERE pk > :after AND pk <= :until"
+
+
+def staged_columns(conn: Connection, *, staged: str = STAGED_TABLE) -> list[str]:
+    """The staged table's columns in table order (the copy names them: the two tables were built alike)."""
+    names = conn.execute(
+        text(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum"
+        ),
+        {"t": staged},
+    ).scalars()
+    return [str(n) for n in names]
+
+
+def days_in_pk_range(conn: Connection, *, after_pk: int, until_pk: int) -> list[int]:
+    """The UTC days of the events with after_pk < pk <= until_pk."""
+    found = conn.execute(
+        text(f"SELECT DISTINCT occurred_at / {DAY_MS:d} FROM events {_PK_RANGE}"),
+        {"after": after_pk, "until": until_pk},
+    )
+    return sorted(int(d) for d in found.scalars())
+
+
+def copy_pk_range(conn: Connection, *, after_pk: int, until_pk: int, staged: str = STAGED_TABLE) -> int:
+    """Copy events with after_pk < pk <= until_pk into the staged table and their ids into event_ids; the count."""
+    params = {"after": after_pk, "until": until_pk}
+    cols = ", ".join(staged_columns(conn, staged=staged))
+    copied = conn.execute(text(f"INSERT INTO {staged} ({cols}) SELECT {cols} FROM events {_PK_RANGE}"), params).rowcount
+    conn.execute(
+        text(f"INSERT INTO event_ids (tenant, id) SELECT tenant, id FROM events {_PK_RANGE} ON CONFLICT DO NOTHING"),
+        params,
+    )
+    return int(copied or 0)
+
+
+def drop_staged(conn: Connection, *, staged: str = STAGED_TABLE) -> None:
+    conn.execute(text(f"DROP TABLE IF EXISTS {staged}"))
+
+
+def estimated_events(conn: Connection) -> int:
+    """The planner's row estimate of events: counting a large table would scan it."""
+    return int(
+        conn.execute(
+            text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'events'::regclass")
+        ).scalar()
+        or 0
+    )
+
+
+def pk_after(conn: Connection, *, after_pk: int, until_pk: int, limit: int) -> int | None:
+    """The pk of the `limit`-th event after `after_pk` (at most `until_pk`): the end of the next batch."""
+    last = conn.execute(
+        text(f"SELECT max(pk) FROM (SELECT pk FROM events {_PK_RANGE} ORDER BY pk LIMIT :n) b"),
+        {"after": after_pk, "until": until_pk, "n": limit},
+    ).scalar()
+    return None if last is None else int(last)

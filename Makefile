@@ -33,7 +33,7 @@ test: install
 # Three replicas on PostgreSQL behind HAProxy, kill -9 during ingest (tests/scale; about 3 minutes, not in `test`).
 # FAULTLENS_SCALE_SECONDS shortens the ingest minute.
 scale-test: install
-	$(BIN)/pytest tests/scale -p no:cacheprovider
+	$(BIN)/pytest tests/scale -p no:cacheprovider -n 0
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -26,6 +26,29 @@ os.environ.setdefault("FAULTLENS_OBS_METRICS_STRICT", "1")
 PG_ADMIN_URL = os.environ.get("FAULTLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+# Test files that own a whole Redis database (they flush it, and RQ and Celery workers run over it) get databases of
+# their own per pytest-xdist worker: the task tests (tests/integration/task_support.py), the Celery and RQ
+# integration tests (worker_support.py). Set before those modules are imported; worker processes they start inherit it.
+_REDIS_DBS_BY_WORKER = [(13, 11, 10), (9, 8, 7), (6, 5, 4), (3, 2, 1)]
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_index = int(_worker[2:]) if _worker[2:].isdigit() else 0
+if _index >= len(_REDIS_DBS_BY_WORKER):
+    raise RuntimeError(f"at most {len(_REDIS_DBS_BY_WORKER)} pytest-xdist workers: Redis has 16 databases")
+_tasks_db, _celery_db, _rq_db = _REDIS_DBS_BY_WORKER[_index]
+_redis_base = os.environ.get("FAULTLENS_TEST_REDIS", "redis://127.0.0.1:6379")
+_redis_dbs = {
+    "FAULTLENS_TEST_TASK_DB": str(_tasks_db),
+    "FAULTLENS_TEST_CELERY_URL": f"{_redis_base}/{_tasks_db}",
+    "FAULTLENS_TEST_CELERY_DB": str(_celery_db),
+    "FAULTLENS_TEST_INTEGRATIONS_CELERY_URL": f"{_redis_base}/{_celery_db}",
+    "FAULTLENS_TEST_RQ_DB": str(_rq_db),
+}
+# A worker inherits the environment of the process that started it (which ran this file too): it sets its own.
+_set = os.environ.__setitem__ if "PYTEST_XDIST_WORKER" in os.environ else os.environ.setdefault
+for _name, _value in _redis_dbs.items():
+    _set(_name, _value)
+
+
 def missing_service(reason: str) -> None:
     """Under CI a missing service fails the test; on a laptop it skips with the reason."""
     if IN_CI:

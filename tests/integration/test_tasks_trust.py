@@ -315,9 +315,9 @@ def test_hung_redis_starves_nothing(sqlite_url: str, tmp_path: Path, black_hole:
     for elapsed, status, body in task_calls:
         assert status == 503, body
         assert body.get("error", {}).get("code") == "redis_unavailable" or body.get("Code") == 500, body
-        # Within the deadline plus scheduling slack: 60 calls share a pool of 8 Redis threads on 2 cores, and a
-        # loaded CI machine has taken up to 1.1 s beyond the deadline (a call with no deadline would hang for ever).
-        assert elapsed < deadline + 2.0, elapsed
+        # Within the deadline plus scheduling slack: 60 calls share a pool of 8 Redis threads on 2 cores beside the
+        # suite's other workers, and have taken up to 2 s beyond the deadline (with no deadline they hang for ever).
+        assert elapsed < deadline + 3.0, elapsed
 
 
 def test_deadline_bounds_a_whole_scan(task_services: Services, task_redis: redis.Redis) -> None:
@@ -327,7 +327,9 @@ def test_deadline_bounds_a_whole_scan(task_services: Services, task_redis: redis
     with pytest.raises(redis.TimeoutError), redis_deadline(0.3):
         while True:  # each BLPOP answers (nil) after 50 ms, in time; together they outlast the deadline
             client.blpop([f"fltest:empty:{time.monotonic_ns()}"], timeout=0.05)
-    assert time.monotonic() - started < 0.5
+    # Stopped near the 0.3 s deadline (without it the loop never ends); the slack is for a machine running the
+    # suite's other workers beside it.
+    assert time.monotonic() - started < 1.0
     assert client.ping() is True  # outside a deadline the client works as before
 
 
@@ -337,7 +339,7 @@ def test_sync_thread_round_respects_the_deadline(sqlite_url: str, tmp_path: Path
         started = time.monotonic()
         with pytest.raises(RedisUnavailable):
             sync.run_round(svc)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # the 0.5 s deadline, with slack for a busy machine
     finally:
         svc.engine.dispose()
 

@@ -89,6 +89,12 @@ class LoopHealth(Collector):
         with self._lock:
             self._started.setdefault(loop, self.clock())
 
+    def forget(self, loop: str) -> None:
+        """The loop no longer runs here (its duty's lease went to another process): not shown, never "stalled"."""
+        with self._lock:
+            self._started.pop(loop, None)
+            self._succeeded.pop(loop, None)
+
     def succeeded(self, loop: str) -> None:
         with self._lock:
             self._started.setdefault(loop, self.clock())
@@ -164,6 +170,15 @@ class Metrics:
 
     def loop_started(self, loop: str) -> None:
         self.loops.started(loop)
+
+    def duty_held(self, duty: str, held: bool) -> None:
+        """A leased duty's holder changed (jobs/duty.py): `lease_held`, and its loop shown only where it runs, so
+        the replicas that stand by never look stalled."""
+        self.lease_held.labels(duty).set(1 if held else 0)
+        if held:
+            self.loops.started(duty)
+        else:
+            self.loops.forget(duty)
 
     def loop_pass(self, loop: str, *, ok: bool) -> None:
         """One pass of a background loop: counted by outcome; a completed pass moves its last success."""

@@ -107,3 +107,31 @@ def test_a_duty_runs_on_one_process_and_moves_when_its_holder_stops_or_dies(engi
     assert held_leases()["alert_evaluator"] is False
     with engine.connect() as conn:
         assert leases.find_lease(conn, "alert_evaluator") is None  # released on a graceful stop
+
+
+def test_a_standby_replica_shows_no_stalled_loop_for_a_duty_it_does_not_hold(engine: Engine) -> None:
+    """Two processes' metrics: the holder shows the duty's loop and lease; the standby shows lease 0 and no loop, so
+    the stalled-loop alert never fires on it; when the lease moves, so does the loop."""
+    from prometheus_client import generate_latest
+
+    from faultlens.metrics import Metrics
+
+    holder_metrics, standby_metrics = Metrics(), Metrics()
+    a = Duty(engine, "task_sync", lambda: None, interval_s=0.05, lease_ttl_s=0.6, holder="host/1/a")
+    b = Duty(engine, "task_sync", lambda: None, interval_s=0.05, lease_ttl_s=0.6, holder="host/2/b")
+    a.on_held = lambda held: holder_metrics.duty_held("task_sync", held)
+    b.on_held = lambda held: standby_metrics.duty_held("task_sync", held)
+    assert a.run_once() is True and b.run_once() is False
+
+    def text(m: Metrics) -> str:
+        return generate_latest(m.registry).decode()
+
+    assert 'faultlens_background_loop_lag_seconds{loop="task_sync"}' in text(holder_metrics)
+    assert 'faultlens_lease_held{lease="task_sync"} 1.0' in text(holder_metrics)
+    assert 'loop="task_sync"' not in text(standby_metrics).replace('lease="task_sync"', "")
+    assert 'faultlens_lease_held{lease="task_sync"} 0.0' in text(standby_metrics)
+    a.stop()  # releases: the standby takes it over at its next period
+    assert b.run_once() is True
+    assert 'faultlens_background_loop_lag_seconds{loop="task_sync"}' in text(standby_metrics)
+    assert 'faultlens_lease_held{lease="task_sync"} 0.0' in text(holder_metrics)
+    b.stop()

@@ -106,8 +106,6 @@ class Alerting:
         metrics = s.metrics
 
         def duty(name: str, work: Callable[[], object], interval_s: float) -> Duty:
-            metrics.loop_started(name)
-
             def run() -> None:
                 work()
 
@@ -118,7 +116,7 @@ class Alerting:
                 interval_s=interval_s,
                 lease_ttl_s=s.settings.lease_ttl_s,
                 on_pass=lambda ok: metrics.loop_pass(name, ok=ok),
-                on_held=lambda held: metrics.lease_held.labels(name).set(1 if held else 0),
+                on_held=lambda held: metrics.duty_held(name, held),
             )
 
         evaluator = duty(EVALUATOR, self.evaluate_once, s.settings.alert_eval_interval_s)

@@ -217,7 +217,6 @@ def start_sync(services: Services, *, interval_s: float | None = None) -> Callab
             log.warning("task sync: %s", "; ".join(result.errors))
         return True
 
-    metrics.loop_started(TASK_SYNC)
     duty = Duty(
         services.engine,
         TASK_SYNC,
@@ -225,6 +224,6 @@ def start_sync(services: Services, *, interval_s: float | None = None) -> Callab
         interval_s=interval,
         lease_ttl_s=services.settings.lease_ttl_s,
         on_pass=lambda ok: metrics.loop_pass(TASK_SYNC, ok=ok),
-        on_held=lambda held: metrics.lease_held.labels(TASK_SYNC).set(1 if held else 0),
+        on_held=lambda held: metrics.duty_held(TASK_SYNC, held),
     )
     return duty.start()

@@ -174,5 +174,7 @@ class Duty:
                     leases.release(conn, name=self.name, holder=self.holder)
             except SQLAlchemyError:
                 log.warning("lease %s: not released (database unreachable); it expires on its own", self.name)
-        self.held = False
+        was_held, self.held = self.held, False
         _set_held(self.name, False)
+        if was_held and self.on_held is not None:
+            self.on_held(False)

@@ -136,7 +136,6 @@ def start_event_partitions(services: Services) -> Callable[[], None]:
     def work() -> None:
         maintain(services.engine, retention_days=settings.event_retention_days, pause_s=pause)
 
-    metrics.loop_started(NAME)
     duty = Duty(
         services.engine,
         NAME,
@@ -144,6 +143,6 @@ def start_event_partitions(services: Services) -> Callable[[], None]:
         interval_s=settings.event_partition_interval_s,
         lease_ttl_s=settings.lease_ttl_s,
         on_pass=lambda ok: metrics.loop_pass(NAME, ok=ok),
-        on_held=lambda held: metrics.lease_held.labels(NAME).set(1 if held else 0),
+        on_held=lambda held: metrics.duty_held(NAME, held),
     )
     return duty.start()

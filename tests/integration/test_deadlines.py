@@ -241,3 +241,22 @@ def test_a_stalled_sender_does_not_hold_the_server(slow_server: tuple[LiveServer
     finally:
         stalled.close()
     assert services.metrics.registry.get_sample_value("faultlens_http_body_read_timeouts_total") == 1.0
+
+
+def test_a_failure_setting_a_transaction_s_deadlines_is_sqlalchemy_s_error_not_the_driver_s(postgres_url: str) -> None:
+    """The deadlines are set on the raw cursor when a transaction begins; a failure there (a database gone between
+    checkout and first statement, a pooler that refuses) must reach the API as SQLAlchemy's error, which answers
+    503, not as the driver's, which would be a 500."""
+    import psycopg
+    from sqlalchemy import exc, text
+
+    from faultlens.store.db import STATEMENT_TIMEOUT_OPTION
+
+    engine = create_db_engine(postgres_url, Deadlines(statement_s=2, lock_s=1))
+    try:
+        # A statement timeout PostgreSQL refuses (beyond its range) makes the SET at the transaction's start fail.
+        with pytest.raises(exc.DBAPIError) as raised, engine.connect() as conn:
+            conn.execution_options(**{STATEMENT_TIMEOUT_OPTION: 10**13}).execute(text("SELECT 1"))
+        assert isinstance(raised.value.orig, psycopg.Error)
+    finally:
+        engine.dispose()

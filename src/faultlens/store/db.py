@@ -86,6 +86,11 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object, *, busy_ms: int) -> Non
     cur.close()
 
 
+def exc_from_driver(sql: str, params: Any, error: psycopg.Error) -> exc.StatementError:
+    """The SQLAlchemy error SQLAlchemy itself would raise for this driver error (OperationalError, DataError ...)."""
+    return exc.DBAPIError.instance(sql, params, error, psycopg.Error)
+
+
 def _transaction_deadlines(conn: Connection, *, statement_ms: int, lock_ms: int, jit_off: bool) -> None:
     """SET LOCAL the timeouts at the start of every transaction: they hold behind pgbouncer in transaction mode."""
     options = conn.get_execution_options()
@@ -94,9 +99,14 @@ def _transaction_deadlines(conn: Connection, *, statement_ms: int, lock_ms: int,
     sql = "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)"
     if jit_off:
         sql += ", set_config('jit', 'off', true)"
+    params = (f"{statement}ms", f"{lock}ms")
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql, (f"{statement}ms", f"{lock}ms"))
+        cursor.execute(sql, params)
+    except psycopg.Error as error:
+        # Raised from an event on the raw cursor, the driver's error would escape SQLAlchemy's wrapping and reach
+        # the API as a 500; wrapped, a database that went away answers 503 like any other statement's failure.
+        raise exc_from_driver(sql, params, error) from error
     finally:
         cursor.close()
 

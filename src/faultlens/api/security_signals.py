@@ -8,17 +8,15 @@ refusal never waits on a write. The P0 security alerts (alerting/security.py) re
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
+from faultlens.api.buffered_counts import BufferedCounts
 from faultlens.store import keys
 from faultlens.store import security_signals as signal_store
 from faultlens.store.api_usage import minute_of
 from faultlens.store.security_signals import SignalKey
-from faultlens.timeutil import now_ms
 
 log = logging.getLogger("faultlens.api.security_signals")
 
@@ -33,77 +31,27 @@ STATE_KEY = "security_signals"
 MAX_PENDING_KEYS = 50_000
 
 
-class SignalRecorder:
-    """Counts in memory; `flush` adds them to security_signals. Thread-safe: requests record, one thread flushes.
-    interval_s 0: no thread; counts are written by `flush` or `stop` only."""
+class SignalRecorder(BufferedCounts[SignalKey, int]):
+    """Counts in memory; `flush` adds them to security_signals (api/buffered_counts.py)."""
 
-    def __init__(self, engine: Engine, *, interval_s: float, clock: Any = now_ms) -> None:
-        self.engine = engine
-        self.interval_s = interval_s
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._pending: dict[SignalKey, int] = {}
-        self._dropped = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    label = "security signals"
+    unit = "signals"
+    thread_name = "faultlens-security-signals"
+    max_pending_keys = MAX_PENDING_KEYS
 
     def record(self, tenant: str, kind: str) -> None:
         if kind not in SIGNAL_KINDS:
             raise ValueError(f"unknown security signal kind {kind!r}")
-        key = (tenant, minute_of(self.clock()), kind)
-        with self._lock:
-            if key not in self._pending and len(self._pending) >= MAX_PENDING_KEYS:
-                self._dropped += 1
-                return
-            self._pending[key] = self._pending.get(key, 0) + 1
+        self._count((tenant, minute_of(self.clock()), kind), lambda n: (n or 0) + 1)
 
-    def flush(self) -> int:
-        """Write what was counted since the last flush; the signals written. On failure the counts are kept for
-        the next flush (within MAX_PENDING_KEYS)."""
-        with self._flush_lock:
-            with self._lock:
-                batch, self._pending = self._pending, {}
-                dropped, self._dropped = self._dropped, 0
-            if dropped:
-                log.warning("security signals: %d not counted while the database was unavailable", dropped)
-            if not batch:
-                return 0
-            try:
-                with self.engine.begin() as conn:
-                    signal_store.add_signals(conn, batch)
-            except Exception:
-                log.exception("security signals could not be written; kept for the next flush")
-                self._put_back(batch)
-                return 0
-            return sum(batch.values())
+    def write(self, conn: Connection, batch: dict[SignalKey, int]) -> None:
+        signal_store.add_signals(conn, batch)
 
-    def _put_back(self, batch: dict[SignalKey, int]) -> None:
-        with self._lock:
-            for key, n in batch.items():
-                if key in self._pending or len(self._pending) < MAX_PENDING_KEYS:
-                    self._pending[key] = self._pending.get(key, 0) + n
-                else:
-                    self._dropped += n
+    def merge(self, into: int | None, value: int) -> int:
+        return (into or 0) + value
 
-    def start(self) -> None:
-        if self._thread is not None or self.interval_s <= 0:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="faultlens-security-signals", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.flush()
-
-    def stop(self) -> None:
-        """Stop the flushing thread and write what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval_s + 30)
-            self._thread = None
-        self.flush()
+    def size(self, value: int) -> int:
+        return value
 
 
 def record_signal(request: Request, tenant: str, kind: str) -> None:

@@ -9,16 +9,15 @@ transaction every `api_usage_flush_interval_s` and once more at shutdown, so no 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faultlens.api.buffered_counts import BufferedCounts
 from faultlens.store import api_usage
 from faultlens.store.api_usage import Usage, UsageKey
-from faultlens.timeutil import now_ms
 
 log = logging.getLogger("faultlens.api.usage")
 
@@ -33,80 +32,33 @@ def status_class(status: int) -> str:
     return f"{min(max(status // 100, 1), 5)}xx"
 
 
-class UsageRecorder:
-    """Counts in memory; `flush` adds them to api_usage. Thread-safe: requests record, one thread flushes."""
+class UsageRecorder(BufferedCounts[UsageKey, Usage]):
+    """Counts in memory; `flush` adds them to api_usage (api/buffered_counts.py)."""
 
-    def __init__(self, engine: Engine, *, interval_s: float, clock: Any = now_ms) -> None:
-        self.engine = engine
-        self.interval_s = interval_s
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._pending: dict[UsageKey, Usage] = {}
-        self._dropped = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    label = "api usage"
+    unit = "requests"
+    thread_name = "faultlens-api-usage"
+    max_pending_keys = MAX_PENDING_KEYS
 
     def record(self, tenant: str, status: int, duration_ms: float) -> None:
-        key = (tenant, api_usage.minute_of(self.clock()), status_class(status))
-        with self._lock:
-            usage = self._pending.get(key)
-            if usage is None:
-                if len(self._pending) >= MAX_PENDING_KEYS:
-                    self._dropped += 1
-                    return
-                usage = self._pending[key] = Usage()
+        def add(usage: Usage | None) -> Usage:
+            usage = usage or Usage()
             usage.add(duration_ms)
+            return usage
 
-    def flush(self) -> int:
-        """Write what was counted since the last flush; the requests written. On failure the counts are kept for
-        the next flush (within MAX_PENDING_KEYS)."""
-        with self._flush_lock:
-            with self._lock:
-                batch, self._pending = self._pending, {}
-                dropped, self._dropped = self._dropped, 0
-            if dropped:
-                log.warning("api usage: %d requests not counted while the database was unavailable", dropped)
-            if not batch:
-                return 0
-            try:
-                with self.engine.begin() as conn:
-                    api_usage.add_usage(conn, batch)
-            except Exception:
-                log.exception("api usage could not be written; kept for the next flush")
-                self._put_back(batch)
-                return 0
-            return sum(u.requests for u in batch.values())
+        self._count((tenant, api_usage.minute_of(self.clock()), status_class(status)), add)
 
-    def _put_back(self, batch: dict[UsageKey, Usage]) -> None:
-        with self._lock:
-            for key, usage in batch.items():
-                mine = self._pending.get(key)
-                if mine is not None:
-                    mine.merge(usage)
-                elif len(self._pending) < MAX_PENDING_KEYS:
-                    self._pending[key] = usage
-                else:
-                    self._dropped += usage.requests
+    def write(self, conn: Connection, batch: dict[UsageKey, Usage]) -> None:
+        api_usage.add_usage(conn, batch)
 
-    def start(self) -> None:
-        if self._thread is not None or self.interval_s <= 0:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="faultlens-api-usage", daemon=True)
-        self._thread.start()
+    def merge(self, into: Usage | None, value: Usage) -> Usage:
+        if into is None:
+            return value
+        into.merge(value)
+        return into
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.flush()
-
-    def stop(self) -> None:
-        """Stop the flushing thread and write what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval_s + 30)
-            self._thread = None
-        self.flush()
+    def size(self, value: Usage) -> int:
+        return value.requests
 
 
 class UsageMiddleware:

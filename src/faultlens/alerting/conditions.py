@@ -143,71 +143,48 @@ def recurring(conn: Connection, ctx: Context, recent: dict[str, dict[str, Counts
     s = ctx.settings
     since = ctx.now - int(s.recurring_window_s * 1000)
     rows = store.recurring_failures(conn, tenant=ctx.tenant, since=since, end=ctx.now + 1, min_count=1)
-    # Keyed by what the alert's labels say: routes can match on source, environment, class and category.
-    by_kind: dict[tuple[str, str, str, str, str], int] = {}
-    by_print: dict[tuple[str, str, str, str, str], int] = {}
+    # Keyed by what the alert's labels say (routes can match on source, environment, class and category); failures
+    # no rule names are grouped by fingerprint, the others by failure kind.
+    groups: dict[tuple[bool, str, str, str, str, str], int] = {}
     for r in rows:
-        env, failure_class = r["environment"] or "", r["failure_class"]
-        if r["failure_kind"] in ("unknown", "unclassified") and r["fingerprint_id"]:
-            key = (r["source"], env, failure_class, r["fingerprint_id"], r["category"])
-            by_print[key] = by_print.get(key, 0) + int(r["n"])
-        else:
-            key = (r["source"], env, failure_class, r["failure_kind"], r["category"])
-            by_kind[key] = by_kind.get(key, 0) + int(r["n"])
+        by_print = r["failure_kind"] in ("unknown", "unclassified") and bool(r["fingerprint_id"])
+        ident = r["fingerprint_id"] if by_print else r["failure_kind"]
+        key = (by_print, r["source"], r["environment"] or "", r["failure_class"], ident, r["category"])
+        groups[key] = groups.get(key, 0) + int(r["n"])
     minutes = f"{s.recurring_window_s / 60:g} minutes"
     out = []
-    for (source, env, failure_class, kind, category), n in sorted(by_kind.items()):
+    for (by_print, source, env, failure_class, ident, category), n in sorted(groups.items()):
         if n < s.recurring_min_failures:
             continue
-        name = "failure_kind_recurring"
+        where = f"{source} ({env})" if env else source
+        if by_print:
+            name = "fingerprint_recurring"
+            scope = {"fingerprint": ident}
+            summary = f"{where}: {n} actionable failures no rule names share fingerprint {ident} in the last {minutes}"
+            description = "An unknown message recurs: its fingerprint groups them; write the rule that names it."
+        else:
+            name = "failure_kind_recurring"
+            scope = {"failure_kind": ident}
+            summary = f"{where}: {n} actionable {ident} failures ({category}) in the last {minutes}"
+            description = "One failure kind keeps recurring: its failures list shows the messages and traces."
         labels = _labels(
             name,
             Level.P2.value,
             source=source,
             environment=env,
             failure_class=failure_class,
-            failure_kind=kind,
             category=category,
+            **scope,
         )
-        where = f"{source} ({env})" if env else source
         out.append(
             Candidate(
                 name=name,
                 level=Level.P2.value,
                 labels=labels,
-                summary=f"{where}: {n} actionable {kind} failures ({category}) in the last {minutes}",
+                summary=summary,
                 value=float(n),
                 threshold=float(s.recurring_min_failures),
-                description="One failure kind keeps recurring: its failures list shows the messages and traces.",
-                source=source,
-            )
-        )
-    for (source, env, failure_class, fingerprint, category), n in sorted(by_print.items()):
-        if n < s.recurring_min_failures:
-            continue
-        name = "fingerprint_recurring"
-        labels = _labels(
-            name,
-            Level.P2.value,
-            source=source,
-            environment=env,
-            failure_class=failure_class,
-            fingerprint=fingerprint,
-            category=category,
-        )
-        where = f"{source} ({env})" if env else source
-        out.append(
-            Candidate(
-                name=name,
-                level=Level.P2.value,
-                labels=labels,
-                summary=(
-                    f"{where}: {n} actionable failures no rule names share fingerprint {fingerprint} in the last "
-                    f"{minutes}"
-                ),
-                value=float(n),
-                threshold=float(s.recurring_min_failures),
-                description="An unknown message recurs: its fingerprint groups them; write the rule that names it.",
+                description=description,
                 source=source,
             )
         )

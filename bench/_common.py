@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 import psycopg
@@ -55,7 +56,15 @@ def start_server(
         env={**os.environ, **env},
         cwd=cwd,
     )
-    deadline = time.monotonic() + 120
+    return wait_healthy(proc, port, failure=lambda: "the server did not start")
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], port: int, *, failure: Callable[[], str], timeout_s: float = 120
+) -> subprocess.Popen[bytes]:
+    """Return `proc` once 127.0.0.1:port/healthz answers 200; stop it and exit with failure() when it dies first or
+    does not answer within timeout_s."""
+    deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
         while True:
             try:
@@ -65,8 +74,9 @@ def start_server(
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.terminate()
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+                proc.wait(10)
+                raise SystemExit(failure())
+            time.sleep(0.1)
 
 
 def pg_database(name: str, *, fresh: bool = False, template: str | None = None) -> str:

@@ -42,7 +42,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import drop_pg, free_port, machine, pg_database
+from _common import drop_pg, free_port, machine, pg_database, wait_healthy
 from _receiver import Call, Receiver
 
 SLACK_S = 5.0
@@ -105,19 +105,7 @@ def start_serve(port: int, db_url: str, routing: Path, interval_s: float, log: P
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-    deadline = time.monotonic() + 120
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.terminate()
-                proc.wait(10)
-                raise SystemExit(f"faultlens serve did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
+    return wait_healthy(proc, port, failure=lambda: f"faultlens serve did not start:\n{log.read_text()[-2000:]}")
 
 
 def stop_serve(proc: subprocess.Popen[bytes]) -> None:

@@ -131,7 +131,9 @@ def deliver_once(
     report = DeliveryReport()
     if batches:
         own = client is None
-        http = client if client is not None else httpx.Client(follow_redirects=False)
+        # Each send sets its own deadline (_send); the client's default is the setting's, should a call forget.
+        timeout = httpx.Timeout(settings.alert_delivery_timeout_s, connect=min(3.0, settings.alert_delivery_timeout_s))
+        http = client if client is not None else httpx.Client(follow_redirects=False, timeout=timeout)
         unreachable: set[str] = set()
         try:
             for batch in batches:

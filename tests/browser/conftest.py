@@ -51,12 +51,14 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(tmp: Path) -> Iterator[LiveServer]:
+def serve(tmp: Path, *, db_name: str = "dashboard.db", **settings: object) -> Iterator[LiveServer]:
+    """A real server in a thread on a SQLite file under `tmp`, no task store (a closed port), `settings` on top."""
     services = make_services(
-        f"sqlite:///{tmp / 'dashboard.db'}",
+        f"sqlite:///{tmp / db_name}",
         start_jobs=False,
         redis_url=f"redis://127.0.0.1:{_closed_port()}/0",
         redis_timeout_s=0.5,
+        **settings,
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -3,8 +3,6 @@ acknowledging (refused for a read-only key), silencing and expiring, re-sending 
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,16 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import update
 
-from faultlens.api.app import create_app
 from faultlens.services import Services
 from faultlens.store import keys
 from faultlens.store.tables import alert_notifications
-from tests.browser.conftest import LiveServer
-from tests.conftest import make_services
+from tests.browser.conftest import LiveServer, serve
 from tests.helpers import ago, event
 
 MINUTE = 60_000
@@ -77,37 +72,9 @@ def retry_loop(source: str, operation: str, n: int = 2) -> list[dict[str, Any]]:
 
 
 def _serve(tmp: Path) -> Iterator[LiveServer]:
-    # The browser conftest's server, with alert routing: its services take no extra settings.
     routing = tmp / "routing.yaml"
     routing.write_text(ROUTING, encoding="utf-8")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
-    services = make_services(
-        f"sqlite:///{tmp / 'alerts.db'}",
-        start_jobs=False,
-        redis_url=f"redis://127.0.0.1:{closed}/0",
-        redis_timeout_s=0.5,
-        alert_routing_file=str(routing),
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(services), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:  # uvicorn's only readiness signal
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", services)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        services.engine.dispose()
+    yield from serve(tmp, db_name="alerts.db", alert_routing_file=str(routing))
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Background work started with the server (job runner, rule follower, task syncs, alerting); each starter returns
-its stop."""
+"""Background work started with the server (job runner, rule follower, task syncs, alerting, the release analyzer);
+each starter returns its stop."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def start_all(services: Services) -> list[Stop]:
     from faultlens.connectors.sync import start_sync
     from faultlens.jobs.event_partitions import start_event_partitions
     from faultlens.jobs.runner import start_runner
+    from faultlens.releases.analyzer import start_release_analyzer
     from faultlens.rulepacks.follower import start_rule_follower
 
     task_metrics(services)  # the retention and requeue counters are scraped from the start, at 0
@@ -24,4 +25,5 @@ def start_all(services: Services) -> list[Stop]:
     stops.append(start_event_partitions(services))  # day partitions and raw-event retention, under a lease
     if services.settings.start_alerting and services.alerting is not None:
         stops += services.alerting.start()  # evaluation and delivery, each on the process holding its lease
+    stops.append(start_release_analyzer(services))  # rollouts' analyses and rollbacks, under a lease
     return stops

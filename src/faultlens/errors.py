@@ -166,3 +166,46 @@ class SilenceNotFound(NotFound):
 
 class NotificationNotFound(NotFound):
     code = "notification_not_found"
+
+
+# Release gates (releases/).
+class RolloutNotFound(NotFound):
+    code = "rollout_not_found"
+
+
+class RollbackNotFound(NotFound):
+    code = "rollback_not_found"
+
+
+class AnalysisNotFound(NotFound):
+    code = "canary_analysis_not_found"
+
+
+class ReplayReportNotFound(NotFound):
+    code = "replay_report_not_found"
+
+
+class EvidenceNotFound(NotFound):
+    code = "readiness_evidence_not_found"
+
+
+class ReleaseNotFound(NotFound):
+    code = "release_not_found"
+
+
+class RolloutConflict(Conflict):
+    """The rollout is not in a state that allows this (promoting a rolled-back one, a second running one ...)."""
+
+    code = "rollout_conflict"
+
+
+class ReplaySuiteError(InvalidRequest):
+    """A replay suite that cannot be run: wrong version, a bad request entry, a secret reference not set."""
+
+    code = "invalid_replay_suite"
+
+
+class ReplayTargetNotAllowed(Forbidden):
+    """The replay target is not on FAULTLENS_REPLAY_TARGETS: faultlens calls only the bases its operator listed."""
+
+    code = "replay_target_not_allowed"

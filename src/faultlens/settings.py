@@ -169,6 +169,41 @@ class Settings(BaseSettings):
     alert_delivery_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # Base URL of this deployment's dashboard in notifications' links; empty: http://<host>:<port>.
     external_url: str = ""
+    # Release gates (docs/releases.md; document 004 §8 names). RELEASE_CANARY_RATIO: the canary's share of traffic
+    # (sets the expected sample sizes); RELEASE_CANARY_DURATION_MIN: a canary analysis' window and a rollout's
+    # interval between analyses; this many failing analyses in a row decide a rollback; ROLLBACK_MAX_MINUTES: from a
+    # rollback decision to recovery confirmed; P6_READINESS_REQUIRED: admission requires every readiness check.
+    release_canary_ratio: float = Field(
+        default=0.1, gt=0, lt=1, validation_alias=AliasChoices("FAULTLENS_RELEASE_CANARY_RATIO", "RELEASE_CANARY_RATIO")
+    )
+    release_canary_duration_min: float = Field(
+        default=10.0,
+        gt=0,
+        le=1440,
+        validation_alias=AliasChoices("FAULTLENS_RELEASE_CANARY_DURATION_MIN", "RELEASE_CANARY_DURATION_MIN"),
+    )
+    release_rollback_after_failures: int = Field(default=2, ge=1, le=20)
+    rollback_max_minutes: float = Field(
+        default=30.0, gt=0, validation_alias=AliasChoices("FAULTLENS_ROLLBACK_MAX_MINUTES", "ROLLBACK_MAX_MINUTES")
+    )
+    p6_readiness_required: bool = Field(
+        default=True, validation_alias=AliasChoices("FAULTLENS_P6_READINESS_REQUIRED", "P6_READINESS_REQUIRED")
+    )
+    # Canary statistics (DECISIONS.md "Release gates"): one-sided tests at this alpha, at least this many outcomes
+    # per arm (and enough power) before any verdict but inconclusive.
+    release_canary_alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    release_canary_min_samples: int = Field(default=200, ge=1)
+    # Rollouts are analysed by the one process holding the "release_analyzer" lease; it looks for due ones this often.
+    release_analyzer_interval_s: float = Field(default=15.0, gt=0)
+    start_release_analyzer: bool = True
+    # Replay (POST /api/v1/internal/release/replay/e2e): only base URLs on this comma-separated allow-list are called
+    # (empty: replay is refused); requests in flight at once, each one's deadline, and the whole run's deadline.
+    replay_targets: str = Field(default="", validation_alias=AliasChoices("FAULTLENS_REPLAY_TARGETS", "REPLAY_TARGETS"))
+    replay_concurrency: int = Field(default=4, ge=1, le=32)
+    replay_request_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    replay_run_timeout_s: float = Field(default=120.0, gt=0, le=900)
+    # Readiness: the rollback check wants a rollback (drill or real) recovered within this many days.
+    readiness_rollback_drill_days: int = Field(default=30, ge=1, le=365)
     # Alert evaluation and delivery start with the server (tests turn them off and call one pass by hand).
     start_alerting: bool = True
     start_jobs: bool = True

@@ -22,9 +22,11 @@ from sqlalchemy import select
 
 from faultlens.api.app import create_app
 from faultlens.connectors import native
+from faultlens.releases import rollouts
 from faultlens.services import Services
-from faultlens.store import keys, traces
+from faultlens.store import keys, replays, traces
 from faultlens.store.tables import fingerprints
+from faultlens.timeutil import ms_to_rfc3339
 from tests.conftest import make_services, missing_service, scratch_postgres
 from tests.helpers import ago, event
 
@@ -45,6 +47,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("/correlations/{correlation_id}", "*"): "pivot page shell; it fetches /api/v1/correlations/{id} with the key",
     ("/requests/{request_id}", "*"): "pivot page shell; the page fetches /api/v1/requests/{id} with the key",
     ("/alerts", "*"): "page shell; its data comes from /api/v1/alerting/* with the key",
+    ("/releases", "*"): "page shell; its data comes from /api/v1/releases/* with the key",
     ("/static/{name}", "*"): "dashboard assets",
     ("/static/{version}/{name}", "*"): "dashboard assets",
     # The codebase-embedder contract answers any method but GET with its own 405 envelope, before auth.
@@ -84,6 +87,11 @@ PATH_PARAM_KINDS = {
     "alert_id": "alert",
     "silence_id": "silence",
     "notification_id": "notification",
+    "analysis_id": "canary_analysis",
+    "rollout_id": "rollout",
+    "rollback_id": "rollback",
+    "report_id": "replay_report",
+    "evidence_id": "readiness_evidence",
 }
 
 CODEBASE_EMBEDDER_PREFIX = "/codebase-embedder/"
@@ -373,6 +381,66 @@ def raise_alerts(world: World) -> str | None:
     return None
 
 
+def release_gates(world: World) -> str | None:
+    """Each tenant's release gates hold one of each record (a canary analysis, a rollout, a rollback drill, a
+    replay report, a readiness evaluation); their ids become the tenant's ids."""
+    for data in world.tenants.values():
+        p = data.tenant.prefix
+        arms = {"baseline": f"{p}rel-0", "canary": f"{p}rel-1", "environment": f"{p}env", "window": "1h"}
+        r = world.client.post("/api/v1/releases/canary/analyze", json=arms, headers=data.admin)
+        if r.status_code != 200:
+            return f"{data.tenant.name} could not analyse a canary: {r.status_code} {r.text[:300]}"
+        data.ids["canary_analysis"] = r.json()["id"]
+        body = {"release": f"{p}rel-1", "baseline": f"{p}rel-0", "environment": f"{p}env"}
+        r = world.client.post("/api/v1/releases/rollouts", json=body, headers=data.admin)
+        if r.status_code != 201:
+            return f"{data.tenant.name} could not start a rollout: {r.status_code} {r.text[:300]}"
+        data.ids["rollout"] = r.json()["id"]
+        now = int(time.time() * 1000)
+        drill = rollouts.record_drill(
+            world.services.engine,
+            tenant=data.tenant.name,
+            release=f"{p}rel-1",
+            environment=f"{p}env",
+            source=f"{p}src",
+            created_by=f"{p}drill",
+            decided_at=now - 60_000,
+            completed_at=now,
+            recovered=True,
+            detail=f"{data.tenant.marker} drill",
+        )
+        data.ids["rollback"] = drill["id"]
+        report_id = str(uuid.uuid4())
+        report = {
+            "id": report_id,
+            "release": f"{p}rel-1",
+            "environment": f"{p}env",
+            "suite": f"{p}suite",
+            "suite_version": "1",
+            "target": f"http://127.0.0.1:9/{p}target",
+            "passed": True,
+            "total": 0,
+            "counts": {"passed": 0, "failed": 0, "not_run": 0, "by_failure_class": {}},
+            "failures": [],
+            "not_run": [],
+            "results": [],
+            "p95_ms": None,
+            "rule_version": "probe",
+            "requested_by": f"{p}key",
+            "started_at": ms_to_rfc3339(now),
+            "finished_at": ms_to_rfc3339(now),
+        }
+        with world.services.engine.begin() as conn:
+            replays.insert_report(conn, tenant=data.tenant.name, report=report, started_at=now, finished_at=now)
+        data.ids["replay_report"] = report_id
+        body = {"release": f"{p}rel-1", "environment": f"{p}env"}
+        r = world.client.post("/api/v1/releases/readiness", json=body, headers=data.admin)
+        if r.status_code != 200:
+            return f"{data.tenant.name} could not evaluate readiness: {r.status_code} {r.text[:300]}"
+        data.ids["readiness_evidence"] = r.json()["id"]
+    return None
+
+
 def activate_pack(world: World, data: TenantData) -> str | None:
     """The tenant activates its own rule pack through the API; the backfill job it starts is the tenant's.
 
@@ -451,6 +519,9 @@ def build_world(db_url: str, tmp_path: Path, security_redis_url: str) -> Iterato
             problem = raise_alerts(w)
             if problem:
                 w.setup_problems.append(problem)
+            problem = release_gates(w)
+            if problem:
+                w.setup_problems.append(problem)
             yield w
     finally:
         for k in r.scan_iter(match=f"{prefix}*", count=500):
@@ -501,6 +572,10 @@ def query_fill(route: RouteSpec, data: TenantData) -> dict[str, str]:
         "client_id": f"{p}client",
         "window": "7d",
         "window_days": "7",
+        "release": f"{p}rel-1",
+        "canary": f"{p}rel-1",
+        "environment": f"{p}env",
+        "rollout_id": data.ids.get("rollout", f"{p}no-rollout"),
     }
     out = {name: values[name] for name in route.query if name in values}
     if "window" in out:

@@ -43,10 +43,11 @@ def test_the_unknown_parameter_check_sees_parameters_of_nested_filter_classes() 
     assert set(declared) == {
         *("window", "since", "until", "limit", "cursor", "q", "failures_only", "status", "item_type"),
         *("source", "operation", "failure_class", "failure_kind", "category", "is_actionable"),
-        *("trace_id", "correlation_id", "fingerprint_id"),
+        *("trace_id", "correlation_id", "fingerprint_id", "release", "environment"),
     }
     failures = declared_query_params(_route(overview.router, "/api/v1/failures"))
     assert {"source", "failure_class", "failure_kind", "category", "site_id", "page", "page_size"} <= set(failures)
+    assert {"release", "environment"} <= set(failures)
     assert "operation" not in failures  # a source filter alone, as before
     assert set(declared_query_params(_route(tasks.router, "/api/v1/tasks/failed"))) == {
         *("source", "task_type", "client_id", "category", "limit", "cursor"),

@@ -112,6 +112,7 @@ def test_the_scan_finds_every_kind_of_alert() -> None:
         "fingerprint_recurring",
         "silent_retry_loop",
         "alert_delivery_dead_letter",
+        "release_rollback",
     }
     assert security_alert_names() == {"revoked_key_used", "cross_tenant_attempts", "auth_failure_spike"}
 

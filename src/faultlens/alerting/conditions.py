@@ -3,8 +3,8 @@
 Each condition reads what ingest stored (rollups and recent raw events) and returns Candidates whose labels name
 what is affected; the evaluator (alerting/evaluate.py) keeps their state. Levels (DECISIONS.md "Alerts"):
 P0 security signals (alerting/security.py) and a main-path source's critical SLO hint; P1 critical SLO hints,
-dead-letter surges, silent retry loops, dead-lettered notifications; P2 warn hints, recurring failures, event
-volume (cost).
+dead-letter surges, silent retry loops, dead-lettered notifications, release rollbacks; P2 warn hints, recurring
+failures, event volume (cost).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from sqlalchemy import Connection
 from faultlens.alert_model import Candidate, Level
 from faultlens.alerting.routing import ConditionSettings
 from faultlens.store import alerts as store
+from faultlens.store import rollouts as rollout_rows
 from faultlens.store.rollup_shapes import DAY_MS
+from faultlens.timeutil import ms_to_rfc3339
 from faultlens.triage import slo
 from faultlens.triage.counts import Counts
 
@@ -252,6 +254,37 @@ def delivery_dead_letters(conn: Connection, ctx: Context, recent: dict[str, dict
     return out
 
 
+def release_rollbacks(conn: Connection, ctx: Context, recent: dict[str, dict[str, Counts]]) -> list[Candidate]:
+    """A rollback decided by a rollout (releases/rollouts.py), until its recovery is confirmed and a replay of the
+    release has passed (P1): the newest per release, environment and source."""
+    out = []
+    for r in rollout_rows.alerting_rollbacks(conn, tenant=ctx.tenant):
+        name = "release_rollback"
+        release, env = r["release"], r["environment"]
+        if r["recovery_state"] in rollout_rows.UNRECOVERED:
+            summary = f"roll back {release} in {env}: {r['reason']}"
+        else:
+            summary = f"{release} was rolled back in {env}, a replay must pass before traffic returns: {r['reason']}"
+        replay = {True: "passed", False: "failed"}.get(r["replay_passed"], "not run")
+        out.append(
+            Candidate(
+                name=name,
+                level=Level.P1.value,
+                labels=_labels(name, Level.P1.value, release=release, environment=env, source=r["source"]),
+                summary=summary,
+                value=max(0, ctx.now - r["decided_at"]) / MINUTE_MS,  # minutes since the decision
+                threshold=(r["deadline_at"] - r["decided_at"]) / MINUTE_MS,  # ROLLBACK_MAX_MINUTES when decided
+                description=(
+                    f"rollback {r['id']}: decided {ms_to_rfc3339(r['decided_at'])}, recovery {r['recovery_state']} "
+                    f"(deadline {ms_to_rfc3339(r['deadline_at'])}), replay {replay}. Traffic back on "
+                    f"{r['baseline'] or 'the baseline'}: `faultlens rollout complete-rollback {r['id']}`."
+                ),
+                source=r["source"],
+            )
+        )
+    return out
+
+
 CONDITIONS: tuple[Condition, ...] = (
     slo_candidates,
     dead_letter_surge,
@@ -259,6 +292,7 @@ CONDITIONS: tuple[Condition, ...] = (
     recurring,
     retry_loops,
     delivery_dead_letters,
+    release_rollbacks,
 )
 
 

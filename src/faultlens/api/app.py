@@ -13,12 +13,29 @@ from faultlens.api import guard as browser_guard
 from faultlens.api.access_log import AccessLog
 from faultlens.api.body_deadline import BodyDeadline
 from faultlens.api.compat import codebase_embedder, invocations, ops_summary, otlp, parallel_ops
+from faultlens.api.compat import release as release_contracts
 from faultlens.api.concurrency import ConcurrencyLimit
 from faultlens.api.context import RequestIds
 from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.head import HeadAsGet
 from faultlens.api.http_metrics import HttpMetrics
-from faultlens.api.routes import alerting, events, fingerprints, jobs, metrics, overview, rules, stats, tasks, traces
+from faultlens.api.routes import (
+    alerting,
+    events,
+    fingerprints,
+    jobs,
+    metrics,
+    overview,
+    release_timeline,
+    rules,
+    stats,
+    tasks,
+    traces,
+)
+from faultlens.api.routes import canary as canary_routes
+from faultlens.api.routes import evidence as evidence_routes
+from faultlens.api.routes import releases as release_routes
+from faultlens.api.routes import rollouts as rollout_routes
 from faultlens.api.security_signals import SignalRecorder
 from faultlens.api.usage import UsageMiddleware, UsageRecorder
 from faultlens.services import Services
@@ -76,10 +93,16 @@ def create_app(services: Services) -> FastAPI:
         tasks.router,
         traces.router,
         alerting.router,
+        release_timeline.router,
+        canary_routes.router,
+        release_routes.router,
+        rollout_routes.router,
+        evidence_routes.router,
         metrics.router,
         invocations.router,
         parallel_ops.router,
         ops_summary.router,
+        release_contracts.router,
         codebase_embedder.router,
         otlp.router,
         web.router,

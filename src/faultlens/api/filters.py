@@ -98,6 +98,20 @@ class EventClassFilter(ClassFilter):
         super().__init__(failure_class, failure_kind, category)
 
 
+_RELEASE = Annotated[
+    str | None, Query(min_length=1, max_length=128, description="events of this release (as the events carry it)")
+]
+_ENVIRONMENT = Annotated[str | None, Query(min_length=1, max_length=64, description="events of this environment")]
+
+
+class ReleaseFilter:
+    """?release= ?environment=: the events of one release and/or one environment."""
+
+    def __init__(self, release: _RELEASE = None, environment: _ENVIRONMENT = None) -> None:
+        self.release = release
+        self.environment = environment
+
+
 def attribute_filters(site_id: _ATTR = None, target_object: _ATTR = None, template_key: _ATTR = None) -> dict[str, str]:
     """The attribute filters given (site_id, target_object, template_key), by name."""
     values = {"site_id": site_id, "target_object": target_object, "template_key": template_key}
@@ -108,6 +122,7 @@ SourceDep = Annotated[SourceFilter, Depends()]
 OriginDep = Annotated[OriginFilter, Depends()]
 ClassDep = Annotated[ClassFilter, Depends()]
 EventClassDep = Annotated[EventClassFilter, Depends()]
+ReleaseDep = Annotated[ReleaseFilter, Depends()]
 Attrs = Annotated[dict[str, str], Depends(attribute_filters)]
 
 
@@ -118,6 +133,7 @@ class EventFilters:
         self,
         origin: OriginDep,
         classes: EventClassDep,
+        releases: ReleaseDep,
         status: StatusParam | None = None,
         is_actionable: bool | None = None,
         trace_id: str | None = None,
@@ -129,6 +145,7 @@ class EventFilters:
     ) -> None:
         self.origin = origin
         self.classes = classes
+        self.releases = releases
         self.status = status
         self.is_actionable = is_actionable
         self.trace_id = trace_id
@@ -155,6 +172,8 @@ class EventFilters:
             item_type=self.item_type,
             q=self.q,
             failures_only=self.failures_only,
+            release=self.releases.release,
+            environment=self.releases.environment,
         )
 
 
@@ -176,7 +195,13 @@ class CursorPage:
 CursorPageDep = Annotated[CursorPage, Depends()]
 
 
-def failure_query(window: Window, source: SourceFilter, classes: ClassFilter, attrs: dict[str, str]) -> FailureQuery:
+def failure_query(
+    window: Window,
+    source: SourceFilter,
+    classes: ClassFilter,
+    attrs: dict[str, str],
+    releases: ReleaseFilter | None = None,
+) -> FailureQuery:
     """The failure list's query from its shared filters."""
     return FailureQuery(
         start_ms=window.start_ms,
@@ -186,4 +211,6 @@ def failure_query(window: Window, source: SourceFilter, classes: ClassFilter, at
         failure_kind=classes.failure_kind,
         category=classes.category,
         attrs=attrs,
+        release=releases.release if releases else None,
+        environment=releases.environment if releases else None,
     )

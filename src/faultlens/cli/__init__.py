@@ -8,8 +8,10 @@ import typer
 
 from faultlens.cli import alerts as alerts_cli
 from faultlens.cli import data as data_cli
+from faultlens.cli import gate as gate_cli
 from faultlens.cli import jobs as jobs_cli
 from faultlens.cli import keys as keys_cli
+from faultlens.cli import rollouts as rollouts_cli
 from faultlens.cli import rollups as rollups_cli
 from faultlens.cli import rules as rules_cli
 from faultlens.cli import serve as serve_cli
@@ -28,6 +30,8 @@ app.add_typer(rules_cli.app, name="rules")
 app.add_typer(rollups_cli.app, name="rollups")
 app.add_typer(tasks_cli.app, name="tasks")
 app.add_typer(alerts_cli.app, name="alerts")
+app.add_typer(gate_cli.app, name="gate")
+app.add_typer(rollouts_cli.app, name="rollout")
 jobs_cli.register(app)
 serve_cli.register(app)
 data_cli.register(app)

@@ -44,6 +44,9 @@ def verify(
         questions: list[tuple[int, str, dict[str, Any]]] = [
             (shape, ", ".join(rollup_shapes.SHAPES[shape]), {}) for shape in range(rollup_shapes.ATTRIBUTE_SHAPE)
         ]
+        if rollup_reads.release_rollups_ready(conn):
+            release = rollup_shapes.RELEASE_SHAPE
+            questions.append((release, ", ".join(rollup_shapes.SHAPES[release]), {}))
         if rollup_reads.attribute_rollups_ready(conn):
             frequent = frequent_attribute_values(conn, tenant=tenant, start=start, end=end, limit=attribute_values)
             for name, value in frequent:

@@ -57,8 +57,13 @@ class FaultlensMiddleware:
         source: str | None = None,
         ignore_paths: Iterable[str] = (),
         record_success: bool = True,
+        release: str | None = None,
+        environment: str | None = None,
     ) -> None:
         self.app = app
+        # None: FAULTLENS_RELEASE / FAULTLENS_ENVIRONMENT, read per event (integrations/events.py).
+        self.release = release
+        self.environment = environment
         self.sender = sender if sender is not None else default_sender()
         self.source = source or os.environ.get("FAULTLENS_SOURCE") or os.environ.get("OTEL_SERVICE_NAME") or "asgi"
         self.ignore_paths = frozenset(ignore_paths)
@@ -174,5 +179,7 @@ class FaultlensMiddleware:
                 error_message=error_message,
                 error_code=error_code,
                 trace=trace,
+                release=self.release,
+                environment=self.environment,
             )
         )

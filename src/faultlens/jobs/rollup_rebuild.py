@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine
 
 from faultlens.jobs.queue import Job, JobKind, Step, enqueue, find_active
-from faultlens.store import event_batches, rollup_reads, rollup_shapes, rollup_writes
+from faultlens.store import event_batches, releases_seen, rollup_reads, rollup_shapes, rollup_writes
 from faultlens.store.rollup_resets import clear_rollups
 from faultlens.store.state import ROLLUPS_REBUILD_NEEDED, find_state, save_state, swap_state, write_lock
 
@@ -19,12 +19,14 @@ QUEUED = "queued"
 DONE = "false"
 
 _COLUMNS = ("pk", *rollup_shapes.ROW_FIELDS)
-# The attribute rows alone (migration 0004 on a database with events): service_state values of that request.
+# The attribute rows alone (migration 0004 on a database with events): service_state values of that request;
+# the release rows alone (migration 0012) use the same values under their own key.
 ATTRIBUTES_NEEDED, ATTRIBUTES_READY = "needed", "ready"
 
 
 def ensure_rollup_rebuild(engine: Engine) -> Job | None:
-    """Enqueue what service_state asks for: a full rebuild, attribute rows only, or nothing; returns the job."""
+    """Enqueue what service_state asks for: a full rebuild, attribute rows only, release rows only, or nothing;
+    returns the (first) job."""
     full = _ensure(engine, ROLLUPS_REBUILD_NEEDED, NEEDED, DONE, shapes=None)
     attributes = _ensure(
         engine,
@@ -33,7 +35,14 @@ def ensure_rollup_rebuild(engine: Engine) -> Job | None:
         ATTRIBUTES_READY,
         shapes=[rollup_shapes.ATTRIBUTE_SHAPE],
     )
-    return full or attributes
+    releases = _ensure(
+        engine,
+        rollup_reads.RELEASE_ROLLUPS_STATE,
+        ATTRIBUTES_NEEDED,
+        ATTRIBUTES_READY,
+        shapes=[rollup_shapes.RELEASE_SHAPE],
+    )
+    return full or attributes or releases
 
 
 def request_rollup_rebuild(engine: Engine) -> Job | None:
@@ -99,7 +108,11 @@ class RollupRebuildHandler:
         )
         if not rows:
             return Step(finished=True)
-        rollup_writes.apply(conn, rows, +1, shapes=job.params.get("shapes") or rollup_shapes.ALL_SHAPES)
+        shapes = job.params.get("shapes") or rollup_shapes.ALL_SHAPES
+        rollup_writes.apply(conn, rows, +1, shapes=shapes)
+        if rollup_shapes.RELEASE_SHAPE in shapes:
+            # The registry of releases comes with their rows (min/max folds: events seen twice change nothing).
+            releases_seen.record(conn, rows)
         return Step(examined=len(rows), checkpoint=int(rows[-1]["pk"]))
 
     def finish(self, conn: Connection, job: Job, services: Services) -> None:

@@ -71,10 +71,10 @@ def insert_events(
 ) -> int:
     """Insert rows, ignoring ids the tenant already has; returns how many were new.
 
-    Events, their rollups and their fingerprints change in one transaction, so no reader ever sees one
-    without the others. `templates` maps fingerprint id -> (template, sample message, first seen).
+    Events, their rollups, the releases they carry and their fingerprints change in one transaction, so no reader
+    ever sees one without the others. `templates` maps fingerprint id -> (template, sample message, first seen).
     """
-    from faultlens.store import rollup_writes  # late import: rollup_writes imports this module's tables
+    from faultlens.store import releases_seen, rollup_writes  # late import: rollup_writes imports this module's tables
 
     with engine.begin() as conn:
         new_ids = _insert_new(conn, rows)
@@ -84,6 +84,7 @@ def insert_events(
             new_rows = [r for r in rows if r["id"] in new_ids]
         if new_rows:
             rollup_writes.apply(conn, new_rows)
+            releases_seen.record(conn, new_rows)
         if templates:
             upsert_fingerprints(conn, tenant=tenant, templates=templates, rows=new_rows)
     return len(new_ids)
@@ -153,6 +154,8 @@ class EventFilter:
     item_type: str | None = None
     q: str | None = None
     failures_only: bool = False
+    release: str | None = None
+    environment: str | None = None
 
     def clauses(self, tenant: str) -> list[ColumnElement[bool]]:
         c = events.c
@@ -172,6 +175,8 @@ class EventFilter:
             "correlation_id",
             "fingerprint_id",
             "item_type",
+            "release",
+            "environment",
         ):
             value = getattr(self, name)
             if value is not None:

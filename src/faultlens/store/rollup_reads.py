@@ -15,8 +15,10 @@ from faultlens.store.rollup_shapes import (
     CODE_CHARS,
     GRAIN_NAMES,
     HOUR_MS,
+    RELEASE_SHAPE,
     SHAPE_GRAINS_MS,
-    shape_for,
+    check_names,
+    covering_shape,
 )
 from faultlens.store.rollup_windows import decompose
 from faultlens.store.tables import events, rollups
@@ -24,21 +26,42 @@ from faultlens.store.tables import events, rollups
 # service_state: "ready" once attribute rows cover every event (a database upgraded with events in it waits
 # for the rollup rebuild job; until then attribute filters scan raw events).
 ATTRIBUTE_ROLLUPS_STATE = "attribute_rollups"
+# service_state: "ready" once release rows cover every event (migration 0012 on a database with events asks the
+# rebuild job for them, "needed"); until then release and environment questions scan raw events.
+RELEASE_ROLLUPS_STATE = "release_rollups"
+# Text dimensions events may leave NULL: rollups hold '' there, raw reads compare and group the same way.
+_NULLABLE = ("operation", "error_code", "release", "environment")
 
 Totals = dict[tuple[Any, ...], tuple[int, int]]
 
 
-def _check_query(by: Sequence[str], where: Mapping[str, Any]) -> int:
-    """The shape answering `by` and `where`; attributes may only filter, by name and value together."""
+def _check_query(by: Sequence[str], where: Mapping[str, Any]) -> int | None:
+    """The shape keeping `by` and `where` (None: none keeps them all, raw events answer); attributes may only
+    filter, by name and value together."""
     if set(ATTRIBUTE_DIMENSIONS) & set(by):
         raise ValueError("attributes filter rollups; they cannot group them")
     if len(set(ATTRIBUTE_DIMENSIONS) & set(where)) == 1:
         raise ValueError("an attribute filter needs both attr_name and attr_value")
-    return shape_for((*by, *where))
+    return covering_shape((*by, *where))
+
+
+def _answering_shape(conn: Connection, by: Sequence[str], where: Mapping[str, Any]) -> int | None:
+    """The shape whose rows answer this question now, or None when raw events must (no shape keeps these
+    dimensions together, or the shape's rows are still being built from events)."""
+    shape = _check_query(by, where)
+    if shape == ATTRIBUTE_SHAPE and not _attribute_rows_answer(conn, where):
+        return None
+    if shape == RELEASE_SHAPE and not release_rollups_ready(conn):
+        return None
+    return shape
 
 
 def attribute_rollups_ready(conn: Connection) -> bool:
     return state.find_state(conn, ATTRIBUTE_ROLLUPS_STATE) == "ready"
+
+
+def release_rollups_ready(conn: Connection) -> bool:
+    return state.find_state(conn, RELEASE_ROLLUPS_STATE) == "ready"
 
 
 def _attribute_rows_answer(conn: Connection, where: Mapping[str, Any]) -> bool:
@@ -62,11 +85,12 @@ def aggregate(
     With `bucket_ms`, the first group element is the bucket start, aligned to the epoch (floor(t / bucket_ms)
     * bucket_ms). Only grains dividing it answer (hours for 6h buckets, weeks too for 7d ones); a bucket that
     is not a multiple of an hour is answered from raw events. `where` may hold attr_name and attr_value: one
-    attribute filter, answered from attribute rows once they are complete and from raw events until then.
+    attribute filter, answered from attribute rows once they are complete and from raw events until then; the
+    same for release and environment and the release rows. Dimensions no shape keeps together scan raw events.
     """
     where = dict(where or {})
-    shape = _check_query(by, where)
-    if shape == ATTRIBUTE_SHAPE and not _attribute_rows_answer(conn, where):
+    shape = _answering_shape(conn, by, where)
+    if shape is None:
         return aggregate_events(conn, tenant=tenant, start=start, end=end, by=by, where=where, bucket_ms=bucket_ms)
     totals: dict[tuple[Any, ...], list[int]] = {}
 
@@ -192,8 +216,8 @@ def count_since(
     if not starts:
         return {}
     where = dict(where or {})
-    shape = _check_query(by, where)
-    if shape == ATTRIBUTE_SHAPE and not _attribute_rows_answer(conn, where):
+    shape = _answering_shape(conn, by, where)
+    if shape is None:
         raw = True
     if raw:
         e = events.c
@@ -228,7 +252,7 @@ def count_since(
 
 def _event_columns(by: Sequence[str]) -> list[Any]:
     e = events.c
-    return [func.coalesce(e[name], "") if name in ("operation", "error_code") else e[name] for name in by]
+    return [func.coalesce(e[name], "") if name in _NULLABLE else e[name] for name in by]
 
 
 def _event_conditions(
@@ -241,7 +265,7 @@ def _event_conditions(
     extra: Sequence[ColumnElement[bool]],
 ) -> list[ColumnElement[bool]]:
     """The raw-event form of a rollup question: the same dimensions compared the way rollups store them."""
-    _check_query(by, where)  # rejects names that are not rollup dimensions
+    check_names((*by, *where))  # rejects names that are not rollup dimensions (raw answers need no shape)
     e = events.c
     conds: list[ColumnElement[bool]] = [e.tenant == tenant, e.occurred_at >= start, e.occurred_at < end, *extra]
     if "attr_name" in where:
@@ -252,8 +276,8 @@ def _event_conditions(
         if k == "error_code":
             # Rollups keep the first CODE_CHARS characters of a code; raw rows must compare the same way.
             conds.append(func.substr(func.coalesce(e.error_code, ""), 1, CODE_CHARS) == v)
-        elif k == "operation":
-            conds.append(func.coalesce(e.operation, "") == v)
+        elif k in _NULLABLE and not v:
+            conds.append(func.coalesce(e[k], "") == v)  # '' in rollups: the events without a value
         else:
             conds.append(e[k] == v)
     return conds

@@ -28,8 +28,6 @@ _NO_ATTRIBUTE = (("", ""),)
 
 
 def _project(dims: tuple[Any, ...], shape: int) -> tuple[Any, ...]:
-    if shape == 0:
-        return dims
     kept = _KEPT[shape]
     return tuple(v if i in kept else _BLANK[i] for i, v in enumerate(dims))
 
@@ -45,6 +43,8 @@ def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
         row["category"],
         bool(row["is_actionable"]),
         (row["error_code"] or "")[:CODE_CHARS],
+        row.get("release") or "",
+        row.get("environment") or "",
     )
 
 

@@ -146,7 +146,7 @@ service_state = Table(
 # window queries cost the number of buckets. A shape (store/rollup_shapes.py SHAPES) names the dimensions a row keeps;
 # the others, like every missing value, hold '' instead of NULL so the unique key matches. Attribute rows
 # (shape 3) carry one attribute name and value each; the key puts them before the bucket so a filter on one
-# value reads only its rows.
+# value reads only its rows. Only the release shape (4) keeps release and environment (migration 0012).
 ROLLUP_KEY = (
     "tenant",
     "shape",
@@ -163,6 +163,8 @@ ROLLUP_KEY = (
     "category",
     "is_actionable",
     "error_code",
+    "release",
+    "environment",
 )
 rollups = Table(
     "rollups",
@@ -182,9 +184,26 @@ rollups = Table(
     Column("category", String(32), nullable=False),
     Column("is_actionable", Boolean, nullable=False),
     Column("error_code", String(64), nullable=False),
+    Column("release", String(128), nullable=False, server_default=text("''")),
+    Column("environment", String(64), nullable=False, server_default=text("''")),
     Column("count", BigInteger, nullable=False),
     Column("attempt_sum", BigInteger, nullable=False),
     UniqueConstraint(*ROLLUP_KEY, name="uq_rollups_key"),
+)
+
+# The releases each tenant's events carried, per environment ('' when an event had none) and source, with the first
+# and last occurred_at seen: written in the ingest transaction (store/releases_seen.py), read by the release list
+# and the deploy markers. Events without a release add nothing.
+releases_seen = Table(
+    "releases_seen",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("release", String(128), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("source", String(128), primary_key=True),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Index("ix_releases_seen_first", "tenant", "first_seen"),
 )
 
 # The rule pack activated over the API per scope: 'global' (layered under every tenant's own pack, and
@@ -390,4 +409,127 @@ task_archive = Table(
     Column("record", Text, nullable=False),
     Column("archived_at", BigInteger, nullable=False),
     Index("ix_task_archive_day", "tenant", "day"),
+)
+
+# Release gates (releases/, docs/releases.md). A rollout: a canary release against its baseline in one environment
+# (and optionally one source), analysed every interval_min over the last interval_min. state: running | rolled_back |
+# promoted | aborted. `consecutive_failures` counts failing analyses in a row; max_failures of them decide a rollback.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("release", String(128), nullable=False),  # the canary
+    Column("baseline", String(128), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("source", String(128)),  # None: every source of the environment
+    Column("ratio", Float, nullable=False),  # the canary's share of traffic
+    Column("interval_min", Float, nullable=False),  # analysis window and interval
+    Column("max_failures", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("last_verdict", String(16)),
+    Column("last_analysis_at", BigInteger),
+    Column("decision", String(16)),  # None | rollback | promote | abort
+    Column("decision_reason", Text),
+    Column("decided_at", BigInteger),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_rollouts_tenant_release", "tenant", "release", "created_at"),
+    Index("ix_rollouts_state", "state", "last_analysis_at"),
+)
+
+# Every canary analysis (ad hoc, the gate endpoints' or a rollout's interval): its inputs and its judgement.
+# verdict: pass | fail | inconclusive; result: JSON {metrics: [...], reasons: [...], arms: {...}}.
+canary_analyses = Table(
+    "canary_analyses",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("rollout_id", String(36)),
+    Column("baseline", String(128), nullable=False),
+    Column("canary", String(128), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("source", String(128)),
+    Column("since", BigInteger, nullable=False),
+    Column("until", BigInteger, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_canary_analyses_canary", "tenant", "canary", "created_at"),
+    Index("ix_canary_analyses_rollout", "tenant", "rollout_id", "created_at"),
+)
+
+# A rollback: decided by a rollout (or recorded by a drill), completed when recovery is confirmed. recovery_state:
+# pending | recovered | overdue (not confirmed within ROLLBACK_MAX_MINUTES). The rollout stays blocked until a
+# replay of `release` passes after decided_at (replay_report_id, replay_passed).
+rollbacks = Table(
+    "rollbacks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("rollout_id", String(36)),
+    Column("release", String(128), nullable=False),  # the release rolled back
+    Column("baseline", String(128)),  # the release traffic returns to
+    Column("environment", String(64), nullable=False),
+    Column("source", String(128)),
+    Column("reason", Text, nullable=False),
+    Column("drill", Boolean, nullable=False, server_default=text("false")),
+    Column("decided_at", BigInteger, nullable=False),
+    Column("deadline_at", BigInteger, nullable=False),  # decided_at + ROLLBACK_MAX_MINUTES
+    Column("completed_at", BigInteger),
+    Column("recovery_state", String(16), nullable=False),
+    Column("recovery_detail", Text),  # JSON: what confirmed (or failed to confirm) recovery
+    Column("replay_report_id", String(36)),
+    Column("replay_passed", Boolean),
+    Column("created_by", String(128), nullable=False),
+    Index("ix_rollbacks_tenant_release", "tenant", "release", "decided_at"),
+    Index("ix_rollbacks_recovery", "recovery_state", "deadline_at"),
+)
+
+# Replay reports (POST /api/v1/internal/release/replay/e2e): a recorded suite run against a target, each outcome
+# classified with the tenant's active rules. report: JSON {counts, failures, results, ...}. Immutable once written.
+replay_reports = Table(
+    "replay_reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("release", String(128), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("suite", String(128), nullable=False),
+    Column("suite_version", String(64), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("p95_ms", Float),
+    Column("rule_version", String(256), nullable=False),
+    Column("report", Text, nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=False),
+    Index("ix_replay_reports_release", "tenant", "release", "finished_at"),
+)
+
+# Readiness evaluations (POST /api/v1/internal/release/readiness/evaluate): immutable evidence records, each with
+# the checks' verdicts and evidence, the inputs it read, who asked and when.
+readiness_evidence = Table(
+    "readiness_evidence",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("release", String(128), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("admitted", Boolean, nullable=False),
+    Column("replay_passed", Boolean, nullable=False),
+    Column("failed_checks", Text, nullable=False),  # JSON list of check names
+    Column("checks", Text, nullable=False),  # JSON {name: {passed, reason, evidence}}
+    Column("inputs", Text, nullable=False),  # JSON: the request and the settings it was judged under
+    Column("replay_report_id", String(36)),
+    Column("requested_by", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_readiness_evidence_release", "tenant", "release", "created_at"),
 )

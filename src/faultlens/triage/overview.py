@@ -31,6 +31,11 @@ def window_of(days: int, *, now: int | None = None) -> Window:
     return Window(f"{days}d", now - days * DAY_MS, now + 1)
 
 
+def release_where(release: str | None, environment: str | None) -> dict[str, str]:
+    """The rollup filter of a release and/or an environment (neither: every event)."""
+    return {k: v for k, v in (("release", release), ("environment", environment)) if v is not None}
+
+
 def describe_window(window: Window) -> dict[str, Any]:
     return {
         "label": window.label,
@@ -111,15 +116,18 @@ def build_overview(
     config: slo.SloConfig,
     sources: Sequence[str] | None = None,
     attrs: Mapping[str, str] | None = None,
+    release: str | None = None,
+    environment: str | None = None,
     now: int | None = None,
 ) -> Overview:
     """Partitions for every source seen in the window (`window`, else the last `days` days), or exactly for
-    `sources` (present even when empty)."""
+    `sources` (present even when empty); only the events of `release` and `environment` when given."""
     now = now_ms() if now is None else now
     if window is None:
         window = window_of(days if days is not None else DEFAULT_WINDOW_DAYS, now=now)
     attrs = dict(attrs or {})
-    where = {"source": sources[0]} if sources is not None and len(sources) == 1 else None
+    scope = release_where(release, environment)
+    where = {**scope, "source": sources[0]} if sources is not None and len(sources) == 1 else scope
     rows = window_rows(conn, tenant=tenant, window=window, by=_BY, where=where, attrs=attrs)
     wanted = set(sources) if sources is not None else None
     parts: dict[str, Partition] = {name: Partition() for name in sources or ()}
@@ -129,13 +137,15 @@ def build_overview(
             continue
         parts.setdefault(key[0], Partition()).add(key, n, attempts)
         totals.add(key, n, attempts)
-    recent = slo.count_recent(conn, tenant=tenant, now=now, attrs=attrs)
+    recent = slo.count_recent(conn, tenant=tenant, now=now, attrs=attrs, where=scope)
     hints = slo.build_hints(
         window_counts={name: p.counts for name, p in parts.items()}, recent=recent, config=config, window=window.label
     )
     filters: dict[str, Any] = {
         "sources": list(sources) if sources is not None else None,
         **{k: attrs.get(k) for k in raw.ATTRIBUTE_FILTERS},
+        "release": release,
+        "environment": environment,
     }
     return Overview(window, now, filters, totals, parts, hints)
 
@@ -150,11 +160,22 @@ def alerts(
     level: str | None = None,
     sources: Sequence[str] | None = None,
     attrs: Mapping[str, str] | None = None,
+    release: str | None = None,
+    environment: str | None = None,
     now: int | None = None,
 ) -> dict[str, Any]:
     """The hints of the overview as an alert view: worst status, counts by code, hints at or above `level`."""
     ov = build_overview(
-        conn, tenant=tenant, days=days, window=window, config=config, sources=sources, attrs=attrs, now=now
+        conn,
+        tenant=tenant,
+        days=days,
+        window=window,
+        config=config,
+        sources=sources,
+        attrs=attrs,
+        release=release,
+        environment=environment,
+        now=now,
     )
     return {
         "window": describe_window(ov.window),

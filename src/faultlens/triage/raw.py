@@ -91,16 +91,24 @@ def count_since(
     starts: Sequence[int],
     end: int,
     by: Sequence[str],
+    where: Mapping[str, Any] | None = None,
     attrs: Mapping[str, str] | None = None,
 ) -> dict[tuple[Any, ...], tuple[int, ...]]:
     """Counts for each window [starts[i], end) (see rollup_reads.count_since): hourly rollups when every bound is a
     whole hour and rollups can answer the attribute filter, raw events otherwise."""
     aligned = all(t % rollup_shapes.HOUR_MS == 0 for t in (*starts, end))
-    combined = _with_attribute(by, None, attrs)
-    if aligned and (not attrs or combined is not None):
+    combined = _with_attribute(by, where, attrs) if attrs else dict(where or {})
+    if aligned and combined is not None:
         return rollup_reads.count_since(conn, tenant=tenant, starts=starts, end=end, by=by, where=combined)
     return rollup_reads.count_since(
-        conn, tenant=tenant, starts=starts, end=end, by=by, extra=attributes.clauses(conn.dialect.name, attrs), raw=True
+        conn,
+        tenant=tenant,
+        starts=starts,
+        end=end,
+        by=by,
+        where=where,
+        extra=attributes.clauses(conn.dialect.name, attrs),
+        raw=True,
     )
 
 
@@ -115,6 +123,8 @@ class FailureQuery:
     failure_kind: str | None = None
     category: str | None = None
     attrs: Mapping[str, str] = field(default_factory=dict)
+    release: str | None = None
+    environment: str | None = None
 
     def event_filter(self) -> EventFilter:
         return EventFilter(
@@ -125,10 +135,12 @@ class FailureQuery:
             failure_kind=self.failure_kind,
             category=self.category,
             failures_only=True,
+            release=self.release,
+            environment=self.environment,
         )
 
     def rollup_where(self) -> dict[str, str]:
-        names = ("source", "failure_class", "failure_kind", "category")
+        names = ("source", "failure_class", "failure_kind", "category", "release", "environment")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 

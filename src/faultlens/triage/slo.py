@@ -336,13 +336,19 @@ def summarize(hints: Iterable[Hint], *, level: str | None = None) -> dict[str, A
 
 
 def count_recent(
-    conn: Connection, *, tenant: str, now: int, attrs: Mapping[str, str] | None = None
+    conn: Connection,
+    *,
+    tenant: str,
+    now: int,
+    attrs: Mapping[str, str] | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Counts]]:
     """Counts per source for each of RECENT_WINDOWS_MS, ending now.
 
     Windows up to an hour are exact: raw events back from now. Longer ones add up hourly rollups (the current
     hour's row holds the events so far) from the hour boundary nearest to their start, so they are within 30
     minutes of their nominal length. Each group is one query of conditional sums, a row per source and status.
+    `where` narrows them by rollup dimensions (release, environment), like the window's counts.
     """
     end = now + 1
     hour_end = now // HOUR_MS * HOUR_MS + HOUR_MS
@@ -356,7 +362,9 @@ def count_recent(
     out: dict[str, dict[str, Counts]] = {}
     for starts, until in ((short, end), (long, hour_end)):
         labels = list(starts)
-        rows = raw.count_since(conn, tenant=tenant, starts=list(starts.values()), end=until, by=by, attrs=attrs)
+        rows = raw.count_since(
+            conn, tenant=tenant, starts=list(starts.values()), end=until, by=by, where=where, attrs=attrs
+        )
         for (source, status, failure_class, is_actionable), counts in rows.items():
             windows = out.setdefault(source, {})
             for label, n in zip(labels, counts, strict=True):

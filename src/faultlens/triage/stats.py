@@ -11,8 +11,21 @@ from faultlens.timeutil import Window
 from faultlens.triage.counts import BY, tally, window_rows
 
 
-def summary(conn: Connection, *, tenant: str, window: Window, source: str | None = None) -> dict[str, Any]:
-    where = {"source": source} if source is not None else None
+def _where(source: str | None, release: str | None, environment: str | None) -> dict[str, str]:
+    named = (("source", source), ("release", release), ("environment", environment))
+    return {k: v for k, v in named if v is not None}
+
+
+def summary(
+    conn: Connection,
+    *,
+    tenant: str,
+    window: Window,
+    source: str | None = None,
+    release: str | None = None,
+    environment: str | None = None,
+) -> dict[str, Any]:
+    where = _where(source, release, environment)
     c = tally(window_rows(conn, tenant=tenant, window=window, where=where), BY)
     return {
         "window": window.label,
@@ -28,9 +41,16 @@ def summary(conn: Connection, *, tenant: str, window: Window, source: str | None
 
 
 def error_distribution(
-    conn: Connection, *, tenant: str, window: Window, scope: Scope, source: str | None = None
+    conn: Connection,
+    *,
+    tenant: str,
+    window: Window,
+    scope: Scope,
+    source: str | None = None,
+    release: str | None = None,
+    environment: str | None = None,
 ) -> dict[str, Any]:
-    where = {"source": source} if source is not None else None
+    where = _where(source, release, environment)
     rows = window_rows(conn, tenant=tenant, window=window, by=("failure_class", "failure_kind"), where=where)
     wanted = {c.value for c in SCOPE_CLASSES[scope]}
     counts: dict[str, int] = {}

@@ -12,7 +12,7 @@ from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS
 from faultlens.timeutil import Window, ms_to_rfc3339
 from faultlens.triage import raw
 from faultlens.triage.counts import BY, Counts, tally, tally_by, window_rows
-from faultlens.triage.overview import describe_window
+from faultlens.triage.overview import describe_window, release_where
 
 BUCKETS_MS: dict[str, int] = {"1h": HOUR_MS, "6h": 6 * HOUR_MS, "1d": DAY_MS, "7d": 7 * DAY_MS}
 
@@ -50,6 +50,8 @@ def build_trends(
     source: str | None = None,
     operation: str | None = None,
     attrs: Mapping[str, str] | None = None,
+    release: str | None = None,
+    environment: str | None = None,
 ) -> dict[str, Any]:
     """One point per epoch-aligned bucket touching the window; the first and last may be partly outside it."""
     if bucket_ms <= 0 or bucket_ms > window.end_ms - 1 - window.start_ms:
@@ -58,6 +60,7 @@ def build_trends(
             message, details=param_details("bucket", message, bucket_ms=bucket_ms, window=window.label)
         )
     where = {k: v for k, v in (("source", source), ("operation", operation)) if v is not None}
+    where.update(release_where(release, environment))
     rows = window_rows(conn, tenant=tenant, window=window, where=where, attrs=attrs, bucket_ms=bucket_ms)
     first = window.start_ms // bucket_ms * bucket_ms
     last = (window.end_ms - 1) // bucket_ms * bucket_ms
@@ -74,6 +77,8 @@ def build_trends(
             "source": source,
             "operation": operation,
             **{k: (attrs or {}).get(k) for k in raw.ATTRIBUTE_FILTERS},
+            "release": release,
+            "environment": environment,
         },
         "buckets": buckets,
         "totals": _point(tally(rows, ("bucket", *BY))),

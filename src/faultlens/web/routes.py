@@ -120,6 +120,13 @@ def alerts_page() -> HTMLResponse:
     return _page("alerts.html", page="alerts", event_id="", modules=["lib", "alerts"])
 
 
+@router.get("/releases", response_class=HTMLResponse)
+def releases_page() -> HTMLResponse:
+    # A shell: the page reads /api/v1/releases and /api/v1/releases/timeline itself; ?release=<name> (and
+    # &environment=) selects one, so a link to a release's timeline can be shared.
+    return _page("releases.html", page="releases", event_id="", modules=["lib", "releases"])
+
+
 def _static_response(name: str, request: Request, cache_control: str) -> Response:
     # Served on the event loop (async routes, files held in memory): a first visit asks for several at
     # once and a thread-pool hop each would only queue them behind the API calls.

@@ -20,6 +20,7 @@ from faultlens.api.filters import (
     ExportFormatParam,
     LevelParam,
     OriginDep,
+    ReleaseDep,
     SourceDep,
     failure_query,
 )
@@ -41,11 +42,17 @@ def slo_config(services: Services) -> slo.SloConfig:
 
 
 class OverviewScope:
-    """What every route here takes: the caller's tenant, the window, ?source= and the attribute filters; the
-    overview and the alerts answer them against the SLO configuration."""
+    """What every route here takes: the caller's tenant, the window, ?source=, ?release= and ?environment= and the
+    attribute filters; the overview and the alerts answer them against the SLO configuration."""
 
     def __init__(
-        self, principal: Reader, services: ServicesDep, attrs: Attrs, window: OverviewWindowDep, source: SourceDep
+        self,
+        principal: Reader,
+        services: ServicesDep,
+        attrs: Attrs,
+        window: OverviewWindowDep,
+        source: SourceDep,
+        releases: ReleaseDep,
     ) -> None:
         self.tenant = principal.tenant
         self.services = services
@@ -53,6 +60,7 @@ class OverviewScope:
         self.window = window
         self.source = source
         self.sources = source.sources
+        self.releases = releases
 
     def overview(self, now: int | None = None) -> overview.Overview:
         return self._ask(overview.build_overview, now=now)
@@ -70,6 +78,8 @@ class OverviewScope:
                 config=slo_config(self.services),
                 sources=self.sources,
                 attrs=self.attrs,
+                release=self.releases.release,
+                environment=self.releases.environment,
                 **extra,
             )
 
@@ -78,9 +88,15 @@ class OriginScope(OverviewScope):
     """OverviewScope with ?operation= beside ?source=."""
 
     def __init__(
-        self, principal: Reader, services: ServicesDep, attrs: Attrs, window: OverviewWindowDep, origin: OriginDep
+        self,
+        principal: Reader,
+        services: ServicesDep,
+        attrs: Attrs,
+        window: OverviewWindowDep,
+        origin: OriginDep,
+        releases: ReleaseDep,
     ) -> None:
-        super().__init__(principal, services, attrs, window, origin)
+        super().__init__(principal, services, attrs, window, origin, releases)
         self.origin = origin
 
 
@@ -135,6 +151,8 @@ def get_trends(scope: OriginScopeDep, bucket: BucketParam = "1d") -> dict[str, A
             source=scope.origin.source,
             operation=scope.origin.operation,
             attrs=scope.attrs,
+            release=scope.releases.release,
+            environment=scope.releases.environment,
         )
 
 
@@ -154,7 +172,9 @@ def get_failures(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    query = failure_query(scope.window, scope.source, classes, scope.attrs)
+    query = failure_query(scope.window, scope.source, classes, scope.attrs, scope.releases)
     with scope.services.engine.connect() as conn:
         items, pagination = raw.list_failures(conn, tenant=scope.tenant, query=query, page=page, page_size=page_size)
-    return {"items": items, "pagination": pagination}
+    named = ("source", "failure_class", "failure_kind", "category", "release", "environment")
+    filters = {name: getattr(query, name) for name in named} | {k: query.attrs.get(k) for k in raw.ATTRIBUTE_FILTERS}
+    return {"items": items, "pagination": pagination, "filters": filters}

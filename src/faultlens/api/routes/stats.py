@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep, WindowDep
-from faultlens.api.filters import SourceDep
+from faultlens.api.filters import ReleaseDep, SourceDep
 from faultlens.model import Scope
 from faultlens.triage import stats
 
@@ -23,15 +23,33 @@ def errors(
     services: ServicesDep,
     window: WindowDep,
     source: SourceDep,
+    releases: ReleaseDep,
     scope: Scope = Scope.SERVICE,
 ) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        return stats.error_distribution(conn, tenant=principal.tenant, window=window, scope=scope, source=source.source)
+        return stats.error_distribution(
+            conn,
+            tenant=principal.tenant,
+            window=window,
+            scope=scope,
+            source=source.source,
+            release=releases.release,
+            environment=releases.environment,
+        )
 
 
 @router.get(
     "/summary", response_model=schemas.Summary, summary="Totals by failure class and the actionable failure rate"
 )
-def summary(principal: Reader, services: ServicesDep, window: WindowDep, source: SourceDep) -> dict[str, Any]:
+def summary(
+    principal: Reader, services: ServicesDep, window: WindowDep, source: SourceDep, releases: ReleaseDep
+) -> dict[str, Any]:
     with services.engine.connect() as conn:
-        return stats.summary(conn, tenant=principal.tenant, window=window, source=source.source)
+        return stats.summary(
+            conn,
+            tenant=principal.tenant,
+            window=window,
+            source=source.source,
+            release=releases.release,
+            environment=releases.environment,
+        )

@@ -136,3 +136,4 @@ class Pagination(Out):
 class FailurePage(Out):
     items: list[Event]
     pagination: Pagination
+    filters: dict[str, Any] = Field(default_factory=dict, description="the filters the page answers, as given")

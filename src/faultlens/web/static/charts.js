@@ -87,20 +87,30 @@ const SERIES = [
   { key: 'abort', label: 'Client aborts', css: 'area-abort' },
 ];
 
-function trendLegend(hasClasses) {
+function trendLegend(hasClasses, deploys) {
   const series = hasClasses ? SERIES : [{ key: 'failures', label: 'Failures', css: 'area-failures' }];
   return h('ul', { class: 'trend-legend', 'aria-hidden': 'true' },
     series.map((item) => h('li', {}, h('span', { class: `swatch ${item.css}` }), item.label)),
-    h('li', {}, h('span', { class: 'swatch line-rate' }), 'Actionable failure rate (right axis)'));
+    h('li', {}, h('span', { class: 'swatch line-rate' }), 'Actionable failure rate (right axis)'),
+    deploys ? h('li', {}, h('span', { class: 'swatch swatch-deploy' }), 'Release first seen') : null);
+}
+
+/** Deploy markers inside [t0, t1]: {release, environment, t}, oldest first (GET /api/v1/releases `markers`). */
+function markersWithin(markers, t0, t1) {
+  return (markers || []).map((m) => ({
+    release: String(m.release ?? ''), environment: String(m.environment ?? ''),
+    t: typeof m.at === 'number' ? m.at : Date.parse(m.at),
+  })).filter((m) => m.release && Number.isFinite(m.t) && m.t >= t0 && m.t <= t1).sort((a, b) => a.t - b.t);
 }
 
 /**
  * Failures per bucket (stacked by class when the data has classes) and the actionable failure rate.
  * buckets: [{t, failures, service?, client?, abort?, rate}] with t the bucket start in epoch ms.
+ * markers: [{release, environment, at}] deploy markers (a release's first event), drawn where they fall in the chart.
  */
-export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel, hasClasses }) {
+export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel, hasClasses, markers = [] }) {
   clear(root);
-  root._trend = { buckets, bucketMs, windowLabel, bucketLabel, hasClasses };
+  root._trend = { buckets, bucketMs, windowLabel, bucketLabel, hasClasses, markers };
   const width = Math.max(280, Math.floor(root.clientWidth || 600));
   const compact = width < 520;
   const height = compact ? 190 : 230;
@@ -123,10 +133,13 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
 
   const total = buckets.reduce((acc, b) => acc + b.failures, 0);
   const peak = buckets.reduce((best, b) => (b.failures > best.failures ? b : best), buckets[0]);
+  const deploys = markersWithin(markers, t0, t1);
   const label = `Failures per ${bucketLabel} over the ${windowLabel}: ${formatCount(total)} in total, peak ` +
     `${formatCount(peak.failures)} at ${formatTick(peak.t, span)}` +
     (rates.length ? `; actionable failure rate from ${formatPercent(Math.min(...rates))} to ` +
-      `${formatPercent(Math.max(...rates))}.` : '.');
+      `${formatPercent(Math.max(...rates))}` : '') +
+    (deploys.length ? `; releases first seen: ${deploys.map((d) => `${d.release} at ${formatTick(d.t, span)}`)
+      .join(', ')}.` : '.');
 
   const svg = s('svg', {
     class: 'trend', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': label,
@@ -180,6 +193,29 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
     for (const b of ratePoints) svg.appendChild(s('circle', { class: 'dot-rate', cx: mid(b), cy: yr(b.rate), r: 2.5 }));
   }
 
+  // Deploy markers: a dashed line where each release was first seen. A label that would run into the previous
+  // one is left out; its line keeps the release name as a tooltip.
+  let lastEnd = -Infinity;
+  // One environment (or a filtered chart): the release names its marker; several: the environment is added.
+  const manyEnvironments = new Set(deploys.map((d) => d.environment)).size > 1;
+  for (const d of deploys) {
+    const mx = x(d.t);
+    const name = d.environment ? `${d.release} (${d.environment})` : d.release;
+    svg.appendChild(s('line', {
+      class: 'deploy-marker', x1: mx, x2: mx, y1: m.t, y2: m.t + ph, dataset: { release: d.release, environment: d.environment },
+    }, s('title', { text: `${name} first seen ${formatTick(d.t, 2 * 86400e3)}` })));
+    const short = d.release.length > 18 ? `${d.release.slice(0, 17)}…` : d.release;
+    const text = manyEnvironments && d.environment ? `${short} · ${d.environment.slice(0, 12)}` : short;
+    const room = text.length * 6.2 + 8;
+    const right = mx + room > m.l + pw;
+    if ((right ? mx - room : mx) < lastEnd) continue;
+    svg.appendChild(s('text', {
+      class: 'deploy-label', x: right ? mx - 4 : mx + 4, y: m.t + 10, 'text-anchor': right ? 'end' : 'start',
+      dataset: { release: d.release },
+    }, text));
+    lastEnd = right ? mx + 4 : mx + room;
+  }
+
   // Hover: a guide line and a tooltip for the bucket under the pointer.
   const guide = s('line', { class: 'guide', x1: 0, x2: 0, y1: m.t, y2: m.t + ph, visibility: 'hidden' });
   svg.appendChild(guide);
@@ -224,7 +260,7 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
         h('td', {}, formatCount(b.abort))] : null,
       h('td', {}, formatPercent(b.rate)))))));
 
-  root.append(h('div', { class: 'trend-canvas' }, svg, tip), trendLegend(hasClasses), table);
+  root.append(h('div', { class: 'trend-canvas' }, svg, tip), trendLegend(hasClasses, deploys.length > 0), table);
   if (!root._observer && 'ResizeObserver' in window) {
     let lastWidth = width;
     root._observer = new ResizeObserver(() => {

@@ -1,5 +1,5 @@
-// The dashboard page: state lives in the URL (window, scope, source, class, kind, q); every panel
-// fetches its own JSON and renders with textContent only.
+// The dashboard page: state lives in the URL (window, scope, source, release, environment, class, kind, q);
+// every panel fetches its own JSON and renders with textContent only.
 
 import { renderChartMessage, renderDonut, renderTrend } from './charts.js';
 import {
@@ -23,7 +23,7 @@ let wideMode = (() => {
     return false;
   }
 })();
-const DEFAULTS = { window: '24h', scope: 'service', source: '', cls: '', kind: '', q: '' };
+const DEFAULTS = { window: '24h', scope: 'service', source: '', release: '', environment: '', cls: '', kind: '', q: '' };
 // Under a day the trends API has no buckets to offer, so the panel asks the summary for each slice.
 const SLICES = {
   '1h': 5 * 60e3, '6h': 30 * 60e3, '24h': 3600e3, '7d': 6 * 3600e3, '14d': 86400e3, '30d': 86400e3,
@@ -48,6 +48,8 @@ function readUrl() {
     window: pickFrom('window', WINDOWS, DEFAULTS.window),
     scope: pickFrom('scope', SCOPES, DEFAULTS.scope),
     source: (params.get('source') || '').slice(0, 512),
+    release: (params.get('release') || '').slice(0, 128),
+    environment: (params.get('environment') || '').slice(0, 64),
     cls: pickFrom('class', CLASSES, ''),
     kind: (params.get('kind') || '').slice(0, 64),
     q: (params.get('q') || '').slice(0, 500),
@@ -59,6 +61,8 @@ function writeUrl(push) {
   params.set('window', state.window);
   params.set('scope', state.scope);
   if (state.source) params.set('source', state.source);
+  if (state.release) params.set('release', state.release);
+  if (state.environment) params.set('environment', state.environment);
   if (state.cls) params.set('class', state.cls);
   if (state.kind) params.set('kind', state.kind);
   if (state.q) params.set('q', state.q);
@@ -84,8 +88,13 @@ async function latest(panel, load) {
   }
 }
 
+/** ?release= and ?environment= (the events of one release / environment), as every counting API takes them. */
+function releaseParams() {
+  return { release: state.release || undefined, environment: state.environment || undefined };
+}
+
 function windowParams() {
-  return { window: state.window, source: state.source || undefined };
+  return { window: state.window, source: state.source || undefined, ...releaseParams() };
 }
 
 function windowName() {
@@ -270,7 +279,7 @@ async function loadSummary() {
   const now = Date.now();
   const previous = {
     since: new Date(now - 2 * span).toISOString(), until: new Date(now - span).toISOString(),
-    source: state.source || undefined,
+    source: state.source || undefined, ...releaseParams(),
   };
   for (const card of $$('[data-metric]')) card.setAttribute('aria-busy', 'true');
   const answer = await latest('summary', () => Promise.allSettled([
@@ -370,7 +379,8 @@ function bucketsFromTrends(body) {
 
 async function trendFromTrendsApi() {
   const [bucket, label] = TRENDS[state.window];
-  const body = await getJSON(`${API}/trends`, { window: state.window, bucket, source: state.source || undefined });
+  const body = await getJSON(`${API}/trends`, { window: state.window, bucket, source: state.source || undefined,
+    ...releaseParams() });
   const buckets = bucketsFromTrends(body);
   const bucketMs = num(body.bucket_ms) || (buckets.length > 1 ? buckets[1].t - buckets[0].t : 86400e3);
   return { buckets, bucketMs, bucketLabel: label, hasClasses: true };
@@ -393,7 +403,7 @@ async function trendFromSummaries() {
       try {
         results.set(t, await getJSON(`${API}/stats/summary`, {
           since: new Date(t).toISOString(), until: new Date(Math.min(t + slice, now)).toISOString(),
-          source: state.source || undefined,
+          source: state.source || undefined, ...releaseParams(),
         }));
       } catch (error) {
         failed = error;
@@ -414,6 +424,21 @@ async function trendFromSummaries() {
   return { buckets, bucketMs: slice, bucketLabel: label, hasClasses: true };
 }
 
+/**
+ * Deploy markers for the trend: each release's first event in the window (GET /api/v1/releases `markers`). The
+ * chart goes without them when the server has no release list or it fails: they annotate, they never block.
+ */
+async function deployMarkers() {
+  try {
+    const body = await getJSON(`${API}/releases`, {
+      window: state.window, source: state.source || undefined, environment: state.environment || undefined,
+    });
+    return Array.isArray(body && body.markers) ? body.markers : [];
+  } catch {
+    return [];
+  }
+}
+
 async function loadTrend() {
   const root = $('#trend-chart');
   root.setAttribute('aria-busy', 'true');
@@ -431,7 +456,10 @@ async function loadTrend() {
   };
   let answer;
   try {
-    answer = await latest('trend', load);
+    answer = await latest('trend', async () => {
+      const [trend, markers] = await Promise.all([load(), deployMarkers()]);
+      return { ...trend, markers };
+    });
   } catch (error) {
     renderChartMessage(root, error instanceof ApiError && error.status === 401
       ? 'An API key is needed to show the trend.' : 'No data: the trend could not be loaded.');
@@ -561,11 +589,14 @@ async function loadSources() {
 function syncControls() {
   for (const button of $$('[data-window]')) button.setAttribute('aria-pressed', String(button.dataset.window === state.window));
   $('#source-filter').value = state.source;
+  $('#release-filter').value = state.release;
+  $('#environment-filter').value = state.environment;
   $('#class-filter').value = state.cls;
   $('#kind-filter').value = state.kind;
   $('#q-filter').value = state.q;
   $('#range-label').textContent = `${windowName()[0].toUpperCase()}${windowName().slice(1)} · ` +
-    (state.source ? `source ${state.source}` : 'all sources');
+    (state.source ? `source ${state.source}` : 'all sources') +
+    (state.release ? ` · release ${state.release}` : '') + (state.environment ? ` · ${state.environment}` : '');
   for (const node of $$('[data-window-name]')) node.textContent = windowName();
   // Threshold hints are judged over the selected window; burn-rate hints always over their own recent windows.
   $('#alerts-sub').textContent = `SLO hints, ${windowName()}`;
@@ -585,8 +616,8 @@ async function loadAll() {
   await Promise.allSettled([
     loadOptional('fingerprints', `${API}/fingerprints`, { unclassified: true, window: state.window, limit: 8 },
       renderFingerprints),
-    loadOptional('alerts', `${API}/alerts`, { window: state.window, source: state.source || undefined },
-      renderAlerts),
+    loadOptional('alerts', `${API}/alerts`, { window: state.window, source: state.source || undefined,
+      ...releaseParams() }, renderAlerts),
     loadFiringAlerts(),
     loadSummary(), loadTrend(), loadDistribution(), loadTable(), loadSources(),
     loadOptional('tasks', `${API}/tasks/failed`, { limit: 8 }, renderTasks),
@@ -625,6 +656,8 @@ export function initDashboard() {
     });
   }
   $('#source-filter').addEventListener('change', (event) => update({ source: event.target.value }));
+  $('#release-filter').addEventListener('change', (event) => update({ release: event.target.value.trim() }));
+  $('#environment-filter').addEventListener('change', (event) => update({ environment: event.target.value.trim() }));
   $('#class-filter').addEventListener('change', (event) => update({ cls: event.target.value }, { reload: 'table' }));
   $('#filters').addEventListener('submit', (event) => {
     event.preventDefault();

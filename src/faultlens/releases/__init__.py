@@ -1,0 +1,1 @@
+"""Release gates: canary analysis, rollouts and rollback decisions, replay suites and readiness evidence."""

@@ -197,6 +197,8 @@ def seed_release(
         checks = {
             **checks_ok,
             **{n: {"passed": False, "reason": "no", "evidence": {}} for n in failed if n != "replay"},
+            # As releases/readiness.py stores it: the replay's judgement beside the seven checks.
+            "replay": {"passed": "replay" not in failed, "reason": "replay", "evidence": {}},
         }
         conn.execute(
             insert(readiness_evidence).values(

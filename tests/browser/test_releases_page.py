@@ -164,6 +164,9 @@ def test_list_then_a_release_timeline(context: BrowserContext, seeded: tuple[Liv
     ]
     expect(readiness.first.locator('[data-field="failed-checks"]')).to_have_text("Failed: rollout, replay")
     expect(readiness.first.locator('[data-check="rollout"]')).to_have_class("check-chip check-fail")
+    # Seven checks and the replay, each once.
+    expect(readiness.first.locator(".check-chip")).to_have_count(8)
+    expect(readiness.first.locator('[data-check="replay"]')).to_have_count(1)
     replay = page.locator("#replays tr[data-replay-id]")
     expect(replay).to_have_count(1)
     expect(replay.first).to_contain_text("37/40")

@@ -59,6 +59,9 @@ def small(db_url: str) -> Iterator[TestClient]:
     services.engine.dispose()
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def test_parameter_problems_name_the_parameter_and_where_it_was_sent(small: TestClient) -> None:
     get = small.get
     cases: list[tuple[Any, str, str, str]] = [
@@ -111,6 +114,21 @@ def test_parameter_problems_name_the_parameter_and_where_it_was_sent(small: Test
         (get("/api/v1/parallel-ops/summary", params={"x": 1}), "parallel_ops_invalid_request", "x", "query"),
         (get("/api/invocations", params={"limit": 0}), "invalid_request", "limit", "query"),
         (get("/api/stats/errors", params={"scope": "x"}), "invalid_request", "scope", "query"),
+        # A body that is not JSON: the problem is the body, not a field named after the offset where parsing stopped.
+        (
+            small.post("/api/v1/releases/rollouts", content=b'{"release": ', headers=JSON),
+            "invalid_request",
+            "body",
+            "body",
+        ),
+        (
+            small.post(
+                "/api/v1/releases/rollouts", json={"release": "v2", "baseline": "v1", "environment": "p", "ratio": 2}
+            ),
+            "invalid_request",
+            "ratio",
+            "body",
+        ),
     ]
     for r, code, name, location in cases:
         err = check_shape(r)

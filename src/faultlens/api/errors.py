@@ -79,7 +79,11 @@ def _validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
         location = loc[0] if loc else "request"
         # query/path/header: the parameter's name; body: the path inside the document (events.0.source).
         name = ".".join(loc[1:]) if len(loc) > 1 else location
-        out.append(param_problem(name, str(err.get("msg", "is not valid")), location=location))
+        message = str(err.get("msg", "is not valid"))
+        if err.get("type") == "json_invalid":
+            # Its loc holds the character offset where parsing stopped, not a field: say where instead.
+            name, message = "body", f"{message} at character {loc[1] if len(loc) > 1 else 0}"
+        out.append(param_problem(name, message, location=location))
     return out
 
 

@@ -144,13 +144,13 @@ export function formatFull(value) {
 export function formatRelative(value, now = Date.now()) {
   const t = parseTime(value);
   if (t === null) return '';
-  const s = Math.round((now - t) / 1000);
+  const ahead = t - now > 45e3; // a deadline or a next run: "in 28 min", not "just now"
+  const s = Math.round(Math.abs(now - t) / 1000);
   if (s < 45) return 'just now';
   const m = Math.round(s / 60);
-  if (m < 60) return m + ' min ago';
   const h = Math.round(m / 60);
-  if (h < 48) return h + ' h ago';
-  return Math.round(h / 24) + ' d ago';
+  const span = m < 60 ? m + ' min' : h < 48 ? h + ' h' : Math.round(h / 24) + ' d';
+  return ahead ? 'in ' + span : span + ' ago';
 }
 
 /** Axis labels: times of day for short spans, dates for long ones. */

@@ -398,7 +398,8 @@ function renderRollouts(rollouts) {
       h('span', { class: 'muted rollout-ratio' }, ` · ${formatPercent(Number(r.ratio))} of traffic`)),
     h('td', { class: 'col-decision' },
       h('span', { class: `pill rollout-${String(r.state).replace(/[^a-z_]/g, '')}` }, String(r.state).replace(/_/g, ' ')),
-      r.decision_reason ? h('p', { class: 'metric-reason', dataset: { field: 'decision' } }, r.decision_reason) : null),
+      // The full reason is long (every failing metric's): three lines here, the whole of it on hover.
+      r.decision_reason ? h('p', { class: 'metric-reason rollout-reason', title: r.decision_reason, dataset: { field: 'decision' } }, r.decision_reason) : null),
     h('td', {}, r.last_verdict ? verdictPill(r.last_verdict) : h('span', { class: 'muted' }, '—'),
       h('span', { class: 'muted' }, ` ${r.consecutive_failures}/${r.max_failures} failing`))));
   replace(root, table('rollout-table', [['Started'], ['Canary against'], ['State'], ['Last analysis']], rows),

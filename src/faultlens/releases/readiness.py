@@ -182,6 +182,8 @@ def _rollback(
     seen["rollback"] = {
         "id": r["id"],
         "drill": r["drill"],
+        # The drill's report (GET /api/v1/releases/rollbacks/{id}/report): the dashboard links the check to it.
+        "has_report": r["has_report"],
         "release": r["release"],
         "decided_at": ms_to_rfc3339(r["decided_at"]),
         "completed_at": ms_to_rfc3339(r["completed_at"]),

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from faultlens.errors import InvalidRequest, RolloutConflict, param_details
+from faultlens.errors import InvalidRequest, NotFound, RolloutConflict, param_details
 from faultlens.releases import analysis as canary_analysis
 from faultlens.settings import Settings
 from faultlens.store import rollouts as store
@@ -328,8 +328,10 @@ def record_drill(
     detail: str = "",
     baseline: str | None = None,
     deadline_minutes: float = 30.0,
+    report: str | None = None,
 ) -> dict[str, Any]:
-    """A rollback drill's record (drill=True): never blocks the release, never alerts; readiness reads it."""
+    """A rollback drill's record (drill=True): never blocks the release, never alerts; readiness reads it. `report`:
+    the drill's markdown report, answered by rollback_report."""
     state = "recovered" if recovered and completed_at is not None else "failed" if completed_at else "pending"
     with engine.begin() as conn:
         row = store.create_rollback(
@@ -349,6 +351,7 @@ def record_drill(
             recovery_state=state,
             recovery_detail={"recovered": recovered, "by": created_by, "detail": detail, "drill": True},
             created_by=created_by,
+            report=report,
         )
     return rollback_to_api(row)
 
@@ -418,3 +421,13 @@ def list_rollbacks(
 def get_rollback(engine: Engine, *, tenant: str, rollback_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         return rollback_to_api(store.get_rollback(conn, tenant=tenant, rollback_id=rollback_id))
+
+
+def rollback_report(engine: Engine, *, tenant: str, rollback_id: str) -> str:
+    """The markdown report a rollback drill stored with its record; 404 for an unknown id and for a rollback without
+    one (a real rollback, or a drill recorded without its report)."""
+    with engine.connect() as conn:
+        text = store.get_report(conn, tenant=tenant, rollback_id=rollback_id)
+    if text is None:
+        raise NotFound(f"rollback {rollback_id} has no drill report", details={"id": rollback_id})
+    return text

@@ -15,6 +15,12 @@ RUNNING = "running"
 # Rollbacks the alert condition and the analyzer still care about: recovery not confirmed.
 UNRECOVERED = ("pending", "overdue", "failed")
 MINUTE_MS = 60_000
+# A rollback row as every reader gets it: the drill report (a few kB of markdown) stays out of lists and answers,
+# only whether there is one; get_report reads it.
+_ROLLBACK_ROW = (
+    *(c for c in rollbacks.c if c.name != "report"),
+    rollbacks.c.report.is_not(None).label("has_report"),
+)
 
 
 def _rollout(r: Any) -> dict[str, Any]:
@@ -24,6 +30,7 @@ def _rollout(r: Any) -> dict[str, Any]:
 def _rollback(r: Any) -> dict[str, Any]:
     m = dict(r._mapping)
     m["drill"] = bool(m["drill"])
+    m["has_report"] = bool(m["has_report"])
     m["replay_passed"] = None if m["replay_passed"] is None else bool(m["replay_passed"])
     m["recovery_detail"] = json.loads(m["recovery_detail"]) if m["recovery_detail"] else None
     return m
@@ -124,10 +131,22 @@ def create_rollback(conn: Connection, **values: Any) -> dict[str, Any]:
 
 
 def get_rollback(conn: Connection, *, tenant: str, rollback_id: str) -> dict[str, Any]:
-    row = conn.execute(select(rollbacks).where(rollbacks.c.tenant == tenant, rollbacks.c.id == rollback_id)).first()
+    row = conn.execute(
+        select(*_ROLLBACK_ROW).where(rollbacks.c.tenant == tenant, rollbacks.c.id == rollback_id)
+    ).first()
     if row is None:
         raise RollbackNotFound(f"no rollback {rollback_id}", details={"id": rollback_id})
     return _rollback(row)
+
+
+def get_report(conn: Connection, *, tenant: str, rollback_id: str) -> str | None:
+    """The drill report stored with a rollback (None: it has none); RollbackNotFound for an unknown id."""
+    row = conn.execute(
+        select(rollbacks.c.report).where(rollbacks.c.tenant == tenant, rollbacks.c.id == rollback_id)
+    ).first()
+    if row is None:
+        raise RollbackNotFound(f"no rollback {rollback_id}", details={"id": rollback_id})
+    return None if row.report is None else str(row.report)
 
 
 def list_rollbacks(
@@ -143,7 +162,7 @@ def list_rollbacks(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """The tenant's rollbacks (drills included unless `drill` says), newest decision first."""
-    q = select(rollbacks).where(rollbacks.c.tenant == tenant)
+    q = select(*_ROLLBACK_ROW).where(rollbacks.c.tenant == tenant)
     for column, value in (
         (rollbacks.c.release, release),
         (rollbacks.c.environment, environment),
@@ -172,7 +191,7 @@ def update_rollback(conn: Connection, *, rollback_id: str, states: Sequence[str]
 
 def unrecovered_rollbacks(conn: Connection, *, tenant: str | None = None) -> list[dict[str, Any]]:
     """Real (not drill) rollbacks whose recovery is not confirmed: pending or overdue, oldest first."""
-    q = select(rollbacks).where(
+    q = select(*_ROLLBACK_ROW).where(
         rollbacks.c.drill == false(),
         rollbacks.c.completed_at.is_(None),
         rollbacks.c.recovery_state.in_(("pending", "overdue")),
@@ -217,7 +236,7 @@ def unreplayed_rollbacks(
     conn: Connection, *, tenant: str, release: str | None = None, environment: str | None = None
 ) -> list[dict[str, Any]]:
     """Real rollbacks no passing replay has cleared yet, newest decision first: their release stays blocked."""
-    q = select(rollbacks).where(
+    q = select(*_ROLLBACK_ROW).where(
         rollbacks.c.tenant == tenant,
         rollbacks.c.drill == false(),
         or_(rollbacks.c.replay_passed.is_(None), rollbacks.c.replay_passed == false()),
@@ -232,7 +251,7 @@ def unreplayed_rollbacks(
 def alerting_rollbacks(conn: Connection, *, tenant: str) -> list[dict[str, Any]]:
     """The rollbacks people must hear about (the release_rollback alert): real ones whose recovery is not confirmed
     (pending, overdue, failed) or whose replay has not passed; only the newest per release, environment and source."""
-    q = select(rollbacks).where(
+    q = select(*_ROLLBACK_ROW).where(
         rollbacks.c.tenant == tenant,
         rollbacks.c.drill == false(),
         or_(

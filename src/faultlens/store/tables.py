@@ -486,6 +486,7 @@ rollbacks = Table(
     Column("replay_report_id", String(36)),
     Column("replay_passed", Boolean),
     Column("created_by", String(128), nullable=False),
+    Column("report", Text),  # a rollback drill's markdown report (migration 0013); null for real rollbacks
     Index("ix_rollbacks_tenant_release", "tenant", "release", "decided_at"),
     Index("ix_rollbacks_recovery", "recovery_state", "deadline_at"),
 )

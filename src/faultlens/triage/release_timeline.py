@@ -67,6 +67,7 @@ def _rollback(row: dict[str, Any]) -> dict[str, Any]:
         "recovery_detail": row["recovery_detail"],
         "reason": row["reason"],
         "drill": bool(row["drill"]),
+        "has_report": bool(row.get("has_report")),
         "replay_report_id": row["replay_report_id"],
         "replay_passed": None if row["replay_passed"] is None else bool(row["replay_passed"]),
     }
@@ -86,7 +87,16 @@ def _readiness(row: dict[str, Any]) -> dict[str, Any]:
         "checks": {name: bool(check.get("passed")) for name, check in checks.items() if isinstance(check, dict)},
         "replay_report_id": row["replay_report_id"],
         "requested_by": row["requested_by"],
+        "rollback": _rollback_used(checks.get("rollback")),
     }
+
+
+def _rollback_used(check: Any) -> dict[str, Any] | None:
+    """The rollback (or drill) the readiness rollback check passed on, so the page links it (and its drill report)."""
+    used = check.get("evidence", {}).get("rollback") if isinstance(check, dict) else None
+    if not isinstance(used, dict) or not used.get("id"):
+        return None
+    return {"id": used["id"], "drill": bool(used.get("drill")), "has_report": bool(used.get("has_report"))}
 
 
 def _replay(row: dict[str, Any]) -> dict[str, Any]:

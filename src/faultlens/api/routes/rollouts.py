@@ -1,16 +1,18 @@
 """Rollouts and rollbacks (/api/v1/releases/rollouts, /api/v1/releases/rollbacks): start, analyse, promote, abort,
-the deploy tool's status gate, and confirming a rollback's recovery. Always the caller's tenant."""
+the deploy tool's status gate, confirming a rollback's recovery, and rollback drills' records and reports. Always the
+caller's tenant."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from faultlens.api.deps import Admin, Principal, Reader, ServicesDep
 from faultlens.api.schemas import error_responses
 from faultlens.api.schemas import rollouts as s
 from faultlens.releases import rollouts
+from faultlens.timeutil import parse_rfc3339_ms
 
 router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
 
@@ -120,6 +122,41 @@ def rollback_list(
     return rollouts.list_rollbacks(
         services.engine, tenant=principal.tenant, release=release, environment=environment, source=source, limit=limit
     )
+
+
+@router.post(
+    "/rollbacks/drills",
+    response_model=s.Rollback,
+    status_code=201,
+    summary="Record a rollback drill's result and its report (readiness' rollback check reads it)",
+)
+def rollback_drill_record(body: s.DrillRecordBody, principal: Admin, services: ServicesDep) -> dict[str, Any]:
+    return rollouts.record_drill(
+        services.engine,
+        tenant=principal.tenant,
+        release=body.release,
+        environment=body.environment,
+        source=body.source,
+        baseline=body.baseline,
+        created_by=_who(principal),
+        decided_at=parse_rfc3339_ms(body.decided_at),
+        completed_at=None if body.completed_at is None else parse_rfc3339_ms(body.completed_at),
+        recovered=body.recovered,
+        detail="recorded by a rollback drill; its report: GET /api/v1/releases/rollbacks/{id}/report",
+        deadline_minutes=services.settings.rollback_max_minutes,
+        report=body.report.text,
+    )
+
+
+@router.get(
+    "/rollbacks/{rollback_id}/report",
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {}}}, **error_responses(404)},
+    summary="The markdown report a rollback drill stored with its record (404 when it has none)",
+)
+def rollback_report(rollback_id: str, principal: Reader, services: ServicesDep) -> Response:
+    text = rollouts.rollback_report(services.engine, tenant=principal.tenant, rollback_id=rollback_id)
+    return Response(text, media_type="text/markdown; charset=utf-8")
 
 
 @router.get(

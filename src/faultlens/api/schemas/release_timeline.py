@@ -57,8 +57,17 @@ class TimelineRollback(Out):
     recovery_detail: Any = Field(description="what confirmed (or failed to confirm) recovery")
     reason: str
     drill: bool = Field(description="recorded by a rollback drill, not decided by a rollout")
+    has_report: bool = Field(
+        default=False, description="a drill report is stored: GET /api/v1/releases/rollbacks/{id}/report"
+    )
     replay_report_id: str | None
     replay_passed: bool | None = Field(description="null: no replay since the rollback")
+
+
+class TimelineRollbackUsed(Out):
+    id: str
+    drill: bool
+    has_report: bool = Field(description="a drill report is stored: GET /api/v1/releases/rollbacks/{id}/report")
 
 
 class TimelineReadiness(Out):
@@ -71,6 +80,9 @@ class TimelineReadiness(Out):
     checks: dict[str, bool] = Field(description="check name -> passed")
     replay_report_id: str | None
     requested_by: str
+    rollback: TimelineRollbackUsed | None = Field(
+        default=None, description="the rollback (or drill) the rollback check passed on; null when it found none"
+    )
 
 
 class TimelineReplay(Out):

@@ -231,7 +231,16 @@ export function apiUrl(path, params) {
 }
 
 export async function getJSON(path, params, { signal } = {}) {
-  const headers = { Accept: 'application/json' };
+  return (await fetchOk(path, params, 'application/json', signal)).json();
+}
+
+/** A text answer (a stored markdown report), with the same key and error handling as getJSON. */
+export async function getText(path, params, { signal } = {}) {
+  return (await fetchOk(path, params, 'text/markdown, text/plain', signal)).text();
+}
+
+async function fetchOk(path, params, accept, signal) {
+  const headers = { Accept: accept };
   const key = storedKey();
   if (key) headers.Authorization = 'Bearer ' + key;
   let response;
@@ -241,7 +250,7 @@ export async function getJSON(path, params, { signal } = {}) {
     if (error && error.name === 'AbortError') throw error;
     throw new ApiError(0, 'network_error', 'The server could not be reached.');
   }
-  if (response.ok) return response.json();
+  if (response.ok) return response;
   let body = null;
   try {
     body = await response.json();

@@ -3,20 +3,22 @@
 // Everything comes from /api/v1/releases and /api/v1/releases/timeline and lands as text, never markup.
 
 import {
-  $, $$, ApiError, WINDOW_NAMES, formatCount, formatDuration, formatFull, formatPercent, formatRelative,
-  formatTick, formatWhen, getJSON, h, parseTime, replace, s,
+  $, $$, ApiError, WINDOW_NAMES, formatCount, formatDuration, formatFull, formatPercent,
+  formatRelative, formatTick, formatWhen, getJSON, getText, h, parseTime, replace, s,
 } from './lib.js';
 
 const API = '/api/v1/releases';
 const WINDOWS = ['24h', '7d', '30d', '90d'];
-const DEFAULTS = { window: '7d', environment: '', release: '', releaseEnvironment: '' };
+const DEFAULTS = { window: '7d', environment: '', release: '', releaseEnvironment: '', report: '' };
+// A rollback id as the API makes them (uuid); anything else in ?rollback_report= is ignored.
+const ROLLBACK_ID = /^[A-Za-z0-9-]{1,64}$/;
 const VERDICTS = ['pass', 'fail', 'inconclusive'];
 const RECOVERY = ['pending', 'recovered', 'overdue'];
 // Rows of each timeline table shown at once; the chart shows every analysis the API answered (at most 100).
 const SHOWN = 20;
 
 let state = { ...DEFAULTS };
-const tokens = { list: 0, timeline: 0 };
+const tokens = { list: 0, timeline: 0, report: 0 };
 
 // ---- URL state ------------------------------------------------------------------------------------
 
@@ -28,6 +30,7 @@ function readUrl() {
     environment: (params.get('environment') || '').slice(0, 64),
     release: (params.get('release') || '').slice(0, 128),
     releaseEnvironment: (params.get('release_environment') || '').slice(0, 64),
+    report: ROLLBACK_ID.test(params.get('rollback_report') || '') ? params.get('rollback_report') : '',
   };
 }
 
@@ -37,6 +40,7 @@ function urlFor(next) {
   if (next.environment) params.set('environment', next.environment);
   if (next.release) params.set('release', next.release);
   if (next.release && next.releaseEnvironment) params.set('release_environment', next.releaseEnvironment);
+  if (next.report) params.set('rollback_report', next.report);
   const query = params.toString();
   return window.location.pathname + (query ? `?${query}` : '');
 }
@@ -109,6 +113,77 @@ function table(className, headers, rows) {
 function more(items) {
   return items.length > SHOWN ? h('p', { class: 'feed-more muted' }, `Showing the newest ${SHOWN} of ${items.length}.`)
     : null;
+}
+
+// ---- a rollback drill's report ---------------------------------------------------------------------------
+
+function reportHref(rollbackId) {
+  return urlFor({ ...state, report: rollbackId });
+}
+
+/** A link to a drill report that opens it on this page (a new tab gets the same view from the URL). */
+function reportLink(rollbackId, text, field) {
+  return h('a', {
+    href: reportHref(rollbackId), class: 'drill-report-link', dataset: { field, rollbackId },
+    onclick: (event) => {
+      if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      state = { ...state, report: rollbackId };
+      writeUrl(true);
+      loadReport();
+    },
+  }, text);
+}
+
+function reportPanel() {
+  let panel = $('#drill-report');
+  if (!panel) {
+    panel = h('section', { id: 'drill-report', class: 'panel drill-report', 'aria-labelledby': 'drill-report-title' });
+    $('#releases-problem').after(panel);
+  }
+  return panel;
+}
+
+async function loadReport() {
+  const token = ++tokens.report;
+  const existing = $('#drill-report');
+  if (!state.report) {
+    if (existing) existing.remove();
+    return;
+  }
+  const panel = reportPanel();
+  const id = state.report;
+  const close = h('a', {
+    href: urlFor({ ...state, report: '' }), class: 'panel-link', dataset: { field: 'close-report' },
+    onclick: (event) => {
+      if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      state = { ...state, report: '' };
+      writeUrl(true);
+      loadReport();
+    },
+  }, 'Close');
+  const head = h('header', { class: 'panel-head' },
+    h('div', {}, h('h2', { id: 'drill-report-title' }, 'Rollback drill report'),
+      h('p', { class: 'panel-sub' }, 'Rollback ', h('code', {}, id))), close);
+  panel.dataset.state = 'loading';
+  panel.dataset.rollbackId = id;
+  replace(panel, head, quiet('Loading…'));
+  let text;
+  try {
+    text = await getText(`${API}/rollbacks/${encodeURIComponent(id)}/report`);
+  } catch (error) {
+    if (token !== tokens.report) return;
+    panel.dataset.state = 'error';
+    replace(panel, head, problem(error instanceof ApiError && error.status === 404
+      ? 'No drill report is stored for this rollback.' : explain(error, 'load the drill report')));
+    return;
+  }
+  if (token !== tokens.report) return;
+  // The report is shown as text, never as markup: it quotes log lines and answers from servers.
+  replace(panel, head, h('pre', { class: 'message drill-report-text', dataset: { field: 'report' } }, text));
+  panel.dataset.state = 'ready';
+  panel.scrollIntoView({ block: 'start' });
 }
 
 // ---- the release list ---------------------------------------------------------------------------------
@@ -334,6 +409,7 @@ function renderRollbacks(rollbacks) {
       h('span', { class: 'muted' }, ' in '), envLabel(rb.environment),
       h('span', { class: 'rollback-pills' }, recoveryPill(rb.recovery_state), replay)),
     rb.reason ? h('p', { class: 'rollback-reason', dataset: { field: 'reason' } }, rb.reason) : null,
+    rb.has_report ? h('p', { class: 'rollback-report' }, reportLink(rb.id, 'Drill report →', 'drill-report')) : null,
     h('ol', { class: 'steps', 'aria-label': 'Rollback steps' },
       h('li', { class: 'step step-done' }, h('span', { class: 'step-name' }, 'Decided'),
         h('span', { class: 'step-when' }, when(rb.decided_at))),
@@ -362,9 +438,13 @@ function renderReadiness(reports) {
         h('span', { class: 'readiness-when' }, when(r.created_at))),
       failed.size ? h('p', { class: 'failed-checks', dataset: { field: 'failed-checks' } }, 'Failed: ',
         [...failed].map((name, i) => [i ? ', ' : '', h('strong', {}, name)])) : null,
-      checks.length ? h('ul', { class: 'check-chips', 'aria-label': 'Checks' }, checks.map(([name, passed]) =>
-        h('li', { class: `check-chip ${passed ? 'check-pass' : 'check-fail'}`, dataset: { check: name } },
-          `${passed ? '✓' : '✗'} ${name}`)),
+      checks.length ? h('ul', { class: 'check-chips', 'aria-label': 'Checks' }, checks.map(([name, passed]) => {
+        const label = `${passed ? '✓' : '✗'} ${name}`;
+        // The rollback check names the rollback (or drill) it passed on: a drill's report is one click away.
+        const used = name === 'rollback' && r.rollback && r.rollback.has_report ? r.rollback : null;
+        return h('li', { class: `check-chip ${passed ? 'check-pass' : 'check-fail'}`, dataset: { check: name } },
+          used ? reportLink(used.id, label, 'check-report') : label);
+      }),
       h('li', { class: `check-chip ${r.replay_passed ? 'check-pass' : 'check-fail'}`, dataset: { check: 'replay' } },
         `${r.replay_passed ? '✓' : '✗'} replay`)) : null);
   })), more(reports));
@@ -512,7 +592,7 @@ async function load() {
   document.body.dataset.ready = 'false';
   root.setAttribute('aria-busy', 'true');
   syncControls();
-  await Promise.allSettled([loadList(), loadTimeline()]);
+  await Promise.allSettled([loadList(), loadTimeline(), loadReport()]);
   root.removeAttribute('aria-busy');
   root.dataset.state = 'ready';
   document.body.dataset.ready = 'true';

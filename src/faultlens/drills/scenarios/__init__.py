@@ -1,0 +1,1 @@
+"""The failure drills, one module each; registry.py lists them."""

@@ -29,6 +29,7 @@ test: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(BIN)/pytest tests/drills -p no:cacheprovider -n 2
 
 # Three replicas on PostgreSQL behind HAProxy, kill -9 during ingest (tests/scale; about 3 minutes, not in `test`).
 # FAULTLENS_SCALE_SECONDS shortens the ingest minute.

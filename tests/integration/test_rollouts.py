@@ -156,6 +156,31 @@ def test_a_running_rollout_of_the_same_scope_is_a_conflict(svc: Services) -> Non
     assert start(svc)["state"] == "running"
 
 
+def test_the_database_keeps_one_running_rollout_per_scope_whatever_raced(svc: Services) -> None:
+    """Two replicas starting the same rollout at once both pass the check for a running one; the unique index
+    (uq_rollouts_running) lets one insert win and the other is a conflict, not a second running rollout."""
+    first = start(svc, source="checkout-api")
+    row = {
+        "tenant": "default",
+        "release": "v2",
+        "baseline": "v1",
+        "environment": ENV,
+        "ratio": 0.1,
+        "interval_min": 10.0,
+        "max_failures": 2,
+        "created_by": "race",
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    with svc.engine.begin() as conn:  # what the losing start inserts after its check saw nothing running
+        assert rollout_rows.create_rollout(conn, id="race-1", source="checkout-api", **row) is None
+        assert rollout_rows.create_rollout(conn, id="race-2", source=None, **row) is not None  # the no-source scope
+        assert rollout_rows.create_rollout(conn, id="race-3", source=None, **row) is None
+    with svc.engine.connect() as conn:
+        running = rollout_rows.list_rollouts(conn, tenant="default", state="running", limit=10)
+    assert sorted(r["id"] for r in running) == sorted([first["id"], "race-2"])
+
+
 def no_analysis(*args: Any, **kwargs: Any) -> dict[str, Any]:
     raise AssertionError("no rollout is due")
 

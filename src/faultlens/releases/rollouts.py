@@ -108,6 +108,10 @@ def start_rollout(
             created_at=now,
             updated_at=now,
         )
+        if row is None:
+            raise RolloutConflict(
+                f"a rollout of {release} in {environment} is already running", details={"release": release}
+            )
     return rollout_to_api(row)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, false, func, insert, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
 
 from faultlens.errors import RollbackNotFound, RolloutNotFound
 from faultlens.store.tables import events, rollbacks, rollouts
@@ -36,10 +37,15 @@ def _rollback(r: Any) -> dict[str, Any]:
     return m
 
 
-def create_rollout(conn: Connection, **values: Any) -> dict[str, Any]:
-    """Insert a rollout (every column but the decision ones); returns the stored row."""
+def create_rollout(conn: Connection, **values: Any) -> dict[str, Any] | None:
+    """Insert a running rollout (every column but the decision ones); the stored row, or None when one of the same
+    release, environment and source is already running (uq_rollouts_running: another start won the race)."""
     row = {"state": RUNNING, "consecutive_failures": 0, **values}
-    conn.execute(insert(rollouts).values(**row))
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(rollouts).values(**row))
+    except IntegrityError:
+        return None
     return get_rollout(conn, tenant=row["tenant"], rollout_id=row["id"])
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 
@@ -438,6 +439,19 @@ rollouts = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_rollouts_tenant_release", "tenant", "release", "created_at"),
     Index("ix_rollouts_state", "state", "last_analysis_at"),
+)
+
+# At most one running rollout per release, environment and source (no source: every source), whichever replica
+# starts it: two starts at the same moment cannot both pass a check-then-insert.
+Index(
+    "uq_rollouts_running",
+    rollouts.c.tenant,
+    rollouts.c.release,
+    rollouts.c.environment,
+    func.coalesce(rollouts.c.source, ""),
+    unique=True,
+    sqlite_where=text("state = 'running'"),
+    postgresql_where=text("state = 'running'"),
 )
 
 # Every canary analysis (ad hoc, the gate endpoints' or a rollout's interval): its inputs and its judgement.

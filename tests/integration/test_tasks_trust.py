@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from faultlens.api.app import create_app
 from faultlens.connectors import celery_adapter, native, registry, retention, sync
+from faultlens.connectors.deadline import _limiters as redis_limiters
 from faultlens.connectors.deadline import redis_deadline
 from faultlens.errors import RedisUnavailable, RetentionNotEnabled, RetryPolicyError
 from faultlens.services import Services
@@ -279,6 +280,15 @@ class _Server:
         self.thread.join(timeout=20)
 
 
+def _redis_saturated(*, waiting: int) -> bool:
+    """Whether the server's Redis limiter (connectors/deadline.py, one per event loop) lends every slot and at least
+    `waiting` calls wait for one."""
+    return any(
+        lim.borrowed_tokens >= lim.total_tokens and lim.statistics().tasks_waiting >= waiting
+        for lim in list(redis_limiters.values())
+    )
+
+
 def test_hung_redis_starves_nothing(sqlite_url: str, tmp_path: Path, black_hole: str) -> None:
     deadline = 2.0
     svc = build_task_services(sqlite_url, tmp_path, redis_url=black_hole, redis_timeout_s=deadline)
@@ -297,7 +307,13 @@ def test_hung_redis_starves_nothing(sqlite_url: str, tmp_path: Path, black_hole:
                 for i in range(60)
                 for p in [paths[i % 3]]
             ]
-            await asyncio.sleep(0.3)  # every task call is now waiting on the hung Redis
+            # Measure once the server holds every Redis slot and calls queue behind them (its own limiter, read in
+            # this process): the unrelated routes must then answer at once. A fixed sleep measured the server's
+            # start of those 60 requests instead, which on a loaded machine can itself take over a second.
+            until = time.monotonic() + deadline / 2
+            while not _redis_saturated(waiting=20) and time.monotonic() < until:
+                await asyncio.sleep(0.01)
+            assert _redis_saturated(waiting=1), "the task calls never filled the server's Redis slots"
             others = []
             for _ in range(3):
                 others.append(await timed(client, "GET", "/healthz"))

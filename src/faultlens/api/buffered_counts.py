@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -16,7 +17,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class BufferedCounts(Generic[K, V]):
+class BufferedCounts(ABC, Generic[K, V]):
     """Thread-safe: requests count with `_count`, one thread calls `flush` every `interval_s` (0: no thread; the
     counts are written by `flush` or `stop` only). Subclasses name what they count and say how to write a batch,
     merge two values of one key and size a value (for the log line of what was dropped)."""
@@ -40,14 +41,17 @@ class BufferedCounts(Generic[K, V]):
         # Log lines under the subclass's module (faultlens.api.usage, faultlens.api.security_signals).
         self.log = logging.getLogger(type(self).__module__)
 
+    @abstractmethod
     def write(self, conn: Connection, batch: dict[K, V]) -> None:
-        raise NotImplementedError
+        """Add a batch of counts to the table, in the caller's transaction."""
 
+    @abstractmethod
     def merge(self, into: V | None, value: V) -> V:
-        raise NotImplementedError
+        """The value of one key with `value` added to it (`into` None: the key's first)."""
 
+    @abstractmethod
     def size(self, value: V) -> int:
-        raise NotImplementedError
+        """How many counts `value` holds (for the log line of what was dropped)."""
 
     def _count(self, key: K, apply: Callable[[V | None], V]) -> None:
         """Set the key's value to apply(its value, or None when new); a new key past the bound is dropped."""

@@ -74,8 +74,8 @@ def _rollback(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _readiness(row: dict[str, Any]) -> dict[str, Any]:
-    # The seven checks; the replay's own verdict is replay_passed (the page shows it as the last chip).
-    checks = {name: check for name, check in row["checks"].items() if name != "replay"}
+    # The seven checks (the store keeps the replay's judgement beside them); its verdict is replay_passed.
+    checks = row["checks"]
     return {
         "id": row["id"],
         "created_at": row["created_at"],

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Every process reads the rule-activations generation (one small row) this often and adopts packs activated on
     # another replica: an activation reaches all of them within this interval and a moment.
     rules_follow_interval_s: float = Field(default=2.0, gt=0)
+    # Each process records its rule version and adopted generation (the replicas table) at most this often; a
+    # replica not seen for three of these counts as gone in the rule-version consistency view.
+    replica_heartbeat_interval_s: float = Field(default=10.0, gt=0)
     # OTLP receiver (docs/otel.md). Span and resource attributes copied onto an event: a bounded allow-list
     # (comma-separated); everything else is left out.
     otlp_attributes: str = (

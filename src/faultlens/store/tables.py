@@ -548,3 +548,17 @@ readiness_evidence = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_readiness_evidence_release", "tenant", "release", "created_at"),
 )
+
+# Each serving process' heartbeat with the rules it classifies with (rulepacks/follower.py): the global rule
+# version and the rule-activations generation it has adopted. Version consistency across replicas reads it; rows of
+# processes not seen for a day are pruned by the heartbeat itself.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("instance", String(128), primary_key=True),  # host/pid/token (jobs/runner.make_owner)
+    Column("started_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Column("rule_version", String(256), nullable=False),
+    Column("rules_generation", String(64)),
+    Index("ix_replicas_seen", "seen_at"),
+)

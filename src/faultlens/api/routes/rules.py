@@ -12,6 +12,7 @@ from faultlens.api.bodies import JSON_MEDIA_TYPES, read_body_limited
 from faultlens.api.deps import Principal, Reader, ServicesDep, WindowDep, get_principal, require, require_operator
 from faultlens.jobs.queue import JobKind, find_active, job_to_api
 from faultlens.rulepacks import activation
+from faultlens.rulepacks.consistency import rule_versions
 from faultlens.triage.preview import preview as preview_moves
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
@@ -63,6 +64,15 @@ def get_rules(principal: Reader, services: ServicesDep) -> dict[str, Any]:
         "packs": packs,
         "backfill": job_to_api(job) if job is not None else None,
     }
+
+
+@router.get(
+    "/versions",
+    response_model=schemas.RuleVersions,
+    summary="Rule-pack versions, the active one, and whether every live replica and the caller's tenant run it",
+)
+def get_rule_versions(principal: Reader, services: ServicesDep) -> dict[str, Any]:
+    return rule_versions(services, tenant=principal.tenant)
 
 
 @router.post(

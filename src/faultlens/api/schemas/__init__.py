@@ -23,7 +23,20 @@ from faultlens.api.schemas.events import (
     RejectedError,
     RejectedEvent,
 )
-from faultlens.api.schemas.jobs import Activation, ClassKind, Job, JobList, JobProgress, Move, PackInfo, Preview, Rules
+from faultlens.api.schemas.jobs import (
+    Activation,
+    ClassKind,
+    Job,
+    JobList,
+    JobProgress,
+    Move,
+    PackInfo,
+    PackVersion,
+    Preview,
+    ReplicaRules,
+    Rules,
+    RuleVersions,
+)
 from faultlens.api.schemas.ops import OpsFigure, OpsSections, OpsSummary, OpsWindow
 from faultlens.api.schemas.tasks import Retried, SyncResult, Task, TaskHint, TaskHints, TaskPage
 from faultlens.api.schemas.traces import StepLinks, TraceStep, TraceView
@@ -85,12 +98,15 @@ __all__ = [
     "Out",
     "Overview",
     "PackInfo",
+    "PackVersion",
     "Pagination",
     "Partition",
     "Preview",
     "RejectedError",
     "RejectedEvent",
+    "ReplicaRules",
     "Retried",
+    "RuleVersions",
     "Rules",
     "SourcePartition",
     "StepLinks",

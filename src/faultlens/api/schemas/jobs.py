@@ -47,6 +47,32 @@ class Rules(Out):
     backfill: Job | None
 
 
+class PackVersion(Out):
+    id: str
+    origin: str = Field(description="shipped (a version faultlens ships) | activated (a pack activated over the API)")
+
+
+class ReplicaRules(Out):
+    replica: str = Field(description="An opaque, stable name of one serving process")
+    rule_version: str
+    started_at: str
+    seen_at: str = Field(description="Its last heartbeat (every REPLICA_HEARTBEAT_INTERVAL_S)")
+    on_active: bool = Field(description="It runs the active version and has adopted every activation")
+
+
+class RuleVersions(Out):
+    versions_total: int
+    versions: list[PackVersion]
+    active_version: str = Field(description="The global version history is classified with")
+    tenant_version: str = Field(description="The caller's tenant's own pack, if any, over the active version")
+    tenant_on_active: bool = Field(description="The answering process classifies the tenant's events with it")
+    replicas_total: int = Field(description="Processes seen within three heartbeat intervals")
+    replicas_on_active: int
+    replicas: list[ReplicaRules]
+    version_consistent: bool = Field(description="Every live replica and the tenant run the active version")
+    consistency_rate: float | None = Field(description="replicas_on_active / replicas_total; null with no replica")
+
+
 class ClassKind(Out):
     failure_class: str
     failure_kind: str

@@ -16,7 +16,7 @@ from typing import Any
 
 from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import Rule, RulePack, default_pack
-from faultlens.classify.text import decision_text
+from faultlens.classify.text import Literal, decision_text
 from faultlens.model import Category, Classification, FailureClass, Status
 
 # Realistic failure texts; {id} {n} {ip} {host} {port} {ms} {hex} are filled per message.
@@ -208,15 +208,23 @@ class NaiveClassifier:
     def __init__(self, packs: list[RulePack]) -> None:
         self.rules: list[tuple[str, Rule, Callable[..., bool]]] = []
         for pack in packs:
-            for rule in pack.rules:
-                self.rules.append((pack.id, rule, self._compile(rule)))
+            for rule in pack.tried_in_order():
+                self.rules.append((pack.id, rule, self._compile(rule, token=pack.literal_match == "token")))
 
     @staticmethod
-    def _compile(rule: Rule) -> Callable[..., bool]:
+    def _compile(rule: Rule, *, token: bool = False) -> Callable[..., bool]:
         m = rule.match
+        # A token boundary as a lookaround: no letter of a spaced script (or no digit) on that side.
+        guard = {"L": "[^\\W\\d_\u2e80-\U0010ffff]", "D": "\\d", "": ""}
+
+        def one(s: str) -> str:
+            lit = Literal.of(s, token=token)
+            left = f"(?<!{guard[lit.left]})" if lit.left else ""
+            right = f"(?!{guard[lit.right]})" if lit.right else ""
+            return left + re.escape(lit.core) + right
 
         def alt(subs: tuple[str, ...] | None) -> re.Pattern[str] | None:
-            return None if subs is None else re.compile("|".join(re.escape(s) for s in subs), re.IGNORECASE)
+            return None if subs is None else re.compile("|".join(one(s) for s in subs), re.IGNORECASE)
 
         msg_rx, txt_rx = alt(m.error_message), alt(m.text)
         msg_res = [re.compile(p, re.IGNORECASE) for p in m.error_message_regex or ()]

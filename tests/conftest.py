@@ -149,6 +149,8 @@ def make_services(url: str, **settings: object) -> Services:
     settings.setdefault("start_alerting", False)
     # Rollouts are analysed on their own clock too; the release tests call the analyzer's pass by hand.
     settings.setdefault("start_release_analyzer", False)
+    # Failure groups change status on their own clock too; the group tests call the lifecycle's pass by hand.
+    settings.setdefault("start_group_lifecycle", False)
     # Partition upkeep and raw-event retention (hourly) would delete the old events some tests store on purpose.
     settings.setdefault("event_partition_interval_s", 0)
     # The ASGI test client sends Host "testserver" and calls itself "testclient"; no real server allows those.

@@ -1,5 +1,5 @@
-"""Background work started with the server (job runner, rule follower, task syncs, alerting, the release analyzer);
-each starter returns its stop."""
+"""Background work started with the server (job runner, rule follower, task syncs, alerting, the release analyzer,
+the group lifecycle); each starter returns its stop."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def start_all(services: Services) -> list[Stop]:
     from faultlens.connectors.metrics import task_metrics
     from faultlens.connectors.sync import start_sync
     from faultlens.jobs.event_partitions import start_event_partitions
+    from faultlens.jobs.group_lifecycle import start_group_lifecycle
     from faultlens.jobs.runner import start_runner
     from faultlens.releases.analyzer import start_release_analyzer
     from faultlens.rulepacks.follower import start_rule_follower
@@ -26,4 +27,5 @@ def start_all(services: Services) -> list[Stop]:
     if services.settings.start_alerting and services.alerting is not None:
         stops += services.alerting.start()  # evaluation and delivery, each on the process holding its lease
     stops.append(start_release_analyzer(services))  # rollouts' analyses and rollbacks, under a lease
+    stops.append(start_group_lifecycle(services))  # failure groups regressing and reopening, under a lease
     return stops

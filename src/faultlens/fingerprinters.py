@@ -10,6 +10,7 @@ from collections.abc import Callable
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
+from faultlens.classify import cache_stats
 from faultlens.classify.fingerprint import Fingerprinter
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class TenantFingerprinters:
                     self._checked_at[tenant] = time.monotonic()
                     self._versions[tenant] = self._version(tenant)
                 found, saved_count = self._restore(tenant)
+                found.cache_counter = cache_stats.counter(cache_stats.FINGERPRINTER, tenant)
                 self._saved_counts[tenant] = saved_count
                 self._by_tenant[tenant] = found
             return found

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from faultlens.classify import cache_stats
+from faultlens.classify.cache_stats import CacheCounter
 from faultlens.classify.redact import MASK, is_secret_key, redact
 from faultlens.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from faultlens.model import FAILED_STATUSES, ItemType, Status
@@ -37,6 +39,12 @@ FIELD_LIMITS: dict[str, int] = {
     name: int(getattr(events_table.c[name].type, "length", 0) or 0) for name in ("id", *_ID_TEXT, *_FREE_TEXT)
 }
 _SHORT_TEXT = _ID_TEXT + _FREE_TEXT
+_ID_LIMITS = tuple(FIELD_LIMITS[name] for name in _ID_TEXT)
+_FREE_LIMITS = tuple((name, FIELD_LIMITS[name]) for name in _FREE_TEXT)
+_ID_CHARS = FIELD_LIMITS["id"]
+# Texts up to this length are remembered with their redacted form, at most _SHORT_TEXTS_MAX of them.
+_SHORT_TEXT_CHARS = 128
+_SHORT_TEXTS_MAX = 16_384
 _INT_RANGES = (("http_status", 100, 599), ("attempt", 0, 1_000_000), ("max_attempts", 0, 1_000_000))
 _INTS = tuple(name for name, _, _ in _INT_RANGES)
 _KNOWN = frozenset(
@@ -205,6 +213,39 @@ def _time(value: Any, name: str, now: int, *, epoch_ms: bool = False) -> int | N
     return ms
 
 
+# Epoch ms of "YYYY-MM-DDTHH:MM" (UTC) prefixes seen lately: events of a batch share their first minutes.
+_MINUTES: dict[str, int] = {}
+_MINUTES_MAX = 4096
+
+
+def _utc_ms(value: str) -> int | None:
+    """Epoch ms of the common RFC 3339 form "YYYY-MM-DDTHH:MM:SS[.fraction]Z", or None for any other text
+    (parse_rfc3339_ms then decides, with its own error). Equal to parse_rfc3339_ms wherever it answers."""
+    n = len(value)
+    if n < 20 or n > 30 or value[-1] not in "Zz" or not value.isascii():
+        return None
+    prefix = value[:16]
+    base = _MINUTES.get(prefix)
+    if base is None:
+        try:
+            base = parse_rfc3339_ms(prefix + ":00Z")
+        except ValueError:
+            return None
+        if len(_MINUTES) >= _MINUTES_MAX:
+            _MINUTES.clear()
+        _MINUTES[prefix] = base
+    seconds = value[16:19]
+    if seconds[0] != ":" or not seconds[1:].isdigit() or seconds[1:] > "59":
+        return None
+    ms = base + int(seconds[1:]) * 1000
+    if n == 20:
+        return ms
+    fraction = value[20:-1]
+    if value[19] != "." or not fraction.isdigit():  # 1 to 9 digits: n is at most 30
+        return None
+    return ms + int(fraction[:3].ljust(3, "0"))
+
+
 class Pipeline:
     """Turns raw event values into stored, classified, fingerprinted rows for one tenant at a time."""
 
@@ -215,6 +256,8 @@ class Pipeline:
         self.fingerprints = fingerprints
         # Set by Services: a tenant's own rule stack, None when it classifies with `classifier` (the global one).
         self.tenant_classifiers: Callable[[str], Any] | None = None
+        # Short texts -> their redacted form (see _redacted).
+        self._short_texts: dict[str, str] = {}
 
     def classifier_for(self, tenant: str) -> Any:
         lookup = self.tenant_classifiers
@@ -225,6 +268,186 @@ class Pipeline:
 
         `epoch_ms`: occurred_at and started_at may be integer epoch milliseconds (in-process callers only).
         """
+        if type(raw) is dict:
+            row = self._clean_row(raw, tenant, now, epoch_ms)
+            if row is not None:
+                return row
+        return self._checked_row(raw, tenant=tenant, now=now, epoch_ms=epoch_ms)
+
+    def _redacted(self, value: str) -> str:
+        """redact(value) for the short texts events repeat (source, operation, codes, releases, attribute values),
+        answered from a dict before any call into the redactor."""
+        text = self._short_texts.get(value)
+        if text is None:
+            text = redact(value)
+            if len(value) <= _SHORT_TEXT_CHARS:
+                if len(self._short_texts) >= _SHORT_TEXTS_MAX:
+                    self._short_texts.clear()
+                self._short_texts[value] = text
+        return text
+
+    def _clean_row(self, raw: dict[str, Any], tenant: str, now: int, epoch_ms: bool) -> dict[str, Any] | None:
+        """The row of an event that is valid and needs no cut, in one pass; None for anything else (an error, a
+        value to cut, an unusual but valid type), which _checked_row then decides with its exact message.
+
+        The same rules as _checked_row, so both give the same row for an event this accepts."""
+        if not _KNOWN.issuperset(raw):
+            return None
+        get = raw.get
+        try:
+            ids = [get(name) for name in _ID_TEXT]
+            for value, limit in zip(ids, _ID_LIMITS, strict=True):
+                if value is not None and (type(value) is not str or len(value) > limit or "\x00" in value):
+                    return None
+            source, trace_id, span_id, correlation_id, request_id, job_id = ids
+            if not source:
+                return None
+            short = self._short_texts
+            texts = []
+            for name, limit in _FREE_LIMITS:
+                value = get(name)
+                if value:
+                    if type(value) is not str or "\x00" in value:
+                        return None
+                    value = short.get(value) or self._redacted(value)
+                    if len(value) > limit:
+                        return None
+                elif value is not None and value != "":
+                    return None
+                texts.append(value)
+            status = get("status")
+            if type(status) is not str or status not in _STATUSES:
+                return None
+            item_type = get("item_type", "request")
+            if type(item_type) is not str or item_type not in _ITEM_TYPES:
+                return None
+            occurred_at = self._clean_time(get("occurred_at"), now, epoch_ms)
+            if occurred_at is None:
+                return None
+            started = get("started_at")
+            started_at = None if started is None else self._clean_time(started, now, epoch_ms)
+            if started is not None and started_at is None:
+                return None
+            ints = [get(name) for name in _INTS]
+            for value, (_, low, high) in zip(ints, _INT_RANGES, strict=True):
+                if value is not None and (type(value) is not int or not low <= value <= high):
+                    return None
+            duration = get("duration_ms")
+            if duration is not None:
+                kind = type(duration)
+                if (kind is not float and kind is not int) or not duration >= 0 or not math.isfinite(duration):
+                    return None
+                duration = float(duration)
+            message = get("error_message")
+            if message:
+                if type(message) is not str or "\x00" in message:
+                    return None
+                message = redact(message)
+                if len(message) > self.settings.max_message_chars:
+                    return None
+            elif message is not None and message != "":
+                return None
+            event_id = get("id")
+            if event_id:
+                # isprintable() is false for every control character (and for some other characters the
+                # regex then clears).
+                if (
+                    type(event_id) is not str
+                    or len(event_id) > _ID_CHARS
+                    or (not event_id.isprintable() and _CONTROL.search(event_id))
+                    or event_id in (".", "..")
+                ):
+                    return None
+            elif event_id is None or event_id == "":
+                event_id = uuid.uuid4().hex
+            else:
+                return None
+            attrs = get("attributes")
+            if attrs is not None:
+                attrs = self._clean_attributes(attrs)
+                if attrs is None:
+                    return None
+        except (TypeError, ValueError, OverflowError):
+            return None
+        operation, error_code, release, environment = texts
+        http_status, attempt, max_attempts = ints
+        return {
+            "tenant": tenant,
+            "received_at": now,
+            "source": short.get(source) or self._redacted(source),
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "correlation_id": correlation_id,
+            "request_id": request_id,
+            "job_id": job_id,
+            "operation": operation,
+            "error_code": error_code,
+            "release": release,
+            "environment": environment,
+            "status": status,
+            "item_type": item_type,
+            "occurred_at": occurred_at,
+            "started_at": started_at,
+            "http_status": http_status,
+            "attempt": attempt,
+            "max_attempts": max_attempts,
+            "duration_ms": duration,
+            "error_message": message,
+            "id": event_id,
+            "attributes": attrs,
+        }
+
+    @staticmethod
+    def _clean_time(value: Any, now: int, epoch_ms: bool) -> int | None:
+        """_time's answer for a valid time, else None."""
+        if type(value) is str:
+            ms = _utc_ms(value)
+            if ms is None:
+                try:
+                    ms = parse_rfc3339_ms(value)
+                except ValueError:
+                    return None
+        elif epoch_ms and type(value) is int:
+            ms = value
+        else:
+            return None
+        return ms if 0 <= ms <= now + _MAX_FUTURE_MS else None
+
+    def _clean_attributes(self, value: Any) -> str | None:
+        """_attributes' JSON for attributes that are valid and need no cut, else None."""
+        s = self.settings
+        if type(value) is not dict or len(value) > s.max_attributes:
+            return None
+        limit = s.max_attribute_chars
+        short = self._short_texts
+        clean: dict[str, Any] = {}
+        for key, item in value.items():
+            if len(key) > 128 or "\x00" in key:
+                return None
+            kind = type(item)
+            if kind is str:
+                if not item:
+                    clean[key] = item
+                    continue
+                if "\x00" in item:
+                    return None
+                if is_secret_key(key):
+                    clean[key] = MASK
+                    continue
+                text = short.get(item) or self._redacted(item)
+                if len(text) > limit:
+                    return None
+                clean[key] = text
+            elif item is None or kind is bool:
+                clean[key] = item
+            elif kind is int or (kind is float and math.isfinite(item)):
+                clean[key] = MASK if is_secret_key(key) else item
+            else:
+                return None
+        return orjson.dumps(clean).decode()
+
+    def _checked_row(self, raw: Any, *, tenant: str, now: int, epoch_ms: bool = False) -> dict[str, Any]:
+        """validate() for any value: every rule checked in turn, the first broken one raised as EventRejected."""
         if isinstance(raw, _BadLine):
             raise EventRejected("invalid_json", f"line is not valid JSON: {raw.error}")
         if not isinstance(raw, dict):
@@ -332,8 +555,9 @@ class Pipeline:
         clean.update(truncated)
         return orjson.dumps(clean).decode()
 
-    def classify_row(self, row: dict[str, Any], classifier: Any = None) -> None:
-        """Set the derived fields of a validated row (used by ingest and by backfill) with its tenant's rules."""
+    def classify_row(self, row: dict[str, Any], classifier: Any = None, counter: CacheCounter | None = None) -> None:
+        """Set the derived fields of a validated row (used by ingest and by backfill) with its tenant's rules;
+        `counter` counts the cache lookup (ingest: the tenant's, cache_stats.counter)."""
         if classifier is None:
             tenant = row.get("tenant")
             classifier = self.classifier if tenant is None else self.classifier_for(tenant)
@@ -344,6 +568,7 @@ class Pipeline:
             error_message=row["error_message"],
             source=row["source"],
             operation=row["operation"],
+            counter=counter,
         )
         row["failure_kind"] = c.failure_kind
         row["failure_class"] = c.failure_class.value
@@ -380,6 +605,7 @@ class Pipeline:
         templates: dict[str, tuple[str, str, int]] = {}
         classifier = self.classifier_for(tenant)
         fingerprinter = self.fingerprints.for_tenant(tenant)
+        lookups = cache_stats.counter(cache_stats.CLASSIFIER, tenant)
         for index, raw in enumerate(raw_events):
             try:
                 row = self.validate(raw, tenant=tenant, now=now, epoch_ms=epoch_ms)
@@ -402,7 +628,7 @@ class Pipeline:
                 result.duplicates += 1
                 continue
             seen.add(row["id"])
-            self.classify_row(row, classifier)
+            self.classify_row(row, classifier, lookups)
             found = self.fingerprint_row(row, fingerprinter)
             if found is not None:
                 known = templates.get(found[0])

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
 from faultlens import tracing
 from faultlens.alerting.service import Alerting
+from faultlens.classify.cache_stats import CACHES, cache_counts, counter
 from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import RulePack, default_pack, load_pack
 from faultlens.connectors import deadline as redis_deadline
@@ -111,6 +113,21 @@ class Services:
         items.labels(signal, "dropped").inc(outcome.dropped)
         items.labels(signal, "rejected").inc(outcome.rejected)
         self.after_ingest(outcome.ingest, seconds)
+
+    def cache_stats(self, tenant: str) -> dict[str, Any]:
+        """Lookups and hits of this process' classification caches and fingerprint caches made for `tenant`'s
+        events, since the process started: per process, as the overlay-cache partition of the parallel-ops contract
+        states, and per tenant, so no tenant sees another's traffic."""
+        caches = {name: cache_counts(counter(name, tenant)) for name in CACHES}
+        requests = sum(c["requests"] for c in caches.values())
+        hits = sum(c["hits"] for c in caches.values())
+        return {
+            "scope": "process",
+            "requests": requests,
+            "hits": hits,
+            "hit_rate": hits / requests if requests else 0.0,
+            "caches": caches,
+        }
 
     def save_fingerprints(self) -> None:
         """Persist every tenant's fingerprinter in memory so template ids survive restarts."""

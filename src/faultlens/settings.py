@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     # or a database connection without bound. 0: no cap.
     max_concurrent_requests: int = Field(default=64, ge=0)
     busy_retry_after_s: int = Field(default=1, ge=0)
+    # Ingest batches (POST /api/v1/events, OTLP traces and logs) one process stores at once (api/concurrency.py):
+    # a batch is CPU work under the GIL plus a write transaction, so batches side by side slow the reads and, on
+    # SQLite, only queue on its one writer lock. A batch takes its place once its body has arrived; past these,
+    # up to ingest_queue more wait at most ingest_queue_timeout_s each, and the rest answer 503 server_busy with
+    # Retry-After: busy_retry_after_s (nothing of them stored). 0: no bound.
+    ingest_concurrency: int = Field(default=1, ge=0)
+    ingest_queue: int = Field(default=16, ge=0)
+    ingest_queue_timeout_s: float = Field(default=10.0, gt=0)
+    # /metrics reads its overview series from the database at most this often per tenant (triage/metrics_collector.py):
+    # a scrape answers the last reading, refreshed in the background once older than this; 0: read on every scrape.
+    metrics_cache_ttl_s: float = Field(default=10.0, ge=0)
     # API usage per tenant (api/usage.py) is counted in memory and added to the api_usage table this often (and at
     # shutdown): the ops summary's api figures lag by up to this; 0 writes only at shutdown (tests flush by hand).
     api_usage_flush_interval_s: float = Field(default=5.0, ge=0)
@@ -141,6 +152,9 @@ class Settings(BaseSettings):
     # kept: "rollups equal a raw scan" holds inside this window (jobs/event_partitions.py).
     event_retention_days: float = Field(default=90.0, ge=0)
     event_partition_interval_s: float = Field(default=3600.0, ge=0)
+    # Minute rollups (the burn-rate shape's fine grain) are kept this many hours by the same duty; reads older than
+    # that use hours and raw edges, as before minutes existed (store/rollup_reads.complete_fine_hours).
+    fine_rollup_retention_hours: float = Field(default=48.0, gt=1)
     # Retention deletes data of other systems: off for each store until its operator turns it on.
     task_retention_native: bool = False
     task_retention_rq: bool = False
@@ -199,6 +213,24 @@ class Settings(BaseSettings):
     # Rollouts are analysed by the one process holding the "release_analyzer" lease; it looks for due ones this often.
     release_analyzer_interval_s: float = Field(default=15.0, gt=0)
     start_release_analyzer: bool = True
+    # Failure groups (docs/groups.md): an open group first seen within this many hours is "new"; a regressed one
+    # counts as "ongoing" once it regressed this many days ago; the one process holding the "group_lifecycle" lease
+    # reopens ignored groups and marks resolved ones that failed again this often.
+    group_new_hours: float = Field(
+        default=24.0, gt=0, le=8760, validation_alias=AliasChoices("FAULTLENS_GROUP_NEW_HOURS", "GROUP_NEW_HOURS")
+    )
+    group_regressed_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=365,
+        validation_alias=AliasChoices("FAULTLENS_GROUP_REGRESSED_DAYS", "GROUP_REGRESSED_DAYS"),
+    )
+    group_lifecycle_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias=AliasChoices("FAULTLENS_GROUP_LIFECYCLE_INTERVAL_S", "GROUP_LIFECYCLE_INTERVAL_S"),
+    )
+    start_group_lifecycle: bool = True
     # Replay (POST /api/v1/internal/release/replay/e2e): only base URLs on this comma-separated allow-list are called
     # (empty: replay is refused); requests in flight at once, each one's deadline, and the whole run's deadline.
     replay_targets: str = Field(default="", validation_alias=AliasChoices("FAULTLENS_REPLAY_TARGETS", "REPLAY_TARGETS"))

@@ -212,8 +212,12 @@ def test_rollup_answers_equal_a_full_scan_of_raw_events(services: Services) -> N
         for i, start in enumerate(starts):
             plain = raw.aggregate_raw(conn, tenant="default", start=start, end=hour_end, by=by)
             assert {k: v[i] for k, v in from_rollups.items() if v[i]} == {k: n for k, (n, _a) in plain.items()}
-        with pytest.raises(ValueError, match="whole hours"):
-            rollup_reads.count_since(conn, tenant="default", starts=[hour_end - 1], end=hour_end, by=by)
+        # Unaligned windows: minute rollups with raw edges (or raw events where minutes are missing), still exact.
+        unaligned = [now + 1 - m * 60_000 - 7 for m in (5, 15, 30, 60, 200)]
+        from_minutes = rollup_reads.count_since(conn, tenant="default", starts=unaligned, end=now + 1, by=by)
+        assert from_minutes == rollup_reads.count_since(
+            conn, tenant="default", starts=unaligned, end=now + 1, by=by, raw=True
+        )
 
 
 def test_trends_buckets_are_aligned_and_complete(client: TestClient) -> None:

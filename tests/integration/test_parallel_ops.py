@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from faultlens.api.compat.parallel_ops import OTHER_PARTITIONS
 from faultlens.store.rollup_shapes import DAY_MS
 from faultlens.timeutil import parse_rfc3339_ms
 from tests.helpers import ago, event
@@ -134,7 +135,7 @@ def test_trends_alerts_and_exports(client: TestClient) -> None:
     default = client.get(f"{BASE}/summary/export")
     assert default.headers["content-type"] == "application/json" and default.json()["doc_sync"]["total"] == 20
     rows = list(csv.DictReader(io.StringIO(client.get(f"{BASE}/summary/export", params={"export_format": "csv"}).text)))
-    assert [r["partition"] for r in rows] == ["doc_sync", "workflow_actions"]
+    assert [r["partition"] for r in rows] == ["doc_sync", "workflow_actions", *OTHER_PARTITIONS]
     assert rows[0]["dead_letter_total"] == "10" and rows[1]["by_result_code"] == "RETRY_EXHAUSTED: 8"
     md = client.get(f"{BASE}/summary/export", params={"export_format": "md"}).text
     assert "| doc_sync | 20 |" in md and "doc_sync_dead_letter_rate_high" in md

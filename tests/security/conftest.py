@@ -48,6 +48,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("/requests/{request_id}", "*"): "pivot page shell; the page fetches /api/v1/requests/{id} with the key",
     ("/alerts", "*"): "page shell; its data comes from /api/v1/alerting/* with the key",
     ("/releases", "*"): "page shell; its data comes from /api/v1/releases/* with the key",
+    ("/groups", "*"): "page shell; its data comes from /api/v1/groups with the key",
+    ("/groups/{group_id}", "*"): "page shell; the page fetches /api/v1/groups/{id} with the key",
     ("/static/{name}", "*"): "dashboard assets",
     ("/static/{version}/{name}", "*"): "dashboard assets",
     # The codebase-embedder contract answers any method but GET with its own 405 envelope, before auth.
@@ -80,6 +82,7 @@ PATH_PARAM_KINDS = {
     "id": "event",
     "job_id": "job",
     "fingerprint_id": "fingerprint",
+    "group_id": "fingerprint",  # a failure group is named by a template id
     "task_id": "task",
     "trace_id": "trace",
     "correlation_id": "correlation",

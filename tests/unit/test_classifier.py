@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from faultlens.classify.engine import Classifier
 from faultlens.classify.masks import MESSAGE_MASK_RE, masked_guard, stable_under_message_mask
 from faultlens.classify.rules import RulePack, default_pack, load_pack_data
 from faultlens.classify.text import decision_text
-from faultlens.model import Classification, FailureClass, Status
+from faultlens.classify.versions import find_shipped_pack
+from faultlens.errors import RulePackError
+from faultlens.model import Category, Classification, FailureClass, Status
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
 SVC, CLI, ABT, NONE = (
@@ -233,12 +236,40 @@ def _run(clf: Classifier, row: dict[str, Any]) -> Classification:
     )
 
 
+# What produced each corpus text; every one must be represented. `generic` is text no one stack produced
+# (product wording, bare phrases, tools outside the list).
+CORPUS_ECOSYSTEMS = (
+    "java",
+    "go",
+    "node",
+    "dotnet",
+    "ruby",
+    "php",
+    "python",
+    "proxy_lb",
+    "kubernetes",
+    "datastores",
+    "cloud_sdk",
+    "payment_api",
+    "llm_api",
+    "chinese",
+    "status_only",
+)
+
+
 def test_corpus_is_big_and_well_formed() -> None:
     rows = _corpus()
-    assert len(rows) >= 400
+    assert len(rows) >= 1500
     classes = {c.value for c in FailureClass}
+    categories = {c.value for c in Category}
+    allowed_ecosystems = {*CORPUS_ECOSYSTEMS, "generic"}
+    assert {row.get("ecosystem") for row in rows} >= set(CORPUS_ECOSYSTEMS)
     for row in rows:
         assert row["expected_class"] in classes, row["where"]
+        assert row.get("ecosystem") in allowed_ecosystems, row["where"]
+        assert row.get("expected_category", "none") in categories, row["where"]
+        reason = row.get("reason", "x")
+        assert isinstance(reason, str) and reason.strip() and "\n" not in reason, row["where"]
         assert set(row) <= {
             "message",
             "http_status",
@@ -247,6 +278,8 @@ def test_corpus_is_big_and_well_formed() -> None:
             "expected_class",
             "expected_category",
             "expected_kind",
+            "ecosystem",
+            "reason",
             "where",
         }, row["where"]
         assert row["status"] in {s.value for s in Status}, row["where"]
@@ -303,17 +336,50 @@ def test_cache_key_keeps_fields_apart(clf: Classifier) -> None:
 # --------------------------------------------------------------- prefilter exactness vs reference
 
 
+def _kind(ch: str) -> str:
+    """Letter of a spaced script, digit, or neither: the reference's own reading of a token boundary."""
+    cat = unicodedata.category(ch)
+    if ch.isdigit():
+        return "digit"
+    if cat.startswith("L") and ord(ch) < 0x2E80:
+        return "letter"
+    return ""
+
+
+def _found(literal: str, text: str, token: bool) -> bool:
+    """A literal in a text: anywhere (substring packs) or on token boundaries unless an end says `*`."""
+    if not token:
+        return literal in text
+    core = literal.strip("*")
+    if core not in text:
+        return False
+    left = "" if literal.startswith("*") else _kind(core[0])
+    right = "" if literal.endswith("*") else _kind(core[-1])
+    for m in re.finditer(f"(?={re.escape(core)})", text):
+        i, j = m.start(), m.start() + len(core)
+        if left and i > 0 and _kind(text[i - 1]) == left:
+            continue
+        if right and j < len(text) and _kind(text[j]) == right:
+            continue
+        return True
+    return False
+
+
+_TIERS = {"product": 0, "transport": 1, "message": 2}
+
+
 def _reference(pack: RulePack, status: str, http: int | None, code: str | None, message: str | None) -> str:
-    """Every rule tried in order with plain `in` and `re.search`: what the engine must agree with."""
+    """Every rule tried in tier order with plain finds and `re.search`: what the engine must agree with."""
     if status == "success":
         return "success"
     text = decision_text(message)
     code_l = (code or "").strip().lower()
-    for r in pack.rules:
+    token = pack.literal_match == "token"
+    for r in sorted(pack.rules, key=lambda r: _TIERS[r.evidence]):
         m = r.match
-        if m.error_message is not None and not any(s in text for s in m.error_message):
+        if m.error_message is not None and not any(_found(s, text, token) for s in m.error_message):
             continue
-        if m.text is not None and not any(s in text or s in code_l for s in m.text):
+        if m.text is not None and not any(_found(s, text, token) or _found(s, code_l, token) for s in m.text):
             continue
         if m.error_code is not None and code_l not in m.error_code:
             continue
@@ -333,11 +399,23 @@ def _reference(pack: RulePack, status: str, http: int | None, code: str | None, 
     return "unclassified"
 
 
-def test_engine_agrees_with_reference_on_corpus_and_mutations() -> None:
-    pack = default_pack()
+def _packs() -> list[RulePack]:
+    """The shipped default (token literals, evidence tiers) and the first shipped version (substrings)."""
+    first = find_shipped_pack("default@2026-11-22")
+    assert first is not None and first.literal_match == "substring"
+    return [default_pack(), first]
+
+
+@pytest.fixture(params=["default", "first"], scope="module")
+def pack(request: pytest.FixtureRequest) -> RulePack:
+    return _packs()[0 if request.param == "default" else 1]
+
+
+def test_engine_agrees_with_reference_on_corpus_and_mutations(pack: RulePack) -> None:
     engine_clf = Classifier([pack])
     rnd = random.Random(20261122)
     words = [w for r in pack.rules for w in (r.match.text or ()) + (r.match.error_message or ())]
+    words = [w.strip("*") for w in words]
     samples: list[tuple[str, int | None, str | None, str | None]] = [
         (r["status"], r.get("http_status"), r.get("error_code"), r["message"]) for r in _corpus()
     ]
@@ -441,9 +519,8 @@ def test_index_handles_awkward_substrings() -> None:
         assert _reference(tricky, "failure", None, None, message) == want, message
 
 
-def test_masked_chunk_cache_never_changes_a_decision() -> None:
+def test_masked_chunk_cache_never_changes_a_decision(pack: RulePack) -> None:
     """Chunks that differ only in digits or hex ids share a cached verdict; decisions must not."""
-    pack = default_pack()
     clf = Classifier([pack])
     templates = [
         "[errno {n}] connection refused",
@@ -497,7 +574,7 @@ def test_message_mask_keeps_stable_substrings_and_guards() -> None:
     """What the whole-message cache relies on, tried on every pack substring in hostile contexts."""
     rnd = random.Random(20261122)
     pack = default_pack()
-    patterns = sorted({s for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
+    patterns = sorted({s.strip("*") for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
     patterns += ["ab cd", "cafe", "x1", "1x", "a-b", "0xdeadbeef", "e 9", "fa", "超时了", "id=", ".", " f"]
     glue = ["", "", " ", "0", "7", "42", "a", "f", "ab", "c0", "1f", "dead", "x", "_", "-", ".", ":", "é", "超", "٣"]
     for p in patterns:
@@ -521,6 +598,10 @@ def test_regex_needs_are_in_every_matching_text() -> None:
     assert regex_needs((r"code[^0-9]{0,3}429(?!\d)", r"^429")) == ("429",)
     assert regex_needs((r"(?:404|410)",)) in {("404", "410"), ("04", "10")}
     assert regex_needs((r"oom|signal 9",)) == ("gnal 9", "oom")
+    # a small class of literal characters multiplies the spellings instead of ending the literal run
+    assert regex_needs((r" c[dhq]-[-a-z] \d+",)) == (" cd-", " ch-", " cq-")
+    assert regex_needs((r"x[ab]y[^c]",)) == ("xay", "xby")
+    assert regex_needs((r"[a-z]{3}",)) is None
     # IGNORECASE matches "ı", "ſ" to i, s, and uppercase literals to the lowercased text
     assert regex_needs((r"sis",)) is None
     assert regex_needs((r"ABC",)) is None
@@ -537,12 +618,11 @@ def test_regex_needs_are_in_every_matching_text() -> None:
                     assert any(n in text for n in needs), (rule.name, text, needs)
 
 
-def test_whole_message_cache_never_changes_a_decision() -> None:
+def test_whole_message_cache_never_changes_a_decision(pack: RulePack) -> None:
     """Messages that mask alike share one cached program; every one must still decide like the reference."""
-    pack = default_pack()
     clf = Classifier([pack])
     rnd = random.Random(7)
-    subs = sorted({s for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
+    subs = sorted({s.strip("*") for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
     fills = ["1", "9", "28", "32", "111", "137", "429", "499", "503", "0xc0000005", "c0ffee", "7f3a", "a1", "1a"]
     fills += ["deadbeef1", "x509", "utf-8", "http/1.1", "٣", "1.1", "12ab", "ab12", "408"]
     digity = [s for s in subs if any(ch.isdigit() for ch in s) or s.split()[0] in ("bad", "a", "dead", "add")]
@@ -561,11 +641,10 @@ def test_whole_message_cache_never_changes_a_decision() -> None:
             assert got.rule_name == want, (http, code, message)
 
 
-def test_long_messages_bypass_the_mask_cache_and_agree() -> None:
-    pack = default_pack()
+def test_long_messages_bypass_the_mask_cache_and_agree(pack: RulePack) -> None:
     clf = Classifier([pack])
     rnd = random.Random(3)
-    subs = sorted({s for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
+    subs = sorted({s.strip("*") for r in pack.rules for s in (r.match.error_message or ()) + (r.match.text or ())})
     filler = " ".join(f"item{n} ok" for n in range(150))  # over 1024 characters
     for _ in range(500):
         words = [rnd.choice(subs) for _ in range(rnd.randint(1, 3))]
@@ -583,3 +662,261 @@ def test_mask_cache_is_bounded() -> None:
         clf.classify(status="failure", error_message=f"worker {name} failed")
     assert clf._old_programs  # the generations did turn over
     assert len(clf._programs) <= 16384 and len(clf._old_programs) <= 16384
+
+
+# ------------------------------------------------------------------------- token boundaries
+
+
+def _token_pack(*literals: str, field: str = "error_message") -> RulePack:
+    return load_pack_data(
+        {
+            "id": "tokens@2026-12-06",
+            "literal_match": "token",
+            "rules": [
+                {
+                    "name": f"r{i}",
+                    "match": {field: lit},
+                    "failure_kind": f"k{i}",
+                    "failure_class": "service_failure",
+                    "category": "system_error",
+                }
+                for i, lit in enumerate(literals)
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("literal", "message", "matches"),
+    [
+        # numbers are whole numbers
+        ("error 111", "ERROR 1114 (HY000): The table 'order_events' is full", False),
+        ("111", "ERROR 2003 (HY000): Can't connect to MySQL server on 'db' (11111)", False),
+        ("111", "[Errno 111] Connection refused", True),
+        ("111", "errno111", True),  # a letter-to-digit change is a boundary
+        # words are whole words
+        ("servererror", "at com.acme.web.InternalServerErrorHandler.handle", False),
+        ("servererror", "MongoServerError: E11000 duplicate key", False),
+        ("timeout", "read_timeout after 30s", True),  # `_`, `.`, `-`, `:` are boundaries
+        ("timeout", "timeouts piling up", False),
+        ("ask ", "task exited with return code 1", False),
+        # `*` lets the token go on at that end
+        ("*timeoutexception", "java.net.SocketTimeoutException: Read timed out", True),
+        ("*timeoutexception", "SocketTimeoutExceptionHandler", False),
+        ("client disconnect*", "client disconnected", True),
+        ("*notfound*", "ResourceNotFoundException: requested resource", True),
+        # CJK needs no boundary, neither inside a CJK run nor next to Latin text
+        ("超时", "连接超时了", True),
+        ("请求超时", "请求超时", True),
+        ("timeout", "连接timeout", True),
+        ("权限", "无权限访问该资源", True),
+        # punctuation edges need nothing: the literal is what it says
+        ("(110:", "upstream timed out (110: Connection timed out)", True),
+        ('http/1.1" ', 'GET /x HTTP/1.1" 503 UF', True),
+        ("x509:", "tls: x509: certificate signed by unknown authority", True),
+        ("emfile:", "Error: EMFILE: too many open files", True),
+    ],
+)
+def test_token_boundaries(literal: str, message: str, matches: bool) -> None:
+    clf = Classifier([_token_pack(literal)])
+    got = clf.classify(status="failure", error_message=message).rule_name
+    assert (got == "r0") is matches, (literal, message, got)
+    assert _found(literal, decision_text(message), True) is matches
+    # the same literal in a substring pack is found anywhere its core is
+    plain = Classifier([_token_pack(literal).model_copy(update={"literal_match": "substring"})])
+    core_in = literal in decision_text(message)
+    assert (plain.classify(status="failure", error_message=message).rule_name == "r0") is core_in
+
+
+def test_token_literals_read_the_error_code_too() -> None:
+    clf = Classifier([_token_pack("econnrefused", "111", field="text")])
+    assert clf.classify(status="failure", error_code="ECONNREFUSED").rule_name == "r0"
+    assert clf.classify(status="failure", error_code="XECONNREFUSED").rule_name == "unclassified"
+    assert clf.classify(status="failure", error_code="111").rule_name == "r1"
+    assert clf.classify(status="failure", error_code="1111").rule_name == "unclassified"
+
+
+def test_token_decisions_survive_the_mask_caches() -> None:
+    """Texts that mask alike (digits, hex ids) must not share a verdict a boundary would tell apart."""
+    clf = Classifier([_token_pack("111", "error 111", "timeout", "*id", "deadbeef", "v2")])
+    ref = _token_pack("111", "error 111", "timeout", "*id", "deadbeef", "v2")
+    for template in ("errno {n}", "error {n}", "timeout{n}", "{n}timeout", "x{n}id", "{n} deadbeef", "v{n}"):
+        for n in ("1", "11", "111", "1111", "1114", "a1", "0x111", "111a", "2", "9f"):
+            message = template.format(n=n)
+            want = _reference(ref, "failure", None, None, message)
+            assert clf.classify(status="failure", error_message=message).rule_name == want, message
+
+
+def test_star_must_sit_at_an_end_and_leave_something() -> None:
+    with pytest.raises(RulePackError, match="may only open"):
+        _token_pack("time*out")
+    with pytest.raises(RulePackError, match="nothing to match"):
+        _token_pack("**")
+    # a substring pack reads `*` literally, as it always did
+    plain = load_pack_data({"id": "p@2026-12-06", "rules": [_rule_dict("a", {"error_message": "time*out"})]})
+    assert Classifier([plain]).classify(status="failure", error_message="time*out").rule_name == "a"
+
+
+def _rule_dict(name: str, match: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    out = {
+        "name": name,
+        "match": match,
+        "failure_kind": name,
+        "failure_class": kw.pop("failure_class", "service_failure"),
+        "category": kw.pop("category", "system_error"),
+    }
+    out.update(kw)
+    return out
+
+
+# ----------------------------------------------------------------------- evidence precedence
+
+
+def test_tiers_order_rules_within_a_pack_but_not_across_packs() -> None:
+    pack = load_pack_data(
+        {
+            "id": "tiers@2026-12-06",
+            "rules": [
+                _rule_dict("word", {"text": "timeout"}),
+                _rule_dict("status", {"http_status": 499}, evidence="transport", failure_class="client_abort"),
+                _rule_dict("literal", {"text": "request_body_read_timeout"}, evidence="product"),
+            ],
+        }
+    )
+    assert [r.name for r in pack.tried_in_order()] == ["literal", "status", "word"]
+    clf = Classifier([pack])
+    assert clf.classify(status="failure", http_status=499, error_message="timeout").rule_name == "status"
+    assert clf.classify(status="failure", http_status=499, error_message="request_body_read_timeout").rule_name == (
+        "literal"
+    )
+    assert clf.classify(status="failure", http_status=500, error_message="timeout").rule_name == "word"
+    # a tenant's pack comes first whatever the tiers of the packs under it
+    tenant = load_pack_data({"id": "tenant@2026-12-06", "rules": [_rule_dict("mine", {"text": "timeout"})]})
+    layered = Classifier([tenant, pack])
+    assert layered.classify(status="failure", http_status=499, error_message="timeout").rule_name == "mine"
+
+
+def test_transport_rule_must_read_a_transport_fact() -> None:
+    from faultlens.classify.lint import check_pack
+
+    bad = load_pack_data(
+        {"id": "t@2026-12-06", "rules": [_rule_dict("w", {"text": "x"}, evidence="transport", examples=[{}])]}
+    )
+    assert "transport_without_fact" in {p.code for p in check_pack(bad)}
+
+
+@pytest.mark.parametrize(
+    ("message", "http_status", "error_code", "kind", "cls"),
+    [
+        # a transport fact outranks a word of the message
+        ("java.lang.IllegalStateException: Stream closed", 413, None, "payload_too_large", CLI),
+        ("TypeError: Cannot read properties of undefined", 413, None, "payload_too_large", CLI),
+        ("请求超时", 499, None, "client_closed_request", ABT),
+        ("upstream timed out (110: Connection timed out)", 499, None, "client_closed_request", ABT),
+        ("upstream request timeout", 460, None, "client_closed_request", ABT),
+        ("client closed connection", None, "23505", "unique_violation", CLI),
+        # the product's literals stay golden whatever the transport says
+        ("downstream_closed", 500, None, "downstream_closed", ABT),
+        ("failed_contact_upstream", 499, None, "failed_contact_upstream", SVC),
+        ("upstream_stream_error", 413, None, "upstream_stream_error", SVC),
+        ("request_body_read_timeout", 499, None, "request_body_read_timeout", SVC),
+        ("request_body_read_timeout", 408, None, "request_body_read_timeout", SVC),
+        ("invalid api key", 499, None, "api_key_invalid", CLI),
+        ("API密钥无效", 413, None, "api_key_invalid", CLI),
+        (None, 499, "failed_contact_upstream", "failed_contact_upstream", SVC),
+    ],
+)
+def test_transport_facts_outrank_words_but_never_product_literals(
+    clf: Classifier, message: str | None, http_status: int | None, error_code: str | None, kind: str, cls: FailureClass
+) -> None:
+    got = classify(clf, message, http_status=http_status, error_code=error_code)
+    assert (got.failure_kind, got.failure_class) == (kind, cls)
+    assert got.is_actionable is (cls is SVC)
+
+
+@pytest.mark.parametrize(
+    ("message", "http_status", "category"),
+    [
+        (
+            'Error from server (Forbidden): error when creating "deploy.yaml": admission webhook '
+            '"validate.kyverno.svc-fail" denied the request: require-labels: label app is required',
+            None,
+            "authorization",
+        ),
+        ('admission webhook "vpod.kb.io" denied the request: spec.containers[0].image: Invalid value', 403, None),
+        (
+            'failed to set up sandbox container network for pod "web-1": networkPlugin cni failed to set up pod '
+            '"web-1_default" network: NoCredentialProviders: no valid providers in chain',
+            None,
+            "authorization",
+        ),
+        (
+            'Error creating: pods "api-7c9f8d6b5-" is forbidden: exceeded quota: team-quota, requested: '
+            "limits.memory=2Gi, used: limits.memory=62Gi, limited: limits.memory=64Gi",
+            403,
+            "resource_exhausted",
+        ),
+        (
+            "ClusterBlockException[index [orders] blocked by: [FORBIDDEN/12/index read-only / allow delete (api)];]",
+            403,
+            "resource_exhausted",
+        ),
+        ("blocked by: [FORBIDDEN/8/index write (api)];", 403, "resource_exhausted"),
+        ('pods "api-1" is forbidden: maximum memory usage per Container is 1Gi, but limit is 2Gi', 403, None),
+        (
+            "ipamd: failed to allocate IP: UnauthorizedOperation: You are not authorized to perform this operation.",
+            None,
+            "authorization",
+        ),
+    ],
+)
+def test_the_platforms_own_refusals_are_service_failures(
+    clf: Classifier, message: str, http_status: int | None, category: str | None
+) -> None:
+    got = classify(clf, message, http_status=http_status)
+    assert (got.failure_class, got.is_actionable) == (SVC, True), got.rule_name
+    if category is not None:
+        assert got.category == category
+
+
+# ----------------------------------------------------------------- benign text on a failure
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Success",
+        "OK",
+        "ok.",
+        "操作成功",
+        "请求成功",
+        "health check passed",
+        "Completed successfully",
+        "Done!",
+        '{"code": 0, "msg": "success"}',
+        "HTTP/1.1 200 OK",
+        "The operation completed successfully.",
+        "Job finished successfully",
+        "任务完成",
+    ],
+)
+def test_benign_text_on_a_failed_event_pages_no_one(clf: Classifier, message: str) -> None:
+    for status in ("failure", "retry", "dead_letter"):
+        got = classify(clf, message, status=status)
+        assert (got.failure_kind, got.failure_class, got.is_actionable, got.retryable, got.category) == (
+            "benign_text_on_failure",
+            CLI,
+            False,
+            False,
+            "unknown",
+        )
+    # a status code, when there is one, decides; a cancelled event stays cancelled; success stays none
+    assert classify(clf, message, http_status=503).failure_kind == "service_unavailable"
+    assert classify(clf, message, http_status=499).failure_class is ABT
+    assert classify(clf, message, status="cancelled").failure_kind == "cancelled"
+    assert classify(clf, message, status="success").failure_class is NONE
+
+
+@pytest.mark.parametrize("message", ["success rate dropped below 90%", "OK but upstream timed out", "not ok"])
+def test_success_words_inside_a_real_message_are_not_benign(clf: Classifier, message: str) -> None:
+    assert classify(clf, message).failure_kind != "benign_text_on_failure"

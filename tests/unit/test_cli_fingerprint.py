@@ -51,3 +51,18 @@ def test_tenant_without_a_database_is_refused() -> None:
     result = CliRunner().invoke(app, ["fingerprint", "--tenant", "acme"], input="user 5 not found\n")
     assert result.exit_code == 2
     assert "--db" in result.stderr and result.stdout == ""
+
+
+def test_reads_a_file_argument_like_stdin(tmp_path: Path) -> None:
+    lines = ["disk /dev/sda1 is 97% full", "user 1042 not found", "disk /dev/sdb2 is 12% full", "user 7 not found"]
+    source = tmp_path / "messages.log"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_file = CliRunner().invoke(app, ["fingerprint", str(source)])
+    from_stdin = CliRunner().invoke(app, ["fingerprint"], input="\n".join(lines) + "\n")
+    assert from_file.exit_code == 0, from_file.output
+    assert from_file.stdout == from_stdin.stdout
+    rows = [row.split("\t") for row in from_file.stdout.splitlines()]
+    assert rows[0] == rows[2] and rows[1] == rows[3]
+    assert rows[0][1] == "disk <PATH> is <NUM> full" and rows[1][1] == "user <NUM> not found"
+    missing = CliRunner().invoke(app, ["fingerprint", str(tmp_path / "absent.log")])
+    assert missing.exit_code == 2 and missing.stdout == ""

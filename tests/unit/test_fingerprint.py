@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -74,12 +75,48 @@ LOGHUB = Path(os.environ.get("FAULTLENS_LOGHUB_DIR", REPO.parent / "shared" / "l
         ("no mailbox for john.doe@example.com, bouncing", "no mailbox for <EMAIL>, bouncing"),
         # timestamps
         ("deadline 2017-01-02T12:00:00Z exceeded", "deadline <TS> exceeded"),
-        ("at Fri Jun 17 07:07:00 2005", "at Fri Jun <NUM> <TS> <NUM>"),
+        ("at Fri Jun 17 07:07:00 2005", "at <TS>"),
         ("rotated on 17/06/09 at 20:10:40.123", "rotated on <TS> at <TS>"),
         # quoted values keep their quotes; apostrophes are not quotes
         ('tag="View Lock", name=systemui', 'tag="<STR>", name=systemui'),
         ("KeyError: 'user_id'", "KeyError: '<STR>'"),
         ("don't retry, it's final", "don't retry, it's final"),
+        # a quoted text standing on its own is part of the sentence: masked token by token
+        (
+            '10.11.10.1 "GET /v2/54fadb412c4e/servers/detail HTTP/1.1" status: 200 len: 1893 time: 0.2477829',
+            '<IP> "GET <PATH> HTTP/<NUM>" status: <NUM> len: <NUM> time: <NUM>',
+        ),
+        ("Checking 'hlt' instruction... OK.", "Checking 'hlt' instruction... OK."),
+        # durations
+        ("request took 250ms", "request took <NUM>"),
+        ("retry in 1.5s, then 3.5 sec", "retry in <NUM>, then <NUM>"),
+        ("lease expires in 1h30m", "lease expires in <NUM>"),
+        ("slow query (2m3.5s)", "slow query (<NUM>)"),
+        # sizes
+        ("wrote 12KB to disk", "wrote <NUM> to disk"),
+        ("heap grew by 3.4 MiB", "heap grew by <NUM>"),
+        ("usage 99.5% of 2 TB", "usage <NUM> of <NUM>"),
+        # scientific notation
+        ("loss -1.25e-3 at step 7", "loss <NUM> at step <NUM>"),
+        # hex without digits, from 8 letters on; shorter or non-hex words stay
+        ("setSystemUiVisibility mask=ffffffff flags=DEADBEEF", "setSystemUiVisibility mask=<HEX> flags=<HEX>"),
+        ("defaced facade", "defaced facade"),
+        # ids
+        ("span 123E4567-E89B-12D3-A456-426614174000 ended", "span <UUID> ended"),
+        ("object 9f4ef63a freed", "object <HEX> freed"),
+        ("jA9J1UvC004306: from=root, size=9", "<ID>: from=root, size=<NUM>"),
+        ("installing KB2928562 on x86 host eth0", "installing <ID> on x86 host eth0"),
+        ("System.ComponentModel.Win32Exception: denied", "System.ComponentModel.Win32Exception: denied"),
+        # paths, IPs, e-mails, URLs
+        ("cannot stat /var/lib/app/data.db: ENOENT", "cannot stat <PATH>: ENOENT"),
+        ("peer 2001:db8::1 and 192.168.1.10 unreachable", "peer <IP> and <IP> unreachable"),
+        ("bounce for ops+alerts@mail.example.org", "bounce for <EMAIL>"),
+        ("fetch s3://bucket/key/part-0001.gz failed", "fetch <URL> failed"),
+        # dates with day and month names
+        ("connection from 1.2.3.4 () at Sun Jul 10 03:55:15 2005", "connection from <IP> () at <TS>"),
+        ("Jul 10 03:55:15 restart", "<TS> restart"),
+        ("Date: Sun, 10 Jul 2005 03:55:15 +0000", "Date: <TS>"),
+        ("in May 3 users left at 12:00", "in May <NUM> users left at <TS>"),
     ],
 )
 def test_mask_kinds(message: str, expected: str) -> None:
@@ -150,12 +187,16 @@ def test_same_event_different_values_share_a_template() -> None:
 
 
 def test_word_variable_generalises_to_wildcard() -> None:
+    """A differing word in a short message is a variable once three values were seen in its slot."""
     fp = Fingerprinter()
     a = fp.add("User alice not found")
     b = fp.add("User bob not found")
-    assert a.id == b.id
-    assert b.text == "User <*> not found"
+    assert b.id != a.id  # two words may be two events ("cupsd startup/shutdown succeeded")
+    c = fp.add("User carol not found")
+    assert c.id == a.id and fp.resolve(b.id) == a.id
+    assert c.text == "User <*> not found"
     assert fp.templates() == [Template(a.id, "User <*> not found")]
+    assert fp.add("User dave not found").id == a.id
 
 
 def test_different_events_stay_apart() -> None:
@@ -192,6 +233,66 @@ def test_lists_of_like_values_are_one_variable() -> None:
     assert a.id == b.id
 
 
+def test_differently_typed_values_of_one_field_share_a_template() -> None:
+    fp = Fingerprinter()
+    a = fp.add("setSystemUiVisibility vis=40 mask=0x7 oldVal=508 newVal=40 diff=0x7f8 fullscreenStackVis=0")
+    b = fp.add("setSystemUiVisibility vis=0x4 mask=ffffffff oldVal=0x8 newVal=0x4 diff=12 fullscreenStackVis=0")
+    assert a.id == b.id
+
+
+def test_one_value_and_a_list_of_them_share_a_template() -> None:
+    fp = Fingerprinter()
+    one = fp.add("BLOCK* ask 10.250.18.114:50010 to delete blk_-5140072410813878235")
+    many = fp.add("BLOCK* ask 10.250.17.177:50010 to delete blk_-85707803 blk_-91225574 blk_43905")
+    assert one.id == many.id and many.text == "BLOCK* ask <IP>:<NUM> to delete <*>"
+
+
+def test_an_empty_value_is_a_variable_slot() -> None:
+    fp = Fingerprinter()
+    a = fp.add("connection from 10.0.0.1 () at Sun Jul 10 03:55:15 2005")
+    b = fp.add("connection from 10.0.0.2 (host8.example.net) at Mon Jun 11 13:05:59 2005")
+    assert a.id == b.id
+
+
+def test_a_slot_becomes_a_variable_when_three_values_were_seen_in_it() -> None:
+    fp = Fingerprinter()
+    cups = {fp.add("cupsd startup succeeded").id, fp.add("cupsd shutdown succeeded").id}
+    assert len(cups) == 2  # two words in one slot: two events
+    first = fp.add("session closed for user cyrus")
+    second = fp.add("session closed for user news")
+    assert second.id != first.id
+    third = fp.add("session closed for user test")
+    assert third.id == first.id and third.text == "session closed for user <*>"
+    assert fp.resolve(second.id) == first.id
+    assert second.id not in {t.id for t in fp.templates()}
+    # the other templates of the key are not touched
+    assert fp.add("session opened for user cyrus by (uid=0)").id != first.id
+
+
+def test_http_methods_are_different_events() -> None:
+    fp = Fingerprinter()
+    line = '10.11.10.1 "{} /v2/{}/servers/detail HTTP/1.1" status: 200 len: 1893 time: 0.2477829'
+    gets = {fp.add(line.format("GET", tenant)).id for tenant in ("54fadb412c4e", "e9746973ac57", "f7b8d1f1d4d4")}
+    posts = {fp.add(line.format("POST", tenant)).id for tenant in ("54fadb412c4e", "e9746973ac57")}
+    assert len(gets) == 1 and len(posts) == 1 and gets != posts
+
+
+def test_digits_masking_keeps_are_never_answered_from_another_message() -> None:
+    """Messages differing only in digits share a cached masked text only when masking replaced those digits."""
+    fp = Fingerprinter()
+    assert fp.add("link eth0 down after 5 retries").text == "link eth0 down after <NUM> retries"
+    other = fp.add("link eth1 down after 7 retries")
+    assert "eth0" not in other.text
+    again = fp.add("link eth0 down after 9 retries")
+    assert again.id == fp.resolve(fp.add("link eth0 down after 5 retries").id)
+    # and the cached path answers exactly what a fresh instance computes
+    stream = [f"worker w{i % 3} took {i * 7} ms on 10.0.{i}.1 (eth{i % 2})" for i in range(60)]
+    warm = Fingerprinter()
+    answers = [warm.add(m) for m in stream]
+    cold = [Fingerprinter.from_state(warm.export_state()).add(m) for m in stream]
+    assert [warm.resolve(a.id) for a in answers] == [warm.resolve(c.id) for c in cold]
+
+
 def test_cut_messages_do_not_end_in_half_tokens() -> None:
     ids = [f"blk_{i:019d}" for i in range(300)]
     fp = Fingerprinter()
@@ -221,7 +322,8 @@ def test_tracebacks_group_by_final_exception() -> None:
 def test_id_is_kept_when_the_template_generalises() -> None:
     fp = Fingerprinter()
     first = fp.add("worker w-alpha lost heartbeat from scheduler at 10.0.0.1")
-    later = fp.add("worker w-beta lost heartbeat from scheduler at 10.0.0.2")
+    fp.add("worker w-beta lost heartbeat from scheduler at 10.0.0.2")
+    later = fp.add("worker w-gamma lost heartbeat from scheduler at 10.0.0.3")
     assert later.id == first.id
     assert later.text != first.text
     assert fp.add("worker w-alpha lost heartbeat from scheduler at 10.0.0.1") == later
@@ -346,19 +448,23 @@ def test_same_first_message_gives_same_id_regardless_of_history() -> None:
 # Grouping accuracy on the Loghub development samples
 # --------------------------------------------------------------------------------------
 
-# Floors sit slightly below the measured GA (see bench/fingerprint.py); drain3 with its default
-# configuration averages 0.717 on the same eight samples.
+# Floors sit slightly below the measured GA (bench/fingerprint.py: in-sample = leave-one-out there, the
+# shipped setting is what LOO picks on every fold); drain3 with its default configuration averages
+# 0.717 on the same eight samples.
 GA_FLOORS = {
-    "Android": 0.88,
-    "BGL": 0.97,
+    "Android": 0.93,
+    "BGL": 0.98,
     "HDFS": 0.99,
-    "HealthApp": 0.97,
-    "Linux": 0.68,
-    "Proxifier": 0.98,
-    "Spark": 0.91,
-    "Thunderbird": 0.95,
+    "HealthApp": 0.99,
+    "Linux": 0.86,
+    "Proxifier": 0.99,
+    "Spark": 0.99,
+    "Thunderbird": 0.98,
 }
-GA_AVERAGE_FLOOR = 0.91
+GA_AVERAGE_FLOOR = 0.965
+# The same events with every number's digits drawn anew: a method tuned to the samples' exact values
+# (instead of their kinds) loses accuracy here. Measured 0.960.
+GA_VARIED_AVERAGE_FLOOR = 0.95
 
 
 def grouping_accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
@@ -380,11 +486,26 @@ def _datasets() -> list[Path]:
     return sorted(p for p in LOGHUB.iterdir() if (p / f"{p.name}_2k.log_structured.csv").is_file())
 
 
-def _ga(folder: Path) -> float:
+_NUMBERS = re.compile(r"0[xX][0-9a-fA-F]+|\d+")
+
+
+def _varied(folder: Path, lines: list[str]) -> list[str]:
+    rng = random.Random(folder.name)
+
+    def vary(match: re.Match[str]) -> str:
+        text = match.group(0)
+        head = 2 if text[1:2] in ("x", "X") else 0
+        return text[:head] + "".join(rng.choice("0123456789") if c.isdigit() else c for c in text[head:])
+
+    return [_NUMBERS.sub(vary, line) for line in lines]
+
+
+def _ga(folder: Path, *, varied: bool = False) -> float:
     with (folder / f"{folder.name}_2k.log_structured.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    lines = [r["Content"] for r in rows]
     fp = Fingerprinter()
-    ids = [fp.add(r["Content"]).id for r in rows]
+    ids = [fp.add(line).id for line in (_varied(folder, lines) if varied else lines)]
     return grouping_accuracy([fp.resolve(i) for i in ids], [r["EventId"] for r in rows])
 
 
@@ -395,3 +516,12 @@ def test_grouping_accuracy_floors_on_loghub_dev() -> None:
     assert not low, f"GA below floor: {low} (all: {scores})"
     if set(GA_FLOORS) <= set(scores):
         assert sum(scores.values()) / len(scores) >= GA_AVERAGE_FLOOR, scores
+
+
+@pytest.mark.skipif(not _datasets(), reason=f"Loghub samples not found in {LOGHUB}")
+def test_grouping_accuracy_holds_with_unseen_values() -> None:
+    scores = {folder.name: _ga(folder, varied=True) for folder in _datasets()}
+    if set(GA_FLOORS) <= set(scores):
+        assert sum(scores.values()) / len(scores) >= GA_VARIED_AVERAGE_FLOOR, scores
+    else:
+        assert all(ga >= 0.6 for ga in scores.values()), scores

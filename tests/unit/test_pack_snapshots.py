@@ -65,7 +65,9 @@ def test_the_shipped_default_is_a_pinned_version() -> None:
     by_id = {v.id: v for v in VERSIONS}
     assert default_pack().id in by_id, f"no manifest for {default_pack().id}: run {REGENERATE}"
     assert by_id[default_pack().id].file == "default.yaml"
-    assert by_id["default@2026-11-22"].file == "default.yaml"  # the first shipped version never leaves
+    # older versions stay loadable, each from a file of its own
+    assert by_id["default@2026-11-22"].file == "default@2026-11-22.yaml"
+    assert all(v.file != "default.yaml" for v in VERSIONS if v.id != default_pack().id)
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[v.id for v in VERSIONS])
@@ -93,7 +95,7 @@ def test_the_corpus_decides_as_each_version_snapshot_says(version: Any) -> None:
 
 def test_the_snapshot_covers_every_corpus_row_once_per_distinct_event() -> None:
     rows = read_corpus(CORPUS)
-    lines = snapshot_path(SNAPSHOTS, "default@2026-11-22").read_text(encoding="utf-8").splitlines()
+    lines = snapshot_path(SNAPSHOTS, default_pack().id).read_text(encoding="utf-8").splitlines()
     assert lines == sorted(lines) and len(lines) == len(set(lines))
     decoded = [json.loads(line) for line in lines]
     assert {(d["corpus"], d["message"], d["status"]) for d in decoded} == {
@@ -108,8 +110,10 @@ def test_the_snapshot_covers_every_corpus_row_once_per_distinct_event() -> None:
 
 
 def test_find_shipped_pack_by_id() -> None:
-    pack = find_shipped_pack("default@2026-11-22")
+    pack = find_shipped_pack(default_pack().id)
     assert pack is not None and pack_digest(pack) == pack_digest(default_pack())
+    first = find_shipped_pack("default@2026-11-22")
+    assert first is not None and first.id == "default@2026-11-22" and first.literal_match == "substring"
     assert find_shipped_pack("default@1999-01-01") is None
 
 
@@ -292,3 +296,32 @@ def test_decision_lines_are_independent_of_row_order() -> None:
     rows = read_corpus(CORPUS)[:200]
     pack: RulePack = default_pack()
     assert decision_lines(pack, rows) == decision_lines(pack, list(reversed(rows)))
+
+
+def test_flip_summary_groups_the_moves_between_two_versions(tmp_path: Path) -> None:
+    rows = [
+        {"corpus": "c.jsonl", "status": "failure", "message": "read timed out"},
+        {"corpus": "c.jsonl", "status": "failure", "message": "connection refused"},
+        {"corpus": "c.jsonl", "status": "failure", "message": "errno 11111"},
+    ]
+    old = load_pack_data(_pack([_rule("t", ["timed out"]), _rule("r", ["111"], kind="refused")]))
+    new_rules = [
+        _rule("t", ["timed out"], failure_class="client_failure"),
+        _rule("r", ["111"], kind="refused"),
+    ]
+    new = load_pack_data({**_pack(new_rules, "tiny@2026-12-06"), "literal_match": "token"})
+    before = decision_lines(old, rows)
+    after = decision_lines(new, [*rows, {"corpus": "c.jsonl", "status": "failure", "message": "new row"}])
+    lines = snapshot.flip_summary(before, after)
+    assert lines[0].startswith("3 corpus events in both snapshots: 2 decided differently, 1 of them in")
+    assert "1 events are new to the corpus" in lines[0]
+    table = "\n".join(lines[2:])
+    assert "| service_failure/timeout | client_failure/timeout | 1 |" in table
+    assert "| service_failure/refused | service_failure/unclassified | 1 | 'errno 11111' |" in table
+    # from the command line, by version id
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    snapshot_path(snaps, old.id).write_text("".join(f"{x}\n" for x in before), encoding="utf-8")
+    snapshot_path(snaps, new.id).write_text("".join(f"{x}\n" for x in after), encoding="utf-8")
+    assert snapshot.main(["--snapshots", str(snaps), "--flips", old.id, new.id]) == 0
+    assert snapshot.main(["--snapshots", str(snaps), "--flips", old.id, "nope@2026-01-01"]) == 2

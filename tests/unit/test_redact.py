@@ -111,3 +111,63 @@ _SECRETISH = st.sampled_from(
 def test_redaction_is_idempotent_on_any_text(text: str) -> None:
     once = redact(text)
     assert redact(once) == once
+
+
+# The words of the error stay: what follows "token", "Bearer" or "auth:" in prose is often a word or the name
+# of an exception class, and it decides the category.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CSRF token mismatch",
+        "Illuminate\\Session\\TokenMismatchException: CSRF token mismatch.",
+        "Error verifying token: TokenExpiredError: jwt expired",
+        "invalid token TokenExpiredError",
+        "the token UnauthorizedAccess was rejected",
+        "auth: AuthenticationFailed",
+        "session: SessionNotCreatedException: Could not start a new session",
+        "Bearer InvalidTokenException",
+        "token: jwt.exceptions.ExpiredSignatureError",
+        "Signature: InvalidSignatureException",
+        "secret: NotFoundException secret not found",
+        "api key: InvalidKeyFormat",
+    ],
+)
+def test_words_after_a_secret_name_are_not_values(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("token=mismatch", f"token={MASK}"),  # after `=` it is a value, whatever it looks like
+        ("token: AbCdEfGhIjKlMnOpQrSt", f"token: {MASK}"),  # random capitals are not words
+        ("Bearer AbCdEfGhIjKlMnOpQrSt", f"Bearer {MASK}"),
+        ("password: CorrectHorseBatteryStaple", f"password: {MASK}"),  # a strong key keeps masking words
+        ("CSRF token mismatch (token=abc123)", f"CSRF token mismatch (token={MASK})"),
+    ],
+)
+def test_values_next_to_the_words_are_still_masked(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_redaction_never_changes_a_corpus_decision() -> None:
+    """Classifying the stored (redacted) text decides like the raw one for every corpus message."""
+    from pathlib import Path
+
+    from faultlens.classify.engine import Classifier
+    from faultlens.classify.rules import default_pack
+    from faultlens.classify.snapshot import read_corpus
+
+    clf = Classifier([default_pack()])
+    extra = ["CSRF token mismatch", "invalid token TokenExpiredError", "auth: AuthenticationFailed"]
+    rows = read_corpus(Path(__file__).parent / "corpus") + [{"status": "failure", "message": m} for m in extra]
+    for row in rows:
+        event = {"status": row["status"], "http_status": row.get("http_status")}
+        raw = clf.classify(**event, error_code=row.get("error_code"), error_message=row["message"])
+        code = row.get("error_code")
+        stored = clf.classify(**event, error_code=redact(code) if code else code, error_message=redact(row["message"]))
+        assert (stored.failure_class, stored.category, stored.rule_name) == (
+            raw.failure_class,
+            raw.category,
+            raw.rule_name,
+        ), row["message"]

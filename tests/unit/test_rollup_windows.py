@@ -6,17 +6,18 @@ import random
 
 import pytest
 
-from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS, WEEK_MS, shape_for
+from faultlens.store.rollup_shapes import DAY_MS, FINE_MS, HOUR_MS, WEEK_MS, shape_for
 from faultlens.store.rollup_windows import decompose
 
 Piece = tuple[str, int, int]
+MINUTE_MS = FINE_MS
 
 
 def _weight(pieces: list[Piece], t: int) -> int:
     return sum((-1 if kind == "raw-" else 1) for kind, lo, hi in pieces if lo <= t < hi)
 
 
-def _check(start: int, end: int, pieces: list[Piece], rng: random.Random) -> None:
+def _check(start: int, end: int, pieces: list[Piece], rng: random.Random, now: int | None = None) -> None:
     for kind, lo, hi in pieces:
         assert lo < hi
         if kind == "hour":
@@ -26,7 +27,8 @@ def _check(start: int, end: int, pieces: list[Piece], rng: random.Random) -> Non
         if kind == "week":
             assert lo % WEEK_MS == 0 and hi % WEEK_MS == 0
         if kind in ("raw", "raw-"):
-            assert hi - lo <= HOUR_MS // 2, "no raw scan longer than half an hour"
+            past = hi - lo if now is None else min(hi, now) - lo
+            assert past <= HOUR_MS // 2, "no raw scan of more than half an hour of written events"
     # Every instant is counted exactly once inside the window and zero times outside it.
     probes = [start, end - 1, end, start - 1, *(p[1] for p in pieces), *(p[2] - 1 for p in pieces)]
     probes += [rng.randrange(start - DAY_MS, end + DAY_MS) for _ in range(200)]
@@ -98,3 +100,46 @@ def test_random_windows_cover_exactly() -> None:
         end = start + rng.randrange(1, rng.choice([HOUR_MS, 3 * HOUR_MS, 100 * DAY_MS, 400 * DAY_MS]))
         _check(start, end, decompose(start, end), rng)
         _check(start, end, decompose(start, end, grains=(HOUR_MS, DAY_MS)), rng)
+
+
+def _raw_before(pieces: list[Piece], now: int) -> int:
+    """How much of the pieces' raw ranges lies before `now`: the events they may read."""
+    return sum(max(0, min(hi, now) - lo) for kind, lo, hi in pieces if kind in ("raw", "raw-"))
+
+
+def test_minutes_leave_raw_edges_under_a_minute_where_they_are_complete() -> None:
+    rng = random.Random(5)
+    for _ in range(500):
+        start = rng.randrange(0, 2_000_000_000_000)
+        end = start + rng.randrange(1, rng.choice([10 * MINUTE_MS, HOUR_MS, 3 * HOUR_MS, 30 * DAY_MS]))
+        hours = [start // HOUR_MS * HOUR_MS, end // HOUR_MS * HOUR_MS]
+        pieces = decompose(start, end, fine_ms=MINUTE_MS, fine_hours=hours)
+        _check(start, end, pieces, rng)
+        for kind, lo, hi in pieces:
+            if kind == "minute":
+                assert lo % MINUTE_MS == 0 and hi % MINUTE_MS == 0
+            if kind in ("raw", "raw-"):
+                assert hi - lo <= MINUTE_MS // 2, (start, end, pieces)
+        # An hour without complete minute rows is answered as before.
+        without = decompose(start, end, fine_ms=MINUTE_MS, fine_hours=hours[:1])
+        _check(start, end, without, rng)
+        if end % HOUR_MS and end // HOUR_MS * HOUR_MS != hours[0]:
+            assert not [p for p in without if p[0] == "minute" and p[1] >= hours[1]]
+
+
+def test_windows_ending_now_read_no_event_already_written_but_the_edges() -> None:
+    rng = random.Random(8)
+    for _ in range(300):
+        now = rng.randrange(1_700_000_000_000, 1_800_000_000_000)
+        for width in (5 * MINUTE_MS, 15 * MINUTE_MS, 30 * MINUTE_MS, HOUR_MS, 7 * DAY_MS):
+            start, end = now + 1 - width, now + 1
+            hours = [start // HOUR_MS * HOUR_MS, now // HOUR_MS * HOUR_MS]
+            pieces = decompose(start, end, fine_ms=MINUTE_MS, fine_hours=hours, now=now)
+            _check(start, end, pieces, rng, now)
+            # Only the start edge may read written events, under half a minute of them; the end edge none.
+            assert _raw_before(pieces, now) <= MINUTE_MS // 2, (now, width, pieces)
+            # Without minutes (other shapes): the current hour minus its (empty) rest, never its raw events.
+            hourly = decompose(start, end, now=now)
+            _check(start, end, hourly, rng, now)
+            if width > HOUR_MS:
+                assert ("hour", now // HOUR_MS * HOUR_MS, now // HOUR_MS * HOUR_MS + HOUR_MS) in hourly

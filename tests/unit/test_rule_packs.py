@@ -56,7 +56,8 @@ def pack(*rules: dict[str, Any], pack_id: str = "custom@2026-11-22") -> dict[str
 def test_default_pack_loads_once_with_examples_everywhere() -> None:
     p = default_pack()
     assert p is default_pack()
-    assert p.id == "default@2026-11-22"
+    assert p.id == "default@2026-12-06"
+    assert p.literal_match == "token"
     assert len(p.rules) > 100
     assert p.changelog
     assert all(r.examples for r in p.rules), [r.name for r in p.rules if not r.examples]
@@ -304,7 +305,7 @@ def test_user_pack_is_tried_before_default_and_version_names_both() -> None:
         pack(rule("our_timeouts_are_fine", {"error_message": "timed out"}, failure_class="client_failure"))
     )
     clf = Classifier([custom, default_pack()])
-    assert clf.version == "custom@2026-11-22+default@2026-11-22"
+    assert clf.version == f"custom@2026-11-22+{default_pack().id}"
     got = clf.classify(status="failure", error_message="Read timed out")
     assert (got.rule_name, got.rule_version, got.failure_class) == (
         "our_timeouts_are_fine",
@@ -312,8 +313,8 @@ def test_user_pack_is_tried_before_default_and_version_names_both() -> None:
         FailureClass.CLIENT_FAILURE,
     )
     other = clf.classify(status="failure", error_message="deadlock detected")
-    assert other.rule_version == "default@2026-11-22"
-    assert Classifier([default_pack()]).version == "default@2026-11-22"
+    assert other.rule_version == default_pack().id
+    assert Classifier([default_pack()]).version == default_pack().id
 
 
 def test_duplicate_pack_ids_are_rejected() -> None:
@@ -424,3 +425,82 @@ def test_test_pack_layers_on_base() -> None:
 def test_status_values_are_the_model_enum() -> None:
     p = load_pack_data(pack(rule("r", {"status": ["CANCELLED", "dead_letter"]})))
     assert p.rules[0].match.status == (Status.CANCELLED, Status.DEAD_LETTER)
+
+
+# ----------------------------------------------------------------- provenance, tiers, tokens
+
+
+def test_every_shipped_rule_names_its_origin() -> None:
+    rules = default_pack().rules
+    assert all(r.origin for r in rules), [r.name for r in rules if not r.origin]
+    # a rule naming one stack's exception types has that stack's origin, not "general"
+    by_name = {r.name: r for r in rules}
+    assert by_name["envoy_flags_client_abort"].origin == ("proxy_lb",)
+    assert by_name["http_499"].origin == ("general",)
+    assert "java" in (by_name["db_lock_timeout"].origin or ())
+
+
+@pytest.mark.parametrize(
+    ("origin", "needle"),
+    [
+        (["Java"], "lowercase name"),
+        (["java", "java"], "must not repeat"),
+        (["general", "go"], "stands alone"),
+        ([], "must not be an empty list"),
+        (["java go"], "lowercase name"),
+    ],
+)
+def test_bad_origins_are_refused(origin: list[str], needle: str) -> None:
+    with pytest.raises(RulePackError, match=needle):
+        load_pack_data(pack(rule("r", {"error_code": "x"}, origin=origin)))
+
+
+def test_origin_may_be_a_single_name_and_is_optional() -> None:
+    p = load_pack_data(pack(rule("r", {"error_code": "x"}, origin="go"), rule("s", {"error_code": "y"})))
+    assert p.rules[0].origin == ("go",) and p.rules[1].origin is None
+
+
+def test_lint_wants_every_rule_tagged_once_any_is() -> None:
+    tagged = rule("r", {"error_code": "x"}, origin=["go"], examples=[{"error_code": "x"}])
+    untagged = rule("s", {"error_code": "y"}, examples=[{"error_code": "y"}])
+    problems = check_pack(load_pack_data(pack(tagged, untagged)))
+    assert [(p.code, p.rule) for p in problems] == [("missing_origin", "s")]
+    assert check_pack(load_pack_data(pack(untagged))) == []
+
+
+def test_evidence_must_be_a_known_tier() -> None:
+    with pytest.raises(RulePackError, match="evidence"):
+        load_pack_data(pack(rule("r", {"error_code": "x"}, evidence="gut_feeling")))
+
+
+def test_lint_reads_token_literals_as_tokens() -> None:
+    """In a token pack "timeout" does not hide "timeouts piling up"; in a substring pack it does."""
+    rules = [
+        rule("t", {"text": ["timeout"]}, examples=[{"error_message": "timeout"}]),
+        rule("ts", {"text": ["timeouts piling up"]}, examples=[{"error_message": "timeouts piling up"}]),
+        rule("read", {"text": ["*timeout"]}, examples=[{"error_message": "readtimeout"}]),
+    ]
+    substring = {(p.code, p.rule) for p in check_pack(load_pack_data(pack(*rules)))}
+    token = {(p.code, p.rule) for p in check_pack(load_pack_data({**pack(*rules), "literal_match": "token"}))}
+    assert ("unreachable", "ts") in substring
+    assert ("unreachable", "ts") not in token and ("unreachable", "read") not in token
+
+
+def test_lint_follows_the_tier_order() -> None:
+    """A transport rule later in the file is tried first, so it can hide an earlier message rule."""
+    p = load_pack_data(
+        pack(
+            rule("word", {"http_status": 499, "text": "x"}, examples=[{"http_status": 499, "error_message": "x"}]),
+            rule("status", {"http_status": 499}, evidence="transport", examples=[{"http_status": 499}]),
+        )
+    )
+    assert ("unreachable", "word") in {(pr.code, pr.rule) for pr in check_pack(p)}
+
+
+def test_literal_match_is_part_of_the_pinned_content() -> None:
+    from faultlens.classify.versions import pack_digest
+
+    plain = load_pack_data(pack(rule("r", {"text": "x"})))
+    explicit = load_pack_data({**pack(rule("r", {"text": "x"})), "literal_match": "substring"})
+    token = load_pack_data({**pack(rule("r", {"text": "x"})), "literal_match": "token"})
+    assert pack_digest(plain) == pack_digest(explicit) != pack_digest(token)

@@ -113,6 +113,7 @@ def test_the_scan_finds_every_kind_of_alert() -> None:
         "silent_retry_loop",
         "alert_delivery_dead_letter",
         "release_rollback",
+        "group_regressed",
     }
     assert security_alert_names() == {"revoked_key_used", "cross_tenant_attempts", "auth_failure_spike"}
 

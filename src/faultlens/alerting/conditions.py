@@ -3,8 +3,8 @@
 Each condition reads what ingest stored (rollups and recent raw events) and returns Candidates whose labels name
 what is affected; the evaluator (alerting/evaluate.py) keeps their state. Levels (DECISIONS.md "Alerts"):
 P0 security signals (alerting/security.py) and a main-path source's critical SLO hint; P1 critical SLO hints,
-dead-letter surges, silent retry loops, dead-lettered notifications, release rollbacks; P2 warn hints, recurring
-failures, event volume (cost).
+dead-letter surges, silent retry loops, dead-lettered notifications, release rollbacks, regressed failure groups of
+actionable failures; P2 warn hints, recurring failures, event volume (cost), other regressed failure groups.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from faultlens.store import alerts as store
 from faultlens.store import rollouts as rollout_rows
 from faultlens.store.rollup_shapes import DAY_MS
 from faultlens.timeutil import ms_to_rfc3339
+from faultlens.triage import groups as failure_groups
 from faultlens.triage import slo
 from faultlens.triage.counts import Counts
 
@@ -285,6 +286,33 @@ def release_rollbacks(conn: Connection, ctx: Context, recent: dict[str, dict[str
     return out
 
 
+def group_regressions(conn: Connection, ctx: Context, recent: dict[str, dict[str, Counts]]) -> list[Candidate]:
+    """A resolved failure group seen again (the group lifecycle marked it regressed), until a person acts on it or
+    GROUP_REGRESSED_DAYS pass: P1 when most of its events since are actionable, else P2. The group_id label links
+    the alert to /groups/<id>."""
+    out = []
+    for g in failure_groups.list_regressed(conn, tenant=ctx.tenant, now=ctx.now):
+        name = "group_regressed"
+        level = Level.P1 if g["count"] and g["actionable"] * 2 >= g["count"] else Level.P2
+        title = str(g["title"])[:200]
+        out.append(
+            Candidate(
+                name=name,
+                level=level.value,
+                labels=_labels(name, level.value, group_id=g["id"]),  # the title may generalise: not an identity
+                summary=f"failure group {g['id']} came back after it was resolved: {title}",
+                value=float(g["count"]),
+                threshold=1.0,
+                description=(
+                    f"regressed {ms_to_rfc3339(g['regressed_at'])}; {g['count']} events since "
+                    f"({g['actionable']} actionable). See /groups/{g['id']}; resolve, ignore or assign it there "
+                    f"(POST /api/v1/groups/{g['id']}/status)."
+                ),
+            )
+        )
+    return out
+
+
 CONDITIONS: tuple[Condition, ...] = (
     slo_candidates,
     dead_letter_surge,
@@ -293,6 +321,7 @@ CONDITIONS: tuple[Condition, ...] = (
     retry_loops,
     delivery_dead_letters,
     release_rollbacks,
+    group_regressions,
 )
 
 

@@ -14,7 +14,7 @@ from faultlens.api.access_log import AccessLog
 from faultlens.api.body_deadline import BodyDeadline
 from faultlens.api.compat import codebase_embedder, invocations, ops_summary, otlp, parallel_ops
 from faultlens.api.compat import release as release_contracts
-from faultlens.api.concurrency import ConcurrencyLimit
+from faultlens.api.concurrency import ConcurrencyLimit, IngestLimit, IngestSlots
 from faultlens.api.context import RequestIds
 from faultlens.api.deps import _KeysPresent, nul_guard
 from faultlens.api.head import HeadAsGet
@@ -34,6 +34,7 @@ from faultlens.api.routes import (
 )
 from faultlens.api.routes import canary as canary_routes
 from faultlens.api.routes import evidence as evidence_routes
+from faultlens.api.routes import groups as group_routes
 from faultlens.api.routes import releases as release_routes
 from faultlens.api.routes import rollouts as rollout_routes
 from faultlens.api.security_signals import SignalRecorder
@@ -88,6 +89,7 @@ def create_app(services: Services) -> FastAPI:
         stats.router,
         overview.router,
         fingerprints.router,
+        group_routes.router,
         rules.router,
         jobs.router,
         tasks.router,
@@ -110,6 +112,20 @@ def create_app(services: Services) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.include_router(readiness.router)
+    # Inside the body deadline: an ingest batch waits for one of the replica's ingest places (a short queue, then
+    # 503 server_busy) once its whole body has arrived, so batches never run side by side past the bound.
+    settings = services.settings
+    slots = IngestSlots(
+        limit=settings.ingest_concurrency, queue=settings.ingest_queue, wait_s=settings.ingest_queue_timeout_s
+    )
+    app.state.ingest_slots = slots
+    app.add_middleware(
+        IngestLimit,
+        slots=slots,
+        paths=frozenset({events.router.prefix + "/events", otlp.TRACES_PATH, otlp.LOGS_PATH}),
+        retry_after_s=settings.busy_retry_after_s,
+        error_bodies=dict.fromkeys(otlp.PATHS, otlp.status_response),
+    )
     # Added last, so outermost: a slow sender is cut off whichever route reads the body.
     app.add_middleware(
         BodyDeadline,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faultlens.classify.rules import Rule
+from faultlens.classify.text import Literal
 from faultlens.model import Classification
 
 __all__ = ["CompiledRule", "compile_rule", "regex_needs"]
@@ -22,6 +23,7 @@ class CompiledRule:
     pack_id: str
     rule: Rule
     result: Classification
+    # The keys of the rule's literals (text.Literal.key); `literals` maps each to how it is found.
     msg_subs: tuple[str, ...] | None
     txt_subs: tuple[str, ...] | None
     msg_regex: tuple[re.Pattern[str], ...] | None
@@ -37,6 +39,7 @@ class CompiledRule:
     # Strings the text must contain for one of msg_regex / txt_regex to match it (None: unknown).
     msg_regex_needs: tuple[str, ...] | None = field(default=None)
     txt_regex_needs: tuple[str, ...] | None = field(default=None)
+    literals: dict[str, Literal] = field(default_factory=dict)
 
 
 _CASE_FOLDED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZiks")
@@ -60,14 +63,20 @@ def _required_in(items: Sequence[Any]) -> frozenset[str] | None:
         if found and (best is None or rarity(found) > rarity(best)):
             best = found
 
-    run: list[str] = []
+    # The literal run being read, as every spelling it can take: a small class of literal characters
+    # ("c[dhq]-") multiplies the spellings instead of ending the run.
+    run: set[str] = {""}
     for op, av in items:
         name = getattr(op, "name", None)
         if name == "LITERAL" and av < 128 and chr(av) not in _CASE_FOLDED:
-            run.append(chr(av))
+            run = {r + chr(av) for r in run}
             continue
-        consider(frozenset({"".join(run)}) if run else None)
-        run = []
+        chars = _small_class(av) if name == "IN" else None
+        if chars is not None and len(run) * len(chars) <= _MAX_SPELLINGS:
+            run = {r + ch for r in run for ch in chars}
+            continue
+        consider(frozenset(run) if "" not in run else None)
+        run = {""}
         if name == "SUBPATTERN":
             consider(_required_in(av[-1].data))
         elif name == "ATOMIC_GROUP":
@@ -78,8 +87,21 @@ def _required_in(items: Sequence[Any]) -> frozenset[str] | None:
                 consider(frozenset().union(*(a for a in alternatives if a)))
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
             consider(_required_in(av[2].data))
-    consider(frozenset({"".join(run)}) if run else None)
+    consider(frozenset(run) if "" not in run else None)
     return best
+
+
+_MAX_SPELLINGS = 16
+
+
+def _small_class(av: Any) -> tuple[str, ...] | None:
+    """The characters of a class made only of a few literal characters ("[dhcqt]"), else None."""
+    out: list[str] = []
+    for op, value in av:
+        if getattr(op, "name", None) != "LITERAL" or value >= 128 or chr(value) in _CASE_FOLDED:
+            return None
+        out.append(chr(value))
+    return tuple(out) if 0 < len(out) <= 8 else None
 
 
 def regex_needs(patterns: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -100,8 +122,20 @@ def regex_needs(patterns: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return tuple(sorted(n for n in needs if not any(m != n and m in n for m in needs)))
 
 
-def compile_rule(index: int, pack_id: str, rule: Rule) -> CompiledRule:
+def compile_rule(index: int, pack_id: str, rule: Rule, *, token: bool = False) -> CompiledRule:
+    """`token`: the rule's pack matches literals on token boundaries (RulePack.literal_match)."""
     m = rule.match
+    literals: dict[str, Literal] = {}
+
+    def keys(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if values is None:
+            return None
+        out: list[str] = []
+        for value in values:
+            lit = Literal.of(value, token=token)
+            literals[lit.key] = lit
+            out.append(lit.key)
+        return tuple(dict.fromkeys(out))
 
     def rx(patterns: tuple[str, ...] | None) -> tuple[re.Pattern[str], ...] | None:
         return None if patterns is None else tuple(re.compile(p, re.IGNORECASE) for p in patterns)
@@ -123,8 +157,8 @@ def compile_rule(index: int, pack_id: str, rule: Rule) -> CompiledRule:
         pack_id=pack_id,
         rule=rule,
         result=result,
-        msg_subs=m.error_message,
-        txt_subs=m.text,
+        msg_subs=keys(m.error_message),
+        txt_subs=keys(m.text),
         msg_regex=rx(m.error_message_regex),
         txt_regex=rx(m.text_regex),
         codes=fs(m.error_code),
@@ -135,6 +169,7 @@ def compile_rule(index: int, pack_id: str, rule: Rule) -> CompiledRule:
         anchored=m.error_message is not None or m.text is not None,
         msg_regex_needs=regex_needs(m.error_message_regex),
         txt_regex_needs=regex_needs(m.text_regex),
+        literals=literals,
         simple=(m.error_message is None) != (m.text is None)
         and all(getattr(m, name) is None for name in type(m).model_fields if name not in ("error_message", "text")),
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from faultlens.classify.cache_stats import UNATTRIBUTED, CacheCounter
 from faultlens.classify.compile import CompiledRule, compile_rule
 from faultlens.classify.masks import MESSAGE_MASK_RE, masked_guard, stable_under_message_mask
 from faultlens.classify.prefilter import SubstringIndex
 from faultlens.classify.rules import Rule, RulePack
-from faultlens.classify.text import decision_text
+from faultlens.classify.text import Literal, decision_text, token_in
 from faultlens.errors import RulePackError
 from faultlens.model import Category, Classification, FailureClass, Status
 
@@ -25,9 +26,10 @@ _DEFAULT_CACHE_SIZE = 65536
 _MAX_CACHED_TEXT = 1024
 # What is left of a decision once its key settled everything else: rules in order, each with the
 # checks to run on the text: (_SUB, a substring), (_ANY_SUB, substrings of which one must occur),
-# (_REGEX, a pattern) or (_ANY_REGEX, patterns of which one must match).
+# (_REGEX, a pattern), (_ANY_REGEX, patterns of which one must match) or (_ANY_LIT, literals as
+# (core, left, right) of which one must occur: token literals, found with their boundaries).
 _Checks = tuple[tuple[int, Any], ...]
-_SUB, _ANY_SUB, _REGEX, _ANY_REGEX = 0, 1, 2, 3
+_SUB, _ANY_SUB, _REGEX, _ANY_REGEX, _ANY_LIT = 0, 1, 2, 3, 4
 _Program = tuple[tuple[CompiledRule, _Checks], ...]
 _MISSING: Any = object()
 
@@ -38,6 +40,9 @@ class Classifier:
     Built-in decisions, outside any pack: a successful event is always ``none``; a failed event no
     rule matches is ``unclassified``. Those carry the whole stack's `version` as rule_version,
     since "no rule matched" is a statement about every pack.
+
+    Within a pack, rules are tried by evidence tier (product, transport, message: RulePack.tried_in_order);
+    packs keep their layering order, so a tenant's rule still comes before every shipped one.
     """
 
     def __init__(self, packs: Sequence[RulePack], *, cache_size: int = _DEFAULT_CACHE_SIZE) -> None:
@@ -53,8 +58,9 @@ class Classifier:
 
         rules: list[CompiledRule] = []
         for pack in self._packs:
-            for rule in pack.rules:
-                rules.append(compile_rule(len(rules), pack.id, rule))
+            token = pack.literal_match == "token"
+            for rule in pack.tried_in_order():
+                rules.append(compile_rule(len(rules), pack.id, rule, token=token))
         self._rules = rules
 
         self._success = self._no_rule(SUCCESS_RULE, "none", FailureClass.NONE, Category.NONE, actionable=False)
@@ -89,7 +95,11 @@ class Classifier:
             w: (frozenset(msg_of.get(w, ())), frozenset(txt_of.get(w, ()))) for w in set(msg_of) | set(txt_of)
         }
         samples = [decision_text(ex.error_message) for cr in self._rules for ex in cr.rule.examples if ex.error_message]
-        self._index = SubstringIndex(self._hit_table, samples)
+        literals: dict[str, Literal] = {}
+        for cr in self._rules:
+            literals.update(cr.literals)
+        self._literals = literals
+        self._index = SubstringIndex(self._hit_table, samples, literals)
 
         # Rules without substrings are indexed by their most selective condition, so an event
         # only ever checks the few that could apply to it.
@@ -128,8 +138,11 @@ class Classifier:
         self._always = frozenset(always)
         self._sources = frozenset(s for cr in self._rules for s in cr.sources or ())
         self._operations = frozenset(s for cr in self._rules for s in cr.operations or ())
-        self._stable = frozenset(p for p in self._hit_table if stable_under_message_mask(p))
-        self._guards = {p: masked_guard(p) for p in self._hit_table if p not in self._stable}
+        # A token literal's boundaries hold in a text exactly when they hold in its mask (text.char_kind),
+        # so its core decides whether the mask can hide it.
+        core = {p: literals[p].core if p in literals else p for p in self._hit_table}
+        self._stable = frozenset(p for p in self._hit_table if stable_under_message_mask(core[p]))
+        self._guards = {p: masked_guard(core[p]) for p in self._hit_table if p not in self._stable}
         self._program_cache_size = 16384
         self._programs: dict[tuple[Any, ...], CompiledRule | _Program | None] = {}
         self._old_programs: dict[tuple[Any, ...], CompiledRule | _Program | None] = {}
@@ -151,18 +164,27 @@ class Classifier:
         error_message: str | None = None,
         source: str | None = None,
         operation: str | None = None,
+        counter: CacheCounter | None = None,
     ) -> Classification:
+        """The decision for one event; `counter` counts the lookup and whether a cache answered it (the tenant's, in
+        ingest and backfill: cache_stats.counter)."""
         key = (status, http_status, error_code, error_message, source, operation)
+        counts = UNATTRIBUTED if counter is None else counter
+        counts.requests += 1
         hit = self._cache.get(key)
         if hit is not None:
+            counts.hits += 1
             return hit
         hit = self._old.get(key)
-        if hit is None:
+        if hit is not None:
+            counts.hits += 1
+        else:
             st = str(status).strip().lower()
             if st == _SUCCESS:
                 hit = self._success
+                counts.hits += 1  # decided without a rule
             else:
-                cr = self._decide(st, http_status, error_code, error_message, source, operation)
+                cr = self._decide(st, http_status, error_code, error_message, source, operation, counted=counts)
                 hit = self._unclassified if cr is None else cr.result
         # Two generations approximate LRU without per-hit bookkeeping: entries used since the
         # last swap survive it, the rest are dropped with the old generation.
@@ -209,7 +231,11 @@ class Classifier:
         error_message: str | None,
         source: str | None,
         operation: str | None,
+        *,
+        counted: CacheCounter | None = None,
     ) -> CompiledRule | None:
+        """The rule deciding an event (None: no rule). `counted`: the counter of a classify() lookup, to which a hit
+        of the decision-program cache counts as a cache hit."""
         if st not in _STATUS_VALUES:
             st = Status.FAILURE.value  # an unknown status is still a failed event
         if http_status is not None and (type(http_status) is not int):
@@ -239,10 +265,14 @@ class Classifier:
             prog = self._old_programs.get(key, _MISSING)
             if prog is _MISSING:
                 prog = self._program(st, http_status, code, src, op, text, masked)
+            elif counted is not None:
+                counted.hits += 1
             if len(self._programs) >= self._program_cache_size:
                 self._old_programs = self._programs
                 self._programs = {}
             self._programs[key] = prog
+        elif counted is not None:  # the same message with other numbers and ids: its decision program is known
+            counted.hits += 1
         if not isinstance(prog, tuple):
             return prog
         # Rules whose match hangs on what the mask hides, in order, each with its checks left.
@@ -252,12 +282,15 @@ class Classifier:
                     if item not in text:
                         break
                 elif kind == _ANY_SUB:
-                    if not any(p in text for p in item):
+                    if not any(map(text.__contains__, item)):  # C-level: no generator frame per needle
                         break
                 elif kind == _REGEX:
                     if item.search(text) is None:
                         break
-                elif not any(r.search(text) for r in item):
+                elif kind == _ANY_REGEX:
+                    if not any(r.search(text) for r in item):
+                        break
+                elif not any(core in text and token_in(core, left, right, text) for core, left, right in item):
                     break
             else:
                 return cr
@@ -326,7 +359,7 @@ class Classifier:
         index = self._index
         table = self._hit_table
         maybe = index.candidates(text) if text else set()
-        present = {p for p in maybe if p in self._stable and p in text}
+        present = {p for p in maybe if p in self._stable and index.occurs(p, text)}
         # Substrings the mask may hide: their guard must be in the masked text, they in the text.
         guards = self._guards
         shaky = {p for p in maybe if p not in self._stable and ((g := guards[p]) is None or g in masked)}
@@ -347,12 +380,12 @@ class Classifier:
                 left = tuple(p for p in cr.msg_subs if p in shaky)
                 if not left:
                     continue
-                checks.append((_SUB, left[0]) if len(left) == 1 else (_ANY_SUB, left))
+                checks.append(self._literal_check(left))
             if cr.txt_subs is not None and i not in code_hits and present.isdisjoint(cr.txt_subs):
                 left = tuple(p for p in cr.txt_subs if p in shaky)
                 if not left:
                     continue
-                checks.append((_SUB, left[0]) if len(left) == 1 else (_ANY_SUB, left))
+                checks.append(self._literal_check(left))
             for regexes, needs in ((cr.msg_regex, cr.msg_regex_needs), (cr.txt_regex, cr.txt_regex_needs)):
                 if regexes is None or (regexes is cr.txt_regex and code and any(r.search(code) for r in regexes)):
                     continue
@@ -366,6 +399,15 @@ class Classifier:
                 break
             steps.append((cr, tuple(checks)))
         return tuple(steps) if steps else None
+
+    def _literal_check(self, keys: tuple[str, ...]) -> tuple[int, Any]:
+        """The check that one of these literals occurs in the text: plain `in` unless one is a token."""
+        lits = self._literals
+        if any(k in lits and lits[k].key != lits[k].core for k in keys):
+            # (core, left, right): `core in text` first, at C speed; boundaries only where it occurs.
+            spec = [lits.get(k, Literal(k, k, "", "")) for k in keys]
+            return (_ANY_LIT, tuple((lit.core, lit.left, lit.right) for lit in spec))
+        return (_SUB, keys[0]) if len(keys) == 1 else (_ANY_SUB, keys)
 
 
 def _fields_match(cr: CompiledRule, st: str, http_status: int | None, code: str, src: str, op: str) -> bool:

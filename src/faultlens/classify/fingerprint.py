@@ -8,23 +8,33 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from faultlens.classify.cache_stats import UNATTRIBUTED, CacheCounter
 from faultlens.classify.fingerprint_align import (
+    DEFAULT_SIMILARITY,
     DIAG,
-    MAX_COST_RATIO,
     SKIP_MSG,
     VAR,
     WILDCARD,
     Shape,
+    Similarity,
     aligned,
     classify_token,
     covers,
     group_key,
     name_first,
+    one_slot,
     positional,
 )
-from faultlens.classify.fingerprint_mask import MaskCache, bounded_put, mask_tokens, normalize
+from faultlens.classify.fingerprint_mask import (
+    MaskCache,
+    bounded_put,
+    digit_shape,
+    mask_tokens,
+    normalize,
+    uniform_mask,
+)
 
-__all__ = ["Fingerprinter", "Template"]
+__all__ = ["DEFAULT_SIMILARITY", "Fingerprinter", "Similarity", "Template"]
 
 STATE_VERSION = 1
 _RAW_CACHE_MAX_CHARS = 1024  # longer raw messages are not cached verbatim
@@ -96,16 +106,21 @@ class Fingerprinter:
     When a template generalises so far that it covers another group's template, the two merge
     under the older id; `resolve` maps the other id to the survivor.
 
-    Exact repeats of a raw or masked message are answered from caches without re-aligning.
+    Exact repeats of a raw or masked message are answered from caches without re-aligning, and so
+    is a message that differs from a seen one only in digits that masking replaces (its digit shape
+    is cached with the masked text), which is the common case of a live stream.
 
     Thread-safety: an instance may be shared by threads. Learning and lookups run under an
-    internal lock; only an exact repeat of an already seen message is answered without it, so
+    internal lock; only a message whose masked text is already known is answered without it, so
     under concurrent use a member count (export_state's "count") may miss an increment. Not
     shared across processes: give each its own instance and move state with
     export_state/from_state (merge_state unites two processes' templates).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, similarity: Similarity = DEFAULT_SIMILARITY) -> None:
+        self._sim = similarity
+        # Counts add() lookups and cache hits; the tenants' registry points it at the tenant's counter.
+        self.cache_counter: CacheCounter = UNATTRIBUTED
         self._lock = threading.RLock()
         self._groups: dict[str, _Group] = {}
         self._aliases: dict[str, str] = {}
@@ -113,6 +128,8 @@ class Fingerprinter:
         self._seq = 0
         self._raw_cache: dict[str, _Group] = {}
         self._masked_cache: dict[str, _Group] = {}
+        # digit shape -> the masked text all its messages share (None: masking keeps some digits)
+        self._shape_cache: dict[str, str | None] = {}
         self._mask_cache = MaskCache()
         self._class_cache: dict[str, tuple[int, str]] = {}
 
@@ -120,10 +137,14 @@ class Fingerprinter:
 
     def add(self, message: str) -> Template:
         """Learn from `message` and return the template it now belongs to."""
-        # An exact repeat changes no template, so it is answered without the lock: a dict read
-        # is atomic, and the only shared write is the (informational) member count.
-        group = self._raw_cache.get(message)
+        # A message whose masked text is already known changes no template, so it is answered
+        # without the lock: dict reads are atomic, and the only shared write is the
+        # (informational) member count.
+        counts = self.cache_counter
+        counts.requests += 1
+        group = self._raw_cache.get(message) or self._known_shape(message)
         if group is not None:
+            counts.hits += 1
             while group.merged_into is not None:
                 group = group.merged_into
             group.count += 1
@@ -131,16 +152,22 @@ class Fingerprinter:
         with self._lock:
             group = self._raw_cache.get(message)
             if group is None:
-                masked = mask_tokens(normalize(message), self._mask_cache)
-                text = " ".join(masked)
+                text, masked = self._masked(message)
                 group = self._masked_cache.get(text)
-                if group is None:
+                if group is not None:
+                    counts.hits += 1
+                else:
                     shape = Shape(masked, self._class_cache)
                     group, ops = self._best(shape)
-                    group = self._create(shape) if group is None else self._absorb(group, shape, ops)
+                    if group is None:
+                        group = self._learn_slot(shape) or self._create(shape)
+                    else:
+                        group = self._absorb(group, shape, ops)
                     bounded_put(self._masked_cache, text, group)
                 if len(message) <= _RAW_CACHE_MAX_CHARS:
                     bounded_put(self._raw_cache, message, group)
+            else:  # another thread learnt it meanwhile
+                counts.hits += 1
             while group.merged_into is not None:
                 group = group.merged_into
             group.count += 1
@@ -149,7 +176,7 @@ class Fingerprinter:
     def match(self, message: str) -> Template | None:
         """Return the template `message` would join, without learning; None if it is new."""
         with self._lock:
-            group = self._raw_cache.get(message)
+            group = self._raw_cache.get(message) or self._known_shape(message)
             if group is None:
                 masked = mask_tokens(normalize(message), self._mask_cache)
                 group = self._masked_cache.get(" ".join(masked))
@@ -190,10 +217,10 @@ class Fingerprinter:
             }  # fmt: skip
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Fingerprinter:
+    def from_state(cls, state: Mapping[str, Any], similarity: Similarity = DEFAULT_SIMILARITY) -> Fingerprinter:
         """Rebuild a Fingerprinter from `export_state` output (the caches start empty)."""
         _check_version(state)
-        fp = cls()
+        fp = cls(similarity)
         for raw in state["groups"]:
             fp._add_group(_group_of(raw, int(raw["seq"])))
         fp._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
@@ -230,6 +257,24 @@ class Fingerprinter:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _known_shape(self, message: str) -> _Group | None:
+        """The group of a message that differs from a seen one only in digits masking replaces, if any."""
+        if len(message) > _RAW_CACHE_MAX_CHARS:
+            return None
+        text = self._shape_cache.get(digit_shape(message))
+        return None if text is None else self._masked_cache.get(text)
+
+    def _masked(self, message: str) -> tuple[str, list[str]]:
+        """Masked text and tokens of `message`; records whether its digit shape masks uniformly."""
+        masked = mask_tokens(normalize(message), self._mask_cache)
+        text = " ".join(masked)
+        if len(message) <= _RAW_CACHE_MAX_CHARS:
+            shape = digit_shape(message)
+            if shape not in self._shape_cache:
+                uniform = uniform_mask(shape, text, self._mask_cache)
+                bounded_put(self._shape_cache, shape, text if uniform else None)
+        return text, masked
+
     def _add_group(self, group: _Group) -> None:
         self._groups[group.id] = group
         self._index.setdefault(group.key, []).append(group)
@@ -248,7 +293,8 @@ class Fingerprinter:
         if not candidates:
             return None, []
         n = len(shape.tokens)
-        limit = MAX_COST_RATIO * (n - shape.classes.count(VAR))
+        sim = self._sim
+        limit = sim.max_ratio * (n - shape.classes.count(VAR))
         has_var = VAR in shape.classes
         best: _Group | None = None
         best_ops: list[int] = []
@@ -256,12 +302,12 @@ class Fingerprinter:
         for group in candidates:
             size = len(group.tokens)
             if size == n:
-                cost = positional(group.tokens, group.classes, shape, best_cost)
+                cost = positional(group.tokens, group.classes, shape, best_cost, sim)
                 ops: list[int] = []
                 if cost > best_cost and (has_var or VAR in group.classes):
-                    cost, ops = aligned(group.tokens, group.classes, shape, best_cost)
+                    cost, ops = aligned(group.tokens, group.classes, shape, best_cost, sim)
             elif has_var or VAR in group.classes:
-                cost, ops = aligned(group.tokens, group.classes, shape, best_cost)
+                cost, ops = aligned(group.tokens, group.classes, shape, best_cost, sim)
             else:
                 continue
             # Ties go to the older group: it is the one the stream has been using.
@@ -270,6 +316,47 @@ class Fingerprinter:
                 if cost == 0.0:
                     break
         return best, best_ops
+
+    def _learn_slot(self, shape: Shape) -> _Group | None:
+        """Join `shape` to the templates of its key that differ from it in one common position, if enough do.
+
+        The oldest of them survives with a <*> in that position and takes in the others it now covers.
+        """
+        need = self._sim.slot_values - 1
+        pool = self._index.get(shape.key)
+        if need < 1 or not pool or len(pool) < need:
+            return None
+        tokens = shape.tokens
+        n = len(tokens)
+        by_slot: dict[int, list[_Group]] = {}
+        for group in pool:
+            if len(group.tokens) == n:
+                slot = one_slot(group.tokens, tokens)
+                if slot >= 0:
+                    by_slot.setdefault(slot, []).append(group)
+        for slot, groups in by_slot.items():
+            if len(groups) < need:
+                continue
+            keep = min(groups, key=lambda g: g.seq)
+            generalised = list(keep.tokens)
+            generalised[slot] = WILDCARD
+            if not any(t != WILDCARD and c != VAR for t, c in zip(generalised, keep.classes, strict=True)):
+                continue  # a template of nothing but variables would swallow its whole key
+            classes = list(keep.classes)
+            classes[slot] = VAR
+            self._retemplate(keep, generalised, classes)
+            return self._merge_converged(keep)
+        return None
+
+    def _retemplate(self, group: _Group, tokens: list[str], classes: list[int]) -> None:
+        group.tokens = tokens
+        group.classes = classes
+        group.refresh()
+        key = group_key(tokens, classes)
+        if key != group.key:
+            self._index[group.key].remove(group)
+            group.key = key
+            self._index.setdefault(key, []).append(group)
 
     def _absorb(self, group: _Group, shape: Shape, ops: list[int]) -> _Group:
         """Generalise `group` to cover `shape` along `ops` (empty: one-to-one)."""
@@ -297,14 +384,7 @@ class Fingerprinter:
                 j += 1
         if tokens == t:
             return group
-        group.tokens = tokens
-        group.classes = classes
-        group.refresh()
-        key = group_key(tokens, classes)
-        if key != group.key:
-            self._index[group.key].remove(group)
-            group.key = key
-            self._index.setdefault(key, []).append(group)
+        self._retemplate(group, tokens, classes)
         return self._merge_converged(group)
 
     def _merge_converged(self, group: _Group) -> _Group:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from faultlens.classify.fingerprint_mask import bounded_put
 
@@ -10,7 +11,7 @@ from faultlens.classify.fingerprint_mask import bounded_put
 WILDCARD = "<*>"
 _DIGIT_RE = re.compile(r"\d")
 
-_PLACEHOLDER_RE = re.compile(r"<(?:URL|EMAIL|UUID|PATH|TS|IP|HOST|HEX|NUM|STR|\*)>")
+_PLACEHOLDER_RE = re.compile(r"<(?:URL|EMAIL|UUID|PATH|TS|IP|HOST|HEX|NUM|ID|STR|\*)>")
 _ALNUM_RE = re.compile(r"[A-Za-z0-9]")
 _DIGIT_RUN_RE = re.compile(r"\d+")
 # Characters that make a word look like an identifier or a value (dotted names, paths, refs).
@@ -20,7 +21,13 @@ VALUE = 1  # identifier/value-looking ("eth0", "com.foo.Bar", "uid=<NUM>"): a mi
 VAR = 2  # nothing but placeholders and punctuation ("(<NUM>)", "<IP>:<NUM>,"): a variable slot
 
 
+# An empty value: a field with nothing in it ("()", "[]", "-", '""') holds the place of a variable.
+_EMPTY_VALUES = frozenset(("()", "[]", "{}", "<>", '""', "''", "-", "--"))
+
+
 def classify_token(token: str) -> int:
+    if token.rstrip(".,;:") in _EMPTY_VALUES:
+        return VAR
     if "<" in token:
         stripped = _PLACEHOLDER_RE.sub("", token)
         if len(stripped) != len(token):
@@ -79,11 +86,30 @@ def name_first(tokens: list[str], classes: list[int]) -> None:
         classes[0] = CONST
 
 
+_LEADING_NAME = re.compile(r"[A-Za-z_]*")
+
+
 def group_key(tokens: list[str], classes: list[int]) -> str:
+    """The first word token; without one, the letters leading the first value token ("setDiffTotalSteps=<NUM>")."""
     for tok, cls in zip(tokens, classes, strict=True):
         if cls == CONST:
             return tok
+    for tok, cls in zip(tokens, classes, strict=True):
+        if cls == VALUE:
+            match = _LEADING_NAME.match(tok)
+            return "\x00" + match.group(0) if match is not None else "\x00"
     return ""
+
+
+def one_slot(template: list[str], tokens: list[str]) -> int:
+    """The one position where `tokens` differs from an equally long `template` (its <*> match anything); else -1."""
+    slot = -1
+    for j, (t, m) in enumerate(zip(template, tokens, strict=True)):
+        if t != m and t != WILDCARD:
+            if slot >= 0:
+                return -1
+            slot = j
+    return slot
 
 
 def covers(general: list[str], specific: list[str]) -> bool:
@@ -94,33 +120,61 @@ def covers(general: list[str], specific: list[str]) -> bool:
 
 
 # Similarity knobs: one setting for every log source. Aligning a message with a template costs,
-# per position: nothing for equal tokens, WILDCARD_COST under a learned <*> or between two
-# variable slots, SOFT_COST when both sides look like values, HARD_COST when a word is involved;
-# a variable slot present on one side only is skipped for SKIP_COST (variables may be absent
-# or span several tokens). A message joins the cheapest group of its key whose cost is at most
-# MAX_COST_RATIO x the number of its non-variable tokens (a longer message tolerates more
-# differing words; variable slots carry no evidence either way), provided at least one
-# non-variable token agrees exactly.
-HARD_COST = 1.0
-SOFT_COST = 0.6
-WILDCARD_COST = 0.1
-SKIP_COST = 0.1
-MAX_COST_RATIO = 0.25
+# per position: nothing for equal tokens, `wildcard` under a learned <*> or between two variable
+# slots, `soft` when both sides look like values, `hard` when a word is involved; a variable slot
+# present on one side only is skipped for `skip` (variables may be absent or span several
+# tokens). A message joins the cheapest group of its key whose cost is at most `max_ratio` x the
+# number of its non-variable tokens (a longer message tolerates more differing words; variable
+# slots carry no evidence either way), provided at least one non-variable token agrees exactly.
+# A short message has little room for a differing word, so a slot is also learned from evidence
+# across templates (`slot_values`).
+@dataclass(frozen=True)
+class Similarity:
+    """Costs of aligning a message with a template; DEFAULT_SIMILARITY is the shipped setting."""
+
+    hard: float = 1.0
+    soft: float = 0.6
+    wildcard: float = 0.1
+    skip: float = 0.1
+    max_ratio: float = 0.15
+    # A message too far from every template still joins when `slot_values` - 1 templates of its key
+    # and length differ from it in one and the same position and nowhere else: that many distinct
+    # words in one slot make it a variable ("session closed for user <*>"). 0 turns this off.
+    slot_values: int = 3
+
+
+DEFAULT_SIMILARITY = Similarity()
 
 DIAG, SKIP_MSG, SKIP_TPL = 1, 2, 3
 
 
-def _sub_cost(t: str, tc: int, m: str, mc: int) -> float:
+def _sub_cost(t: str, tc: int, m: str, mc: int, sim: Similarity) -> float:
     if t == m:
         return 0.0
-    if t == WILDCARD or (tc == VAR and mc == VAR):
-        return WILDCARD_COST
+    if t == WILDCARD or (tc == VAR and mc != CONST) or (mc == VAR and tc != CONST):
+        return sim.wildcard
     if tc != CONST and mc != CONST:
-        return SOFT_COST
-    return HARD_COST
+        # "vis=<NUM>" and "vis=<HEX>", "blk_<NUM>" and "blk_<NUM> ...": the same field holding
+        # differently typed values, or one value and a list of them.
+        if "<" in t and "<" in m and _skeleton(t) == _skeleton(m):
+            return sim.wildcard
+        return sim.soft
+    return sim.hard
 
 
-def positional(tokens: list[str], tcls: list[int], shape: Shape, limit: float) -> float:
+_skeletons: dict[str, str] = {}
+
+
+def _skeleton(token: str) -> str:
+    """`token` with every placeholder written <*> and no list marker."""
+    known = _skeletons.get(token)
+    if known is None:
+        known = _PLACEHOLDER_RE.sub(WILDCARD, token.removesuffix(" ..."))
+        bounded_put(_skeletons, token, known)
+    return known
+
+
+def positional(tokens: list[str], tcls: list[int], shape: Shape, limit: float, sim: Similarity) -> float:
     """Cost of aligning a template's `tokens` (classes `tcls`) one-to-one with an equally long shape."""
     cost = 0.0
     agree = False
@@ -130,18 +184,19 @@ def positional(tokens: list[str], tcls: list[int], shape: Shape, limit: float) -
             if mcls[j] != VAR:
                 agree = True
             continue
-        cost += _sub_cost(t, tcls[j], m, mcls[j])
+        cost += _sub_cost(t, tcls[j], m, mcls[j], sim)
         if cost > limit:
             return cost
     return cost if agree or (CONST not in mcls and VALUE not in mcls) else limit + 1.0
 
 
-def aligned(t: list[str], tc: list[int], shape: Shape, limit: float) -> tuple[float, list[int]]:
+def aligned(t: list[str], tc: list[int], shape: Shape, limit: float, sim: Similarity) -> tuple[float, list[int]]:
     """Cheapest alignment of template tokens `t` (classes `tc`) with `shape` where only variable slots
     may be left unpaired; returns cost, ops."""
     m, mc = shape.tokens, shape.classes
     a, b = len(m), len(t)
     inf = float("inf")
+    skip = sim.skip
     cost = [[inf] * (b + 1) for _ in range(a + 1)]
     back = [[0] * (b + 1) for _ in range(a + 1)]
     cost[0][0] = 0.0
@@ -153,15 +208,15 @@ def aligned(t: list[str], tc: list[int], shape: Shape, limit: float) -> tuple[fl
             if d > limit:
                 continue
             if i < a and j < b:
-                c = d + _sub_cost(t[j], tc[j], m[i], mc[i])
+                c = d + _sub_cost(t[j], tc[j], m[i], mc[i], sim)
                 if c < nxt[j + 1]:
                     nxt[j + 1] = c
                     back[i + 1][j + 1] = DIAG
-            if i < a and mc[i] == VAR and d + SKIP_COST < nxt[j]:
-                nxt[j] = d + SKIP_COST
+            if i < a and mc[i] == VAR and d + skip < nxt[j]:
+                nxt[j] = d + skip
                 back[i + 1][j] = SKIP_MSG
-            if j < b and tc[j] == VAR and d + SKIP_COST < row[j + 1]:
-                row[j + 1] = d + SKIP_COST
+            if j < b and tc[j] == VAR and d + skip < row[j + 1]:
+                row[j + 1] = d + skip
                 back[i][j + 1] = SKIP_TPL
     total = cost[a][b]
     if total > limit:

@@ -11,13 +11,15 @@ __all__ = [
     "PLACEHOLDERS",
     "MaskCache",
     "bounded_put",
+    "digit_shape",
     "mask",
     "mask_tokens",
     "normalize",
+    "uniform_mask",
 ]
 
 # Typed placeholders written by `mask`.
-PLACEHOLDERS = ("<URL>", "<EMAIL>", "<UUID>", "<PATH>", "<TS>", "<IP>", "<HOST>", "<HEX>", "<NUM>", "<STR>")
+PLACEHOLDERS = ("<URL>", "<EMAIL>", "<UUID>", "<PATH>", "<TS>", "<IP>", "<HOST>", "<HEX>", "<NUM>", "<ID>", "<STR>")
 
 # Bounds so a pathological message (megabyte traceback, minified JSON) costs bounded time.
 MAX_LINE_CHARS = 500
@@ -37,7 +39,9 @@ _LINE_BREAK = re.compile(r"[\r\n]")
 # at each position the first alternative that matches wins, so more specific kinds come first.
 _NB = r"(?<![A-Za-z0-9])"  # digits glued to letters ("eth0", "t761") are identifiers, not numbers
 _NA = r"(?![A-Za-z0-9])"
-_NUMBER = r"[-+]?\d+(?:[.,]\d+)*"
+_NUMBER = r"[-+]?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?"
+# Go-style compound durations: "1h30m", "2m3.5s".
+_COMPOUND_DURATION = r"(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns))(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns))+"
 _UNIT_WORDS = (
     "B", "KB", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB",
     "ms", "us", "µs", "ns", "s", "sec", "secs", "min", "mins", "h", "hr", "hrs",
@@ -73,18 +77,39 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("HOST", r"\b(?:[A-Za-z0-9-]+\.)+(?!" + _SOURCE_EXT + r":)[a-z][a-z0-9-]*(?=:\d+\b)"),
     (
         "HEX",
-        _NB + r"(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,})" + _NA,
+        _NB
+        + r"(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,}|[a-f]{8,}|[A-F]{8,})"
+        + _NA,
     ),
+    ("NUM", _NB + _COMPOUND_DURATION + _NA),
     ("NUM", r"(?:(?:^|(?<=[(\[{=]))[<>]=?)?" + _NB + _NUMBER + r"(?:" + _UNITS + r"(?![\w%]))?" + _NA),
+    # Generated identifiers mix letters and digits ("jA9J1UvC004306", "KB2928562"): 8+ characters,
+    # 3+ digits. Shorter or digit-poor names ("eth0", "x86", "Win32Exception") stay words.
+    ("ID", _NB + r"(?=[A-Za-z0-9]*[A-Za-z])(?=(?:[A-Za-z]*\d){3})[A-Za-z0-9]{8,}" + _NA),
 )
 _TOKEN_RE = re.compile("|".join(f"(?P<{kind}{i}>{alt})" for i, (kind, alt) in enumerate(_KINDS)))
 _REPLACEMENT = {f"{kind}{i}": f"<{kind}>" for i, (kind, _) in enumerate(_KINDS)}
 
 
-# Quoted values may hold spaces, so they are masked on the whole line first; the quotes stay
-# so the template still shows where the value was. An opening quote glued to a word is an
+# A quoted value of a key (key="a b", Error: 'x') may hold spaces, so it is masked on the whole
+# line first; the quotes stay so the template still shows where the value was. A quoted text
+# standing on its own ("GET /v2/x HTTP/1.1", 'hlt') is part of the sentence and is masked token
+# by token: its first word often names the event. An opening quote glued to a word is an
 # apostrophe ("don't"), not a quote.
-_QUOTED_RE = re.compile(r"(?<![\w\\])\"[^\"]{1,200}\"|(?<![\w\\])'[^']{1,200}'(?!\w)")
+_QUOTED_RE = re.compile(r"(?:(?<==)|(?<=:)|(?<=: ))(?:\"[^\"]{1,200}\"|'[^']{1,200}'(?!\w))")
+
+
+# Dates written with day and month names span several tokens (ctime "Sun Jul 10 03:55:15 2005",
+# syslog "Jul 10 03:55:15", RFC 2822 "Sun, 10 Jul 2005 03:55:15 +0000"), so they are masked on the
+# whole line too; otherwise "Sun"/"Mon" and "Jun"/"Jul" would read as words of the event.
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]{0,6}"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6}"
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+_NAMED_DATE_RE = re.compile(
+    rf"\b(?:(?:{_DAY},? +)?{_MONTH} +\d{{1,2}},?(?: +\d{{4}})? +{_CLOCK}(?: +\d{{4}})?"
+    rf"|{_DAY},? +\d{{1,2}} +{_MONTH} +\d{{4}}(?: +{_CLOCK})?(?: +[+-]\d{{4}}| +[A-Z]{{2,4}}\b)?)(?![\w:])"
+)
+_MONTH_NAME = re.compile(_MONTH).search
 
 
 def _quoted(match: re.Match[str]) -> str:
@@ -102,8 +127,9 @@ _UNIT_TAILS: dict[str, str] = {
     unit + tail: tail for unit in _UNIT_WORDS for tail in ("", ",", ")", "),", ").", ";", ".", "]", "],")
 }
 _DIGIT_RE = re.compile(r"\d")
-# Every kind needs a digit, a slash, a backslash or an "@"; other tokens skip the big regex.
-_MAY_MASK = re.compile(r"[\d/\\@]").search
+# Every kind needs a digit, a slash, a backslash, an "@" or a run of 8 hex letters ("ffffffff");
+# other tokens skip the big regex.
+_MAY_MASK = re.compile(r"[\d/\\@]|[a-f]{8}|[A-F]{8}").search
 # Where the kinds match depends on digits only through their count and a "0x" prefix, so all
 # tokens of one digit shape ("blk_-1608999687919862906", "blk_-5555912345678901234") share
 # one regex scan: its spans are cached per shape and spliced into each token.
@@ -193,6 +219,8 @@ def mask_tokens(text: str, cache: MaskCache) -> list[str]:
     """Masked tokens of an already normalised line."""
     if '"' in text or "'" in text:
         text = _QUOTED_RE.sub(_quoted, text)
+    if ":" in text and _MONTH_NAME(text) is not None:
+        text = _NAMED_DATE_RE.sub("<TS>", text)
     known = cache.tokens
     out: list[str] = []
     for tok in text.split(" ", MAX_TOKENS)[:MAX_TOKENS]:
@@ -209,16 +237,45 @@ def mask_tokens(text: str, cache: MaskCache) -> list[str]:
     return out
 
 
+# Masking treats every digit alike except a zero before "x" ("0x1f"), so the messages that differ
+# only in digit values mask alike, up to the digits masking keeps ("eth0"). A message's digit
+# shape names that class: a whole-line cache keyed on it skips tokenising and masking.
+_ALL_DIGITS = str.maketrans("0123456789", "1111111111")
+_NONZERO_DIGITS = str.maketrans("23456789", "11111111")
+
+
+def digit_shape(message: str) -> str:
+    """`message` with its digits made uniform (zeros stay when the message holds a "0x")."""
+    if "0x" in message or "0X" in message:
+        return message.translate(_NONZERO_DIGITS)
+    return message.translate(_ALL_DIGITS)
+
+
+def uniform_mask(shape: str, masked: str, cache: MaskCache) -> bool:
+    """True when every message of digit shape `shape` masks to `masked` (masking kept none of their digits).
+
+    `masked` is the masked text of one such message; two probes with different digits must agree with it.
+    """
+    if "1" not in shape:
+        return True  # no digit varies within this shape
+    one = " ".join(mask_tokens(normalize(shape), cache))
+    return one == masked and " ".join(mask_tokens(normalize(shape.replace("1", "2")), cache)) == masked
+
+
 def mask(message: str) -> str:
     """Replace the variable parts of `message` by typed placeholders.
 
     Placeholders: <URL> (scheme://...), <EMAIL>, <UUID>, <PATH> (unix with >= 2 segments or a
-    ~/ ./ ../ prefix; Windows drive paths), <TS> (ISO date[-time], hh:mm[:ss[.f]], d/m/y), <IP>
-    (IPv4, IPv6; a port stays as :<NUM>), <HOST> (dotted lower-case name before :port), <HEX>
-    (0x..., bare hex runs of >= 6 chars mixing digits and letters), <NUM> (integers, decimals,
-    versions, signed numbers, quantities with a unit such as "5.2 KB", "<1 sec", "160ms"; digits
-    glued to letters as in "eth0" or "t761" are kept), and quoted values become "<STR>" or
-    '<STR>' keeping their quotes. The input is first reduced by `normalize`.
+    ~/ ./ ../ prefix; Windows drive paths), <TS> (ISO date[-time], hh:mm[:ss[.f]], d/m/y, and
+    dates with day or month names: ctime, syslog, RFC 2822), <IP> (IPv4, IPv6; a port stays as
+    :<NUM>), <HOST> (dotted lower-case name before :port), <HEX> (0x..., bare hex runs of >= 6
+    chars mixing digits and letters, runs of >= 8 hex letters such as "ffffffff"), <NUM>
+    (integers, decimals, versions, signed numbers, exponents, quantities with a unit such as
+    "5.2 KB", "3.4 MiB", "<1 sec", "160ms", compound durations such as "1h30m"; digits glued to
+    letters as in "eth0" or "t761" are kept), <ID> (generated identifiers: >= 8 letters and
+    digits, >= 3 of them digits, as "jA9J1UvC004306"), and quoted values of a key (key="a b",
+    Error: 'x') become "<STR>" or '<STR>' keeping their quotes; a quoted text standing on its own
+    is masked token by token. The input is first reduced by `normalize`.
 
     Thread-safe: the only shared state is a cache whose single reads and writes are atomic.
     """

@@ -1,13 +1,15 @@
-"""The pack linter: duplicate names, empty matches, unreachable, shadowed rules and dead patterns."""
+"""The pack linter: duplicate names, empty matches, unreachable, shadowed rules, dead patterns, tiers and origins."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import Match, RulePack
+from faultlens.classify.text import Literal, char_kind
 from faultlens.model import Status
 
 __all__ = ["Problem", "check_pack"]
@@ -23,20 +25,47 @@ class Problem:
     severity: str = "error"
 
 
-def _contains_any(needles: tuple[str, ...], hay: tuple[str, ...] | None) -> bool:
-    """Every string of `hay` contains one of `needles` (so matching hay implies matching needles)."""
-    return hay is not None and all(any(n in h for n in needles) for h in hay)
+def _implies(b: str, a: str, *, token: bool) -> bool:
+    """Whether every text literal `b` is found in also holds literal `a` (sound, for either literal mode)."""
+    if not token:
+        return a in b
+    if a.strip("*") not in b:  # the common answer, without building anything
+        return False
+    la, lb = _literal(a), _literal(b)
+    core, hay = la.core, lb.core
+    i = hay.find(core)
+    while i >= 0:
+        j = i + len(core)
+        # Inside b, the boundary is b's own character; at b's edge, only b's own boundary vouches for it.
+        left_ok = not la.left or (char_kind(hay[i - 1]) != la.left if i > 0 else lb.left == la.left)
+        right_ok = not la.right or (char_kind(hay[j]) != la.right if j < len(hay) else lb.right == la.right)
+        if left_ok and right_ok:
+            return True
+        i = hay.find(core, i + 1)
+    return False
+
+
+@functools.lru_cache(maxsize=8192)
+def _literal(value: str) -> Literal:
+    return Literal.of(value, token=True)
+
+
+def _contains_any(needles: tuple[str, ...], hay: tuple[str, ...] | None, *, token: bool = False) -> bool:
+    """Every literal of `hay` implies one of `needles` (so matching hay implies matching needles)."""
+    return hay is not None and all(any(_implies(h, n, token=token) for n in needles) for h in hay)
 
 
 def _subset(a: Iterable[Any] | None, b: Iterable[Any] | None) -> bool:
     return b is not None and a is not None and set(b) <= set(a)
 
 
-def _subsumes(a: Match, b: Match) -> bool:
+def _subsumes(a: Match, b: Match, *, token: bool = False) -> bool:
     """Whether every event `b` matches is also matched by `a` (a sound, incomplete test)."""
-    if a.error_message is not None and not _contains_any(a.error_message, b.error_message):
+    if a.error_message is not None and not _contains_any(a.error_message, b.error_message, token=token):
         return False
-    if a.text is not None and not (_contains_any(a.text, b.text) or _contains_any(a.text, b.error_message)):
+    if a.text is not None and not (
+        _contains_any(a.text, b.text, token=token) or _contains_any(a.text, b.error_message, token=token)
+    ):
         return False
     if a.error_message_regex is not None and not _subset(a.error_message_regex, b.error_message_regex):
         return False
@@ -63,9 +92,11 @@ def _only_substrings(m: Match) -> bool:
 def _redundant_patterns(pack: RulePack, skip: set[int]) -> list[Problem]:
     """Substrings that can never be what makes their rule match (warnings: harmless, but dead)."""
     problems: list[Problem] = []
+    token = pack.literal_match == "token"
+    rules = pack.tried_in_order()
     # (rule index, substring, covers the error code too) of rules whose match is substrings alone.
     takers: list[tuple[int, str, bool]] = []
-    for j, rule in enumerate(pack.rules):
+    for j, rule in enumerate(rules):
         m = rule.match
         if j not in skip:
             for field_name, maybe in (("error_message", m.error_message), ("text", m.text)):
@@ -73,18 +104,25 @@ def _redundant_patterns(pack: RulePack, skip: set[int]) -> list[Problem]:
                 for s in subs:
                     covers_code = field_name == "text"
                     # A `text` substring is only dead if an earlier one also looks at the code.
-                    owner = next((i for i, t, code_too in takers if t in s and (code_too or not covers_code)), None)
+                    owner = next(
+                        (
+                            i
+                            for i, t, code_too in takers
+                            if _implies(s, t, token=token) and (code_too or not covers_code)
+                        ),
+                        None,
+                    )
                     if owner is not None:
                         problems.append(
                             Problem(
                                 rule.name,
                                 "redundant_pattern",
                                 f"{field_name} {s!r} of rule {rule.name!r} is always taken first by rule "
-                                f"{pack.rules[owner].name!r}",
+                                f"{rules[owner].name!r}",
                                 severity="warning",
                             )
                         )
-                    elif any(t != s and t in s for t in subs):
+                    elif any(t != s and _implies(s, t, token=token) for t in subs):
                         problems.append(
                             Problem(
                                 rule.name,
@@ -98,6 +136,34 @@ def _redundant_patterns(pack: RulePack, skip: set[int]) -> list[Problem]:
                 takers.extend((j, s, False) for s in m.error_message)
             elif m.text is not None and m.error_message is None:
                 takers.extend((j, s, True) for s in m.text)
+    return problems
+
+
+def _tier_and_origin_problems(pack: RulePack) -> list[Problem]:
+    """A `transport` rule must read a transport fact; a pack that tags origins tags every rule."""
+    problems: list[Problem] = []
+    for rule in pack.rules:
+        m = rule.match
+        if rule.evidence == "transport" and m.http_status is None and m.error_code is None:
+            problems.append(
+                Problem(
+                    rule.name,
+                    "transport_without_fact",
+                    f"rule {rule.name!r} claims evidence: transport but reads no http_status or error_code",
+                )
+            )
+    tagged = [r for r in pack.rules if r.origin is not None]
+    if tagged and len(tagged) < len(pack.rules):
+        for rule in pack.rules:
+            if rule.origin is None:
+                problems.append(
+                    Problem(
+                        rule.name,
+                        "missing_origin",
+                        f"rule {rule.name!r} has no origin while other rules of the pack do: name the ecosystems "
+                        "whose failures it was written from (or `general`)",
+                    )
+                )
     return problems
 
 
@@ -133,13 +199,16 @@ def check_pack(pack: RulePack, *, base: Sequence[RulePack] = ()) -> list[Problem
                 )
             )
 
+    # Order and index below are the order the classifier tries the rules in (evidence tiers first).
+    rules = pack.tried_in_order()
+    token = pack.literal_match == "token"
     unreachable: set[int] = set()
-    for j, later in enumerate(pack.rules):
+    for j, later in enumerate(rules):
         for i in range(j):
-            earlier = pack.rules[i]
+            earlier = rules[i]
             if earlier.match.is_empty():
                 continue  # reported as empty_match already
-            if _subsumes(earlier.match, later.match):
+            if _subsumes(earlier.match, later.match, token=token):
                 unreachable.add(j)
                 problems.append(
                     Problem(
@@ -152,10 +221,11 @@ def check_pack(pack: RulePack, *, base: Sequence[RulePack] = ()) -> list[Problem
                 break
 
     problems.extend(_redundant_patterns(pack, unreachable))
+    problems.extend(_tier_and_origin_problems(pack))
 
     solo = Classifier([pack], cache_size=2)
-    own_index = {id(r): i for i, r in enumerate(pack.rules)}
-    for j, rule in enumerate(pack.rules):
+    own_index = {id(r): i for i, r in enumerate(rules)}
+    for j, rule in enumerate(rules):
         if j in unreachable:
             continue
         if not rule.examples:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from faultlens.classify.masks import CHUNK_MASK_RE, HEX_LETTERS, mask_stable, mask_stable_run
+from faultlens.classify.text import Literal
 
 __all__ = ["SubstringIndex"]
 
@@ -36,12 +37,22 @@ class SubstringIndex:
     edges) are confirmed with `in` on the whole text. Repeated wording therefore costs a few set
     operations, and a new id one small regex substitution. (One regex alternation over all
     substrings walks its branches at every position of every text: about a hundred times slower.)
+
+    The table's keys are literals' keys (text.Literal): a token literal is indexed and split by its
+    core string, and wherever a substring test settles an occurrence, a token literal also checks its
+    boundaries. A boundary depends only on the kind of the character next to the core, which no mask
+    changes next to a mask-stable core (text.char_kind), so every cached verdict holds for tokens too.
     """
 
-    def __init__(self, table: dict[str, _Hits], samples: Sequence[str]) -> None:
+    def __init__(
+        self, table: dict[str, _Hits], samples: Sequence[str], literals: Mapping[str, Literal] | None = None
+    ) -> None:
         self._table = table
+        # Keys whose literal is more than a plain substring.
+        self._tokens = {k: lit for k, lit in (literals or {}).items() if k != lit.core}
+        core = {p: (self._tokens[p].core if p in self._tokens else p) for p in table}
         pats = sorted(table)
-        runs_of = {p: [r for r in _WORD_RE.findall(p) if mask_stable_run(r)] for p in pats}
+        runs_of = {p: [r for r in _WORD_RE.findall(core[p]) if mask_stable_run(r)] for p in pats}
         seen_in: dict[str, int] = {}
         for run in {r for rs in runs_of.values() for r in rs}:
             seen_in[run] = sum(1 for text in samples if run in text)
@@ -72,9 +83,10 @@ class SubstringIndex:
         # a mask could change are always deferred, with no piece test (the piece may hold digits).
         self._deferred: dict[str, tuple[tuple[str, int], ...]] = {}
         for c, ps in self._by_core.items():
-            for p in ps:
+            for key in ps:
+                p = core[key]
                 if not mask_stable(p):
-                    self._deferred[p] = ()
+                    self._deferred[key] = ()
                     continue
                 pieces = p.split()
                 if len(pieces) == 1 and p == p.strip():
@@ -85,11 +97,16 @@ class SubstringIndex:
                         first = i == 0 and not p[0].isspace()
                         last = i == len(pieces) - 1 and not p[-1].isspace()
                         modes.append((piece, _ENDS if first else _STARTS if last else _EQUALS))
-                self._deferred[p] = tuple(modes)
+                self._deferred[key] = tuple(modes)
         self._words: dict[str, tuple[str, ...]] = {}
         self._chunks: dict[str, _Entry] = {}
         self._masked: dict[str, _Entry | None] = {}
         self._dead: set[str] = set()
+
+    def occurs(self, key: str, text: str) -> bool:
+        """Whether the literal filed under `key` occurs in `text` (a plain substring, or a token)."""
+        lit = self._tokens.get(key)
+        return key in text if lit is None else lit.found_in(text)
 
     def candidates(self, text: str) -> set[str]:
         """Every substring that may occur in `text`: those whose core does, and the unanchored ones.
@@ -149,7 +166,7 @@ class SubstringIndex:
                     for piece, mode in modes
                 ):
                     deferred.append(p)
-            elif p in chunk:
+            elif self.occurs(p, chunk):
                 msg_ids |= self._table[p][0]
                 txt_ids |= self._table[p][1]
         if not (msg_ids or txt_ids or deferred):
@@ -197,7 +214,7 @@ class SubstringIndex:
             deferred.update(self._unanchored)
         table = self._table
         for p in deferred:
-            if p in text:
+            if self.occurs(p, text):
                 msg_ids |= table[p][0]
                 txt_ids |= table[p][1]
         return msg_ids, txt_ids

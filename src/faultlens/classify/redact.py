@@ -190,9 +190,24 @@ def _is_value(value: str) -> bool:
     return _PLACEHOLDER.fullmatch(value) is None
 
 
+# A name made of words, as exception and error classes are ("TokenExpiredError", "jwt.exceptions.
+# ExpiredSignatureError", "Illuminate\\Session\\TokenMismatchException"): every capitalised part a word with a
+# vowel. What follows "token"/"Bearer "/"auth: " in prose is such a word far more often than a secret, and it is
+# the error's meaning: it stays. A random credential of letters alone almost never splits this way.
+_WORDY_IDENTIFIER = re.compile(r"(?:[a-z][a-z_]{1,30}(?:\.|::|\\))*(?:[A-Z](?=[a-z]*[aeiouy])[a-z]{1,20}){2,8}[:.,;)]*")
+# An error class's name under a strong key in prose ("secret: NotFoundException"): kept, since no password
+# ends like this; any other value there is masked.
+_ERROR_CLASS = re.compile(r"(?:Error|Exception|Failed|Failure|Fault)[:.,;)]*")
+
+
+def _is_wordy_identifier(value: str) -> bool:
+    return len(value) <= 120 and _WORDY_IDENTIFIER.fullmatch(value) is not None
+
+
 def _looks_random(value: str) -> bool:
-    """A credential shape: digits, several capitals inside, or a long unbroken run; not an English word."""
-    if len(value) < 8 or not _is_value(value):
+    """A credential shape: digits, several capitals inside, or a long unbroken run; not an English word,
+    and not a name made of words (an exception class)."""
+    if len(value) < 8 or not _is_value(value) or _is_wordy_identifier(value):
         return False
     if any(c.isdigit() for c in value):
         return True
@@ -265,6 +280,8 @@ def _mask_key_value(m: re.Match[str]) -> str:
         before = m.string[max(0, m.start() - 2) : m.start()]
         if value.isalpha() and len(before) == 2 and before[0].isalpha() and before[1] == " ":
             return m[0]
+        if _is_wordy_identifier(value) and _ERROR_CLASS.search(value):
+            return m[0]
     return m[0][: m.start("v4") - m.start()] + MASK + tail
 
 
@@ -279,7 +296,9 @@ _PHRASE = re.compile(
 def _mask_phrase(m: re.Match[str]) -> str:
     value = m[2].rstrip(".)")
     # "API key: Invalid format" is prose; a flag's argument is always the value.
-    if not _is_value(value) or (not m[1].startswith("--") and value.isalpha() and len(value) < 16):
+    if not _is_value(value) or (
+        not m[1].startswith("--") and ((value.isalpha() and len(value) < 16) or _is_wordy_identifier(value))
+    ):
         return m[0]
     return m[1] + MASK + m[2][len(value) :]
 

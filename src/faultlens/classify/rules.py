@@ -7,7 +7,7 @@ import functools
 import importlib.resources
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,8 @@ from faultlens.model import Category, FailureClass, Status
 
 __all__ = [
     "DEFAULT_PACK_RESOURCE",
+    "EVIDENCE_TIERS",
+    "GENERAL_ORIGIN",
     "Example",
     "ExampleExpect",
     "Match",
@@ -44,6 +46,15 @@ _RULE_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 _KIND_RE = r"^[a-z][a-z0-9_]{0,63}$"
 _HTTP_RANGE_RE = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$")
 _HTTP_CLASS_RE = re.compile(r"^\s*([1-9])xx\s*$", re.IGNORECASE)
+_ORIGIN_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+# How strong the evidence a rule reads is. Within a pack, rules are tried tier by tier in this order
+# (file order inside a tier): the product's own literals, then transport facts (an HTTP status or error
+# code the caller's stack set), then the words of the message. docs/rules.md "Evidence precedence".
+EVIDENCE_TIERS = ("product", "transport", "message")
+# The origin of a rule derived from standards or documentation shared by many systems (HTTP status
+# semantics, errno names, gRPC codes), as opposed to the cases of one ecosystem.
+GENERAL_ORIGIN = "general"
 
 # Transient failures are worth retrying; everything else fails the same way again.
 _RETRYABLE_CATEGORIES = frozenset(
@@ -258,7 +269,26 @@ class Rule(BaseModel):
     category: Category
     is_actionable: bool
     retryable: bool
+    # Within its pack, a rule is tried with the rules of its tier (EVIDENCE_TIERS), in file order.
+    evidence: Literal["product", "transport", "message"] = "message"
+    # The ecosystems whose failures the rule was written from (`general`: standards shared by many).
+    origin: tuple[str, ...] | None = None
     examples: tuple[Example, ...] = ()
+
+    @field_validator("origin", mode="before")
+    @classmethod
+    def _origin(cls, value: Any) -> tuple[str, ...] | None:
+        items = _strings(value, "origin", lower=False)
+        if items is None:
+            return None
+        for item in items:
+            if not _ORIGIN_RE.match(item):
+                raise ValueError(f"origin {item!r} must be a lowercase name such as java, go or general")
+        if len(set(items)) != len(items):
+            raise ValueError("origin must not repeat a name")
+        if GENERAL_ORIGIN in items and len(items) > 1:
+            raise ValueError(f"origin {GENERAL_ORIGIN!r} stands alone: a general rule belongs to no one ecosystem")
+        return items
 
     @model_validator(mode="before")
     @classmethod
@@ -291,8 +321,31 @@ class RulePack(BaseModel):
 
     id: str
     description: str | None = None
+    # How `error_message`/`text` literals are found: `substring` anywhere (packs written before tokens
+    # existed), or `token`: a literal's letter or digit edge must sit on a token boundary, and a `*` at
+    # either end lets the token go on there (text.Literal).
+    literal_match: Literal["substring", "token"] = "substring"
     changelog: tuple[str | dict[str, Any], ...] = ()
     rules: tuple[Rule, ...] = ()
+
+    @model_validator(mode="after")
+    def _token_literals(self) -> RulePack:
+        if self.literal_match != "token":
+            return self
+        for rule in self.rules:
+            for field in ("error_message", "text"):
+                for literal in getattr(rule.match, field) or ():
+                    if not literal.strip("*").strip():
+                        raise ValueError(f"rule {rule.name!r}: {field} {literal!r} has nothing to match but `*`")
+                    if "*" in literal.strip("*"):
+                        raise ValueError(
+                            f"rule {rule.name!r}: {field} {literal!r}: `*` may only open a literal's start or end"
+                        )
+        return self
+
+    def tried_in_order(self) -> tuple[Rule, ...]:
+        """The rules in the order the classifier tries them: by evidence tier, file order within one."""
+        return tuple(sorted(self.rules, key=lambda r: EVIDENCE_TIERS.index(r.evidence)))
 
     @field_validator("id")
     @classmethod

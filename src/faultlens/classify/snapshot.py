@@ -4,6 +4,7 @@ Check every shipped version against its snapshot, or regenerate them, from the r
 
     python -m faultlens.classify.snapshot            # exit 1 and print the changed lines on a difference
     python -m faultlens.classify.snapshot --write    # rewrite the snapshots (and pin a new default version)
+    python -m faultlens.classify.snapshot --flips default@2026-11-22 default@2026-12-06   # what a version flips
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "check_versions",
     "decision_lines",
     "diff_lines",
+    "flip_summary",
     "main",
     "read_corpus",
     "snapshot_path",
@@ -97,6 +99,45 @@ def diff_lines(expected: Sequence[str], actual: Sequence[str], *, name: str) -> 
             list(expected), list(actual), fromfile=f"{name} (snapshot)", tofile=f"{name} (now)", n=0, lineterm=""
         )
     ]
+
+
+def _by_event(lines: Iterable[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for line in lines:
+        row = json.loads(line)
+        out[(row["corpus"], *(row.get(k) for k in EVENT_FIELDS))] = row
+    return out
+
+
+def flip_summary(old: Iterable[str], new: Iterable[str], *, examples: int = 1) -> list[str]:
+    """Markdown: the corpus events two snapshots decide differently, grouped by the move between decisions.
+
+    Only events both snapshots hold are compared (rows added to the corpus since are counted apart); a move is
+    (failure_class, failure_kind) before -> after, and a change of category, flags or rule alone that keeps
+    them shows as a move onto itself, as in a rules preview.
+    """
+    before, after = _by_event(old), _by_event(new)
+    common = before.keys() & after.keys()
+    moves: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key in sorted(common, key=str):
+        a, b = before[key], after[key]
+        if any(a[k] != b[k] for k in DECISION_FIELDS):
+            frm = f"{a['failure_class']}/{a['failure_kind']}"
+            to = f"{b['failure_class']}/{b['failure_kind']}"
+            moves.setdefault((frm, to), []).append(b)
+    changed = sum(len(v) for v in moves.values())
+    class_flips = sum(len(v) for (frm, to), v in moves.items() if frm.split("/")[0] != to.split("/")[0])
+    lines = [
+        f"{len(common)} corpus events in both snapshots: {changed} decided differently, {class_flips} of them in "
+        f"failure_class; {len(after.keys() - before.keys())} events are new to the corpus.",
+        "",
+        "| from (class/kind) | to (class/kind) | events | e.g. |",
+        "|---|---|---:|---|",
+    ]
+    for (frm, to), rows in sorted(moves.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        sample = "; ".join(repr(str(r.get("message", "")).replace("|", "/")[:70]) for r in rows[:examples])
+        lines.append(f"| {frm} | {to} | {len(rows)} | {sample} |")
+    return lines
 
 
 def snapshot_path(snapshots_dir: Path, pack_id: str) -> Path:
@@ -183,13 +224,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--snapshots", type=Path, default=DEFAULT_SNAPSHOTS, help=f"snapshot directory (default {DEFAULT_SNAPSHOTS})"
     )
+    ap.add_argument(
+        "--flips",
+        nargs=2,
+        metavar=("OLD_ID", "NEW_ID"),
+        help="summarise, as markdown, the corpus decisions NEW_ID's snapshot changes from OLD_ID's",
+    )
     args = ap.parse_args(argv)
+    if args.flips:
+        old_path, new_path = (snapshot_path(args.snapshots, pack_id) for pack_id in args.flips)
+        for path in (old_path, new_path):
+            if not path.exists():
+                print(f"no decision snapshot at {path}", file=sys.stderr)
+                return 2
+        print("\n".join(flip_summary(_read_lines(old_path), _read_lines(new_path))))
+        return 0
     if not args.corpus.is_dir():
         print(f"no corpus at {args.corpus}: run from the repository root or pass --corpus", file=sys.stderr)
         return 2
     if args.write:
-        for path in write_versions(args.corpus, args.snapshots):
-            print(f"wrote {path}")
+        for written in write_versions(args.corpus, args.snapshots):
+            print(f"wrote {written}")
         return 0
     problems, changed = check_versions(args.corpus, args.snapshots)
     for line in problems + changed:

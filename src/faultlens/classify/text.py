@@ -1,12 +1,13 @@
-"""Decision text: the lowercased part of an event's message that rules look at (no frames, no URL paths)."""
+"""Decision text: the lowercased part of an event's message that rules look at, and how a literal is found in it."""
 
 from __future__ import annotations
 
 import operator
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["decision_text"]
+__all__ = ["Literal", "char_kind", "decision_text", "token_in"]
 
 _MAX_TEXT = 8192
 # Starts with the literal "://" so the regex engine jumps from one URL to the next.
@@ -65,3 +66,81 @@ def decision_text(message: str | None) -> str:
     if "://" in message:
         message = _URL_PATH_RE.sub(_GROUP_1, message)
     return message.lower()
+
+
+# ------------------------------------------------------------------------------ literals and tokens
+
+_LETTER, _DIGIT = "L", "D"
+# Scripts written without spaces between words start here (CJK radicals, kana, ideographs, Hangul ...):
+# their letters never make a token boundary fail, so 超时 is found inside 连接超时.
+_SPACELESS_FROM = "\u2e80"
+
+
+def char_kind(ch: str) -> str:
+    """The kind of a character: "D" a digit, "L" a letter of a script written with spaces, "" anything else.
+
+    A token is a run of one kind: "errno111" is the tokens "errno" and "111", "read_timeout" is
+    "read" and "timeout", "InternalServerErrorHandler" is one token. CJK letters are "" (no boundary
+    needed around them); every character the message masks fold into "0" is a digit or a hex letter
+    inside a run that starts with a digit, so a mask never changes the kind next to a mask-stable literal.
+    """
+    if ch.isdigit():
+        return _DIGIT
+    if ch.isalpha() and ch < _SPACELESS_FROM:
+        return _LETTER
+    return ""
+
+
+def token_in(core: str, left: str, right: str, text: str) -> bool:
+    """Whether `core` occurs in `text` with a token boundary on each side whose kind is given.
+
+    `left`/`right` are the kind of the literal's own edge character that must not continue into the
+    text ("" when that side needs no boundary): the neighbouring character must be of another kind.
+    """
+    i = text.find(core)
+    if i < 0:
+        return False
+    n = len(core)
+    size = len(text)
+    while i >= 0:
+        if (not left or i == 0 or char_kind(text[i - 1]) != left) and (
+            not right or i + n >= size or char_kind(text[i + n]) != right
+        ):
+            return True
+        i = text.find(core, i + 1)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A pack's `error_message`/`text` string as the classifier looks for it.
+
+    In a `literal_match: token` pack, a literal's letter or digit edge must meet a token boundary
+    (`servererror` is not in "internalservererrorhandler", `111` is not in "11111") unless the literal
+    opens that end with `*` (`*timeoutexception` is in "java.net.sockettimeoutexception"). Edges of
+    punctuation, whitespace or CJK need nothing. In a `substring` pack a literal is found anywhere.
+    `key` names the literal in the classifier's index: the string itself for a substring literal.
+    """
+
+    key: str
+    core: str
+    left: str
+    right: str
+
+    @classmethod
+    def of(cls, literal: str, *, token: bool) -> Literal:
+        if not token:
+            return cls(literal, literal, "", "")
+        open_left, open_right = literal.startswith("*"), literal.endswith("*")
+        core = literal.strip("*")
+        left = "" if open_left else char_kind(core[0])
+        right = "" if open_right else char_kind(core[-1])
+        if not left and not right:
+            return cls(core, core, "", "")  # nothing to check: the same as the substring
+        # NUL never occurs in a pack literal, so token keys cannot collide with substring ones.
+        return cls(f"\x00{left}{right}\x00{core}", core, left, right)
+
+    def found_in(self, text: str) -> bool:
+        if not (self.left or self.right):
+            return self.core in text
+        return token_in(self.core, self.left, self.right, text)

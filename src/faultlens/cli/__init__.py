@@ -10,6 +10,7 @@ from faultlens.cli import alerts as alerts_cli
 from faultlens.cli import data as data_cli
 from faultlens.cli import drills as drills_cli
 from faultlens.cli import gate as gate_cli
+from faultlens.cli import groups as groups_cli
 from faultlens.cli import jobs as jobs_cli
 from faultlens.cli import keys as keys_cli
 from faultlens.cli import rollouts as rollouts_cli
@@ -34,6 +35,7 @@ app.add_typer(alerts_cli.app, name="alerts")
 app.add_typer(gate_cli.app, name="gate")
 app.add_typer(rollouts_cli.app, name="rollout")
 app.add_typer(drills_cli.app, name="drill")
+app.add_typer(groups_cli.app, name="groups")
 jobs_cli.register(app)
 serve_cli.register(app)
 data_cli.register(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -140,25 +141,38 @@ def _follow(services: Services, job: Job, *, pause_s: float | None) -> Job:
 
 
 def fingerprint(
+    source: Annotated[
+        Path | None,
+        typer.Argument(help="File of messages, one per line (default: stdin).", exists=True, dir_okay=False),
+    ] = None,
     db: DbOption = None,
     tenant: Annotated[
         str | None,
         typer.Option("--tenant", help="Whose saved templates to start from (with --db; default: the default tenant)."),
     ] = None,
 ) -> None:
-    """Read messages from stdin, one per line; print `<template_id>\\t<template>` for each, in order."""
-    from faultlens.classify.fingerprint import Fingerprinter
+    """Read messages from SOURCE or stdin, one per line; print `<template_id>\\t<template>` for each, in order."""
+    from faultlens.classify.fingerprint import Fingerprinter, Template
 
     if tenant is not None and not db:
         raise _fail("--tenant names saved templates: give --db too")
     fingerprinter = _stored_fingerprinter(db, tenant) if db else Fingerprinter()
-    out = sys.stdout
-    for raw in sys.stdin.buffer:
-        message = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        template = fingerprinter.add(message)
-        text = template.text.replace("\t", " ").replace("\n", " ")
-        out.write(f"{template.id}\t{text}\n")
-    out.flush()
+    add = fingerprinter.add
+    write = sys.stdout.write
+    # Output row per template object (kept alive here, so its id() is not reused): most lines
+    # repeat a template, and the row then costs one lookup.
+    rows: dict[int, tuple[Template, str]] = {}
+    with source.open("rb") if source is not None else contextlib.nullcontext(sys.stdin.buffer) as lines:
+        for raw in lines:
+            template = add(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            row = rows.get(id(template))
+            if row is None or row[0] is not template:
+                if len(rows) >= 100_000:
+                    rows.clear()
+                text = template.text.replace("\t", " ").replace("\n", " ")
+                row = rows[id(template)] = (template, f"{template.id}\t{text}\n")
+            write(row[1])
+    sys.stdout.flush()
 
 
 def _stored_fingerprinter(db: str, tenant: str | None) -> Fingerprinter:

@@ -47,6 +47,9 @@ def verify(
         if rollup_reads.release_rollups_ready(conn):
             release = rollup_shapes.RELEASE_SHAPE
             questions.append((release, ", ".join(rollup_shapes.SHAPES[release]), {}))
+        if rollup_reads.group_rollups_ready(conn):
+            group = rollup_shapes.GROUP_SHAPE
+            questions.append((group, ", ".join(rollup_shapes.SHAPES[group]), {}))
         if rollup_reads.attribute_rollups_ready(conn):
             frequent = frequent_attribute_values(conn, tenant=tenant, start=start, end=end, limit=attribute_values)
             for name, value in frequent:

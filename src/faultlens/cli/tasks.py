@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from faultlens.errors import FaultlensError
-from faultlens.services import Services
 from faultlens.settings import Settings
+
+if TYPE_CHECKING:  # the services load the whole server: only the commands that need them import them
+    from faultlens.services import Services
 
 app = typer.Typer(
     help="Failed tasks in Redis (native layout, RQ, Celery): list, sync, archive, retry.", no_args_is_help=True

@@ -6,7 +6,8 @@ Each pass, on the one process holding the lease:
   retention, detaches the day partitions wholly older than it, forgets their ids in event_ids in batches and drops
   them, and deletes the default partition's rows older than it in batches.
 - SQLite: deletes events older than the retention in batches.
-Rollups are never touched: they outlive raw events ("rollups equal a raw scan" holds inside the retention window).
+Rollups outlive raw events ("rollups equal a raw scan" holds inside the retention window), except minute rollups:
+they are deleted in batches once older than FINE_ROLLUP_RETENTION_HOURS, on either database.
 While an events table filled before partitioning waits for its conversion (jobs/partition_events.py), a
 PostgreSQL pass does nothing but queue that job again if it is no longer queued (it failed).
 """
@@ -23,7 +24,7 @@ from sqlalchemy import Engine
 
 from faultlens.jobs.duty import Duty
 from faultlens.jobs.queue import JobKind, enqueue, find_active
-from faultlens.store import event_retention, partitions
+from faultlens.store import event_retention, partitions, rollup_retention
 from faultlens.store.db import LOCK_TIMEOUT_OPTION
 from faultlens.timeutil import now_ms
 
@@ -46,16 +47,26 @@ class PassReport:
     moved: int = 0  # rows moved out of the default partition
     dropped: list[int] = field(default_factory=list)  # days whose partition was dropped
     deleted: int = 0  # rows deleted one by one (default partition, SQLite)
+    fine_rollups_deleted: int = 0  # minute rollup rows past their retention
     batches: int = 0  # retention transactions
 
 
 def maintain(
-    engine: Engine, *, retention_days: float, now: int | None = None, batch: int = BATCH, pause_s: float = 0.0
+    engine: Engine,
+    *,
+    retention_days: float,
+    now: int | None = None,
+    batch: int = BATCH,
+    pause_s: float = 0.0,
+    fine_rollup_retention_hours: float = 48.0,
 ) -> PassReport:
     """One pass (see the module doc); `now` (epoch ms) for tests. Safe to repeat and to resume after a crash."""
     now = now_ms() if now is None else now
     cutoff = None if retention_days <= 0 else now - int(retention_days * partitions.DAY_MS)
     report = PassReport()
+    _delete_fine_rollups(
+        engine, report, cutoff=now - int(fine_rollup_retention_hours * 3_600_000), batch=batch, pause_s=pause_s
+    )
     engine = engine.execution_options(**{LOCK_TIMEOUT_OPTION: DDL_LOCK_TIMEOUT_MS})
     if engine.dialect.name != "postgresql":
         if cutoff is not None:
@@ -104,6 +115,16 @@ def maintain(
     return report
 
 
+def _delete_fine_rollups(engine: Engine, report: PassReport, *, cutoff: int, batch: int, pause_s: float) -> None:
+    while True:
+        with engine.begin() as conn:
+            gone = rollup_retention.delete_fine_before(conn, cutoff_ms=cutoff, limit=batch)
+        report.fine_rollups_deleted += gone
+        if gone < batch:
+            return
+        _pause(pause_s)
+
+
 def _delete_in_batches(
     engine: Engine, report: PassReport, *, cutoff: int, batch: int, pause_s: float, sqlite: bool
 ) -> None:
@@ -134,7 +155,12 @@ def start_event_partitions(services: Services) -> Callable[[], None]:
     pause = 0.02 if services.engine.dialect.name == "sqlite" else 0.0
 
     def work() -> None:
-        maintain(services.engine, retention_days=settings.event_retention_days, pause_s=pause)
+        maintain(
+            services.engine,
+            retention_days=settings.event_retention_days,
+            pause_s=pause,
+            fine_rollup_retention_hours=settings.fine_rollup_retention_hours,
+        )
 
     duty = Duty(
         services.engine,

@@ -20,12 +20,13 @@ DONE = "false"
 
 _COLUMNS = ("pk", *rollup_shapes.ROW_FIELDS)
 # The attribute rows alone (migration 0004 on a database with events): service_state values of that request;
-# the release rows alone (migration 0012) use the same values under their own key.
+# the release rows alone (migration 0012) and the group rows alone (migration 0016) use the same values under their
+# own keys.
 ATTRIBUTES_NEEDED, ATTRIBUTES_READY = "needed", "ready"
 
 
 def ensure_rollup_rebuild(engine: Engine) -> Job | None:
-    """Enqueue what service_state asks for: a full rebuild, attribute rows only, release rows only, or nothing;
+    """Enqueue what service_state asks for: a full rebuild, attribute, release or group rows only, or nothing;
     returns the (first) job."""
     full = _ensure(engine, ROLLUPS_REBUILD_NEEDED, NEEDED, DONE, shapes=None)
     attributes = _ensure(
@@ -42,7 +43,14 @@ def ensure_rollup_rebuild(engine: Engine) -> Job | None:
         ATTRIBUTES_READY,
         shapes=[rollup_shapes.RELEASE_SHAPE],
     )
-    return full or attributes or releases
+    groups = _ensure(
+        engine,
+        rollup_reads.GROUP_ROLLUPS_STATE,
+        ATTRIBUTES_NEEDED,
+        ATTRIBUTES_READY,
+        shapes=[rollup_shapes.GROUP_SHAPE],
+    )
+    return full or attributes or releases or groups
 
 
 def request_rollup_rebuild(engine: Engine) -> Job | None:

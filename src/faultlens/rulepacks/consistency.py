@@ -46,6 +46,8 @@ def rule_versions(services: Services, *, tenant: str, now: int | None = None) ->
     for found in (activated, own):
         if found is not None:
             versions.setdefault(found.pack.id, "activated")
+    for pack in services.pipeline.classifier.packs:  # a --rules file's pack, or a default not shipped yet
+        versions.setdefault(pack.id, "rules_file")
     running = [
         {
             "replica": replica_label(r.instance),

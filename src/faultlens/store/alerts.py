@@ -376,3 +376,24 @@ def prune(conn: Connection, *, delivered_before: int, history_before: int, limit
     old_history = select(h.pk).where(h.at < history_before).limit(limit)
     history = conn.execute(alert_history.delete().where(h.pk.in_(old_history.scalar_subquery()))).rowcount
     return int(notifications or 0), int(history or 0)
+
+
+def group_alert_levels(conn: Connection, *, tenant: str) -> dict[str, tuple[str, str]]:
+    """group id -> (the most severe level, the owner) of the alerts that named the failure group (a `group_id`
+    label) and fired at some time: pending-only alerts never reached anyone."""
+    a = alerts.c
+    rows = conn.execute(
+        select(a.level, a.labels, a.annotations).where(
+            a.tenant == tenant, a.starts_at.is_not(None), a.labels.like('%"group_id"%')
+        )
+    )
+    out: dict[str, tuple[str, str]] = {}
+    for level, labels, notes in rows:
+        gid = json.loads(labels).get("group_id")
+        if not gid:
+            continue
+        owner = str(json.loads(notes).get("owner") or "")
+        held = out.get(gid)
+        if held is None or level < held[0]:  # P0 < P1 < P2
+            out[gid] = (level, owner)
+    return out

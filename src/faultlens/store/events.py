@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from faultlens import cursors
@@ -19,17 +22,14 @@ from faultlens.store.tables import events, fingerprints
 EVENT_COLUMNS = [c for c in events.c if c.name != "pk"]
 
 
-def _insert_for(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 # Rows per INSERT statement: keeps the bound parameters under SQLite's limit of 32,766 per statement.
 _INSERT_CHUNK = 500
 _INSERT_COLUMNS = tuple(c.name for c in EVENT_COLUMNS)
+_VALUES_OF = itemgetter(*_INSERT_COLUMNS)
 
 
 def _insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """INSERT .. ON CONFLICT DO NOTHING RETURNING id: the ids that were really new.
+    """INSERT .. ON CONFLICT DO NOTHING: the ids that were really new.
 
     Written against the driver: on the ingest hot path SQLAlchemy's per-row parameter processing cost more
     than the database's own work. PostgreSQL gets the rows by COPY into a staging table, SQLite multi-row
@@ -38,10 +38,15 @@ def _insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     day there, store/partitions.py), written by the same statement. Its events insert keeps ON CONFLICT DO
     NOTHING for a database whose events are not partitioned yet (jobs/partition_events.py): there the old
     table's key still has the ids event_ids has not been filled with.
+
+    SQLite answers without RETURNING (which steps once per row through the driver, each step a release and
+    re-take of the GIL that a busy ingest thread beside it makes slow): a chunk whose every row went in gave
+    its own ids; otherwise the rows that went in are the last `rowcount` rowids, since this transaction holds
+    the write lock and each new row takes the next rowid.
     """
     cols = ", ".join(_INSERT_COLUMNS)
     if conn.dialect.name == "postgresql":
-        staged = pg_stage.stage(conn, events, _INSERT_COLUMNS, ([row[n] for n in _INSERT_COLUMNS] for row in rows))
+        staged = pg_stage.stage(conn, events, _INSERT_COLUMNS, map(_VALUES_OF, rows))
         picked = ", ".join(f"s.{name}" for name in _INSERT_COLUMNS)
         result = conn.exec_driver_sql(
             f"WITH new AS (INSERT INTO event_ids (tenant, id) SELECT tenant, id FROM {staged} "
@@ -52,13 +57,18 @@ def _insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
         return {r[0] for r in result}
     one = "(" + ", ".join(["?"] * len(_INSERT_COLUMNS)) + ")"
     head = f"INSERT INTO events ({cols}) VALUES "
-    tail = " ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
+    tail = " ON CONFLICT (tenant, id) DO NOTHING"
     new_ids: set[str] = set()
     for i in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[i : i + _INSERT_CHUNK]
-        params = [row[name] for row in chunk for name in _INSERT_COLUMNS]
-        result = conn.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, tuple(params))
-        new_ids.update(r[0] for r in result)
+        params = tuple(chain.from_iterable(map(_VALUES_OF, chunk)))
+        result = conn.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, params)
+        inserted, last = result.rowcount, result.lastrowid
+        if inserted == len(chunk):
+            new_ids.update(row["id"] for row in chunk)
+        elif inserted > 0:
+            found = conn.exec_driver_sql("SELECT id FROM events WHERE pk > ? AND pk <= ?", (last - inserted, last))
+            new_ids.update(r[0] for r in found)
     return new_ids
 
 
@@ -73,21 +83,67 @@ def insert_events(
 
     Events, their rollups, the releases they carry and their fingerprints change in one transaction, so no reader
     ever sees one without the others. `templates` maps fingerprint id -> (template, sample message, first seen).
+    What the rows add (rollup deltas, release spans, template last-seen times) is summed before the transaction,
+    and again inside it only for the rows that turn out new when some were already stored: a writer holds
+    SQLite's write lock from its first insert to its commit, and Python work there would hold back the others.
     """
     from faultlens.store import releases_seen, rollup_writes  # late import: rollup_writes imports this module's tables
 
-    with engine.begin() as conn:
+    counts, attempts = rollup_writes.deltas(rows)
+    seen = releases_seen.spans(rows)
+    last_seen = _last_seen(rows) if templates else {}
+    with _writer(engine), engine.begin() as conn:
         new_ids = _insert_new(conn, rows)
-        if len(new_ids) == len(rows):
-            new_rows: Sequence[dict[str, Any]] = rows
-        else:
+        if len(new_ids) != len(rows):
             new_rows = [r for r in rows if r["id"] in new_ids]
-        if new_rows:
-            rollup_writes.apply(conn, new_rows)
-            releases_seen.record(conn, new_rows)
-        if templates:
-            upsert_fingerprints(conn, tenant=tenant, templates=templates, rows=new_rows)
+            counts, attempts = rollup_writes.deltas(new_rows)
+            seen = releases_seen.spans(new_rows)
+            last_seen = _last_seen(new_rows) if templates else {}
+        if new_ids:
+            rollup_writes.apply_deltas(conn, counts, attempts)
+            releases_seen.record_spans(conn, seen)
+        if templates and last_seen:
+            _upsert_templates(conn, tenant=tenant, templates=templates, last_seen=last_seen)
     return len(new_ids)
+
+
+# One lock per SQLite database file: this process's ingest batches take turns at the write lock here, where the
+# next one starts the moment the last commits, instead of in SQLite's busy handler, which sleeps and polls (1, 2,
+# 5, 10 ... ms). Other processes and other writers still meet at the busy handler.
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+# A batch that waited this long goes on to SQLite's busy handler (and its deadline) without its turn here.
+_WRITER_WAIT_S = 2.0
+
+
+@contextmanager
+def _writer(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    key = str(engine.url)
+    lock = _WRITERS.get(key)
+    if lock is None:
+        with _WRITERS_LOCK:
+            lock = _WRITERS.setdefault(key, threading.Lock())
+    held = lock.acquire(timeout=_WRITER_WAIT_S)
+    try:
+        yield
+    finally:
+        if held:
+            lock.release()
+
+
+def _last_seen(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The latest occurred_at per fingerprint id of the rows."""
+    last_seen: dict[str, int] = {}
+    for row in rows:
+        fid = row.get("fingerprint_id")
+        if fid is not None and row["occurred_at"] > last_seen.get(fid, 0):
+            last_seen[fid] = row["occurred_at"]
+    return last_seen
 
 
 def upsert_fingerprints(
@@ -97,42 +153,32 @@ def upsert_fingerprints(
     templates: Mapping[str, tuple[str, str, int]],
     rows: Sequence[dict[str, Any]],
 ) -> None:
-    last_seen: dict[str, int] = {}
-    for row in rows:
-        fid = row.get("fingerprint_id")
-        if fid is not None and row["occurred_at"] > last_seen.get(fid, 0):
-            last_seen[fid] = row["occurred_at"]
-    if not last_seen:
-        return
-    insert = _insert_for(conn.dialect.name)
+    """Record the templates of `rows` (fingerprint id -> (template, sample message, first seen)): the template
+    text, the earliest first_seen and the latest last_seen."""
+    _upsert_templates(conn, tenant=tenant, templates=templates, last_seen=_last_seen(rows))
+
+
+def _upsert_templates(
+    conn: Connection, *, tenant: str, templates: Mapping[str, tuple[str, str, int]], last_seen: Mapping[str, int]
+) -> None:
     values = [
-        {
-            "tenant": tenant,
-            "id": fid,
-            "template": templates[fid][0],
-            "sample_message": templates[fid][1][:2000],
-            "first_seen": templates[fid][2],
-            "last_seen": seen,
-        }
+        (tenant, fid, templates[fid][0], templates[fid][1][:2000], templates[fid][2], seen)
         for fid, seen in sorted(last_seen.items())
         if fid in templates
     ]
     if not values:
         return
-    stmt = insert(fingerprints)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["tenant", "id"],
-        set_={
-            "template": stmt.excluded.template,
-            "last_seen": func.max(fingerprints.c.last_seen, stmt.excluded.last_seen)
-            if conn.dialect.name == "sqlite"
-            else func.greatest(fingerprints.c.last_seen, stmt.excluded.last_seen),
-            "first_seen": func.min(fingerprints.c.first_seen, stmt.excluded.first_seen)
-            if conn.dialect.name == "sqlite"
-            else func.least(fingerprints.c.first_seen, stmt.excluded.first_seen),
-        },
+    pg = conn.dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    least, greatest = ("LEAST", "GREATEST") if pg else ("MIN", "MAX")
+    # Written against the driver: this runs inside every ingest batch that has failures.
+    conn.exec_driver_sql(
+        "INSERT INTO fingerprints (tenant, id, template, sample_message, first_seen, last_seen) "
+        f"VALUES ({', '.join([mark] * 6)}) ON CONFLICT (tenant, id) DO UPDATE SET template = excluded.template, "
+        f"last_seen = {greatest}(fingerprints.last_seen, excluded.last_seen), "
+        f"first_seen = {least}(fingerprints.first_seen, excluded.first_seen)",
+        values,
     )
-    conn.execute(stmt, values)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select
 
 from faultlens.store.tables import releases_seen
 
@@ -31,31 +30,31 @@ def spans(rows: Iterable[Mapping[str, Any]]) -> dict[Key, tuple[int, int]]:
 
 
 def record(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Fold event rows into releases_seen (earliest first_seen, latest last_seen), in the caller's transaction.
+    """Fold event rows into releases_seen (earliest first_seen, latest last_seen), in the caller's transaction."""
+    record_spans(conn, spans(rows))
+
+
+def record_spans(conn: Connection, seen: Mapping[Key, tuple[int, int]]) -> None:
+    """Fold spans() of event rows into releases_seen, in the caller's transaction.
 
     Keys go in sorted order, so concurrent ingest transactions lock rows in one order and cannot deadlock; a row
     that would not change is not rewritten (most batches of a running release only touch last_seen, or nothing).
+    Written against the driver: this runs inside every ingest batch.
     """
-    seen = spans(rows)
     if not seen:
         return
-    values = [
-        {"tenant": t, "release": r, "environment": e, "source": s, "first_seen": lo, "last_seen": hi}
-        for (t, r, e, s), (lo, hi) in sorted(seen.items())
-    ]
+    values = [(t, r, e, s, lo, hi) for (t, r, e, s), (lo, hi) in sorted(seen.items())]
     pg = conn.dialect.name == "postgresql"
-    stmt = (postgresql.insert if pg else sqlite.insert)(releases_seen)
-    c = releases_seen.c
-    least, greatest = (func.least, func.greatest) if pg else (func.min, func.max)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["tenant", "release", "environment", "source"],
-        set_={
-            "first_seen": least(c.first_seen, stmt.excluded.first_seen),
-            "last_seen": greatest(c.last_seen, stmt.excluded.last_seen),
-        },
-        where=(stmt.excluded.first_seen < c.first_seen) | (stmt.excluded.last_seen > c.last_seen),
+    mark = "%s" if pg else "?"
+    least, greatest = ("LEAST", "GREATEST") if pg else ("MIN", "MAX")
+    sql = (
+        "INSERT INTO releases_seen (tenant, release, environment, source, first_seen, last_seen) "
+        f"VALUES ({', '.join([mark] * 6)}) ON CONFLICT (tenant, release, environment, source) DO UPDATE SET "
+        f"first_seen = {least}(releases_seen.first_seen, excluded.first_seen), "
+        f"last_seen = {greatest}(releases_seen.last_seen, excluded.last_seen) "
+        "WHERE excluded.first_seen < releases_seen.first_seen OR excluded.last_seen > releases_seen.last_seen"
     )
-    conn.execute(stmt, values)
+    conn.exec_driver_sql(sql, values)
 
 
 def list_seen(

@@ -13,15 +13,18 @@ from faultlens.store.rollup_shapes import (
     ATTRIBUTE_DIMENSIONS,
     ATTRIBUTE_SHAPE,
     CODE_CHARS,
+    FINE_MS,
     GRAIN_NAMES,
+    GROUP_SHAPE,
     HOUR_MS,
     RELEASE_SHAPE,
     SHAPE_GRAINS_MS,
     check_names,
     covering_shape,
 )
-from faultlens.store.rollup_windows import decompose
+from faultlens.store.rollup_windows import decompose, edge_hours
 from faultlens.store.tables import events, rollups
+from faultlens.timeutil import now_ms
 
 # service_state: "ready" once attribute rows cover every event (a database upgraded with events in it waits
 # for the rollup rebuild job; until then attribute filters scan raw events).
@@ -29,8 +32,10 @@ ATTRIBUTE_ROLLUPS_STATE = "attribute_rollups"
 # service_state: "ready" once release rows cover every event (migration 0012 on a database with events asks the
 # rebuild job for them, "needed"); until then release and environment questions scan raw events.
 RELEASE_ROLLUPS_STATE = "release_rollups"
+# service_state: "ready" once group rows cover every fingerprinted event (migration 0016, the same way).
+GROUP_ROLLUPS_STATE = "group_rollups"
 # Text dimensions events may leave NULL: rollups hold '' there, raw reads compare and group the same way.
-_NULLABLE = ("operation", "error_code", "release", "environment")
+_NULLABLE = ("operation", "error_code", "release", "environment", "fingerprint_id")
 
 Totals = dict[tuple[Any, ...], tuple[int, int]]
 
@@ -53,6 +58,8 @@ def _answering_shape(conn: Connection, by: Sequence[str], where: Mapping[str, An
         return None
     if shape == RELEASE_SHAPE and not release_rollups_ready(conn):
         return None
+    if shape == GROUP_SHAPE and not group_rollups_ready(conn):
+        return None
     return shape
 
 
@@ -62,6 +69,10 @@ def attribute_rollups_ready(conn: Connection) -> bool:
 
 def release_rollups_ready(conn: Connection) -> bool:
     return state.find_state(conn, RELEASE_ROLLUPS_STATE) == "ready"
+
+
+def group_rollups_ready(conn: Connection) -> bool:
+    return state.find_state(conn, GROUP_ROLLUPS_STATE) == "ready"
 
 
 def _attribute_rows_answer(conn: Connection, where: Mapping[str, Any]) -> bool:
@@ -105,7 +116,16 @@ def aggregate(
         pieces = [("raw", start, end)]
     else:
         grains = [g for g in SHAPE_GRAINS_MS[shape] if not bucket_ms or bucket_ms % g == 0]
-        pieces = decompose(start, end, grains=grains)
+        fine = FINE_MS in grains
+        hours = edge_hours(start, end) if fine else []
+        pieces = decompose(
+            start,
+            end,
+            grains=[g for g in grains if g != FINE_MS],
+            fine_ms=FINE_MS if fine else None,
+            fine_hours=complete_fine_hours(conn, tenant=tenant, shape=shape, hours=hours, where=where),
+            now=now_ms(),
+        )
     grain_of = {name: ms for ms, name in GRAIN_NAMES.items()}
     for kind, lo, hi in pieces:
         sign = -1 if kind == "raw-" else 1
@@ -152,6 +172,36 @@ def _aggregate_rollups(
         if bucket_ms:
             key[0] = int(key[0])
         add(tuple(key), n, a)
+
+
+def complete_fine_hours(
+    conn: Connection, *, tenant: str, shape: int, hours: Sequence[int], where: Mapping[str, Any]
+) -> set[int]:
+    """Those of `hours` whose minute rows add up to their hour rows (for the rows `where` selects), so minutes may
+    answer inside them. Minute rows exist for the recent past only: pruned ones (FINE_ROLLUP_RETENTION_HOURS), and
+    events written before the shape had minutes, leave their hour short of its count and it is answered as before."""
+    if not hours:
+        return set()
+    r = rollups.c
+    hour = ((r.bucket // HOUR_MS) * HOUR_MS).label("h")
+    stmt = (
+        select(r.grain, hour, func.sum(r.count))
+        .where(
+            r.tenant == tenant,
+            r.shape == shape,
+            r.grain.in_((FINE_MS // 1000, HOUR_MS // 1000)),
+            *_attribute_conditions(where),
+            r.bucket >= min(hours),
+            r.bucket < max(hours) + HOUR_MS,
+            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
+        )
+        .group_by(r.grain, hour)
+    )
+    sums: dict[tuple[int, int], int] = {}
+    for grain_s, h, n in conn.execute(stmt).all():
+        sums[(int(grain_s), int(h))] = int(n or 0)
+    fine_s, hour_s = FINE_MS // 1000, HOUR_MS // 1000
+    return {h for h in hours if sums.get((fine_s, h), 0) == sums.get((hour_s, h), 0)}
 
 
 def _attribute_conditions(where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
@@ -210,14 +260,23 @@ def count_since(
 ) -> dict[tuple[Any, ...], tuple[int, ...]]:
     """Counts grouped by `by` for each window [starts[i], end), all in one pass of conditional sums.
 
-    From hourly rollups (every start and the end whole hours), or with `raw` from events (any instants,
-    `extra` conditions allowed). Burn-rate windows ask this: a few nested windows ending now.
+    From hourly rollups when every start and the end are whole hours; from minute rollups, plus raw edges shorter
+    than a minute, when they are not and the shape keeps complete minutes there; else, and with `raw`, from events
+    (any instants, `extra` conditions allowed). Burn-rate windows ask this: a few nested windows ending now.
     """
     if not starts:
         return {}
     where = dict(where or {})
     shape = _answering_shape(conn, by, where)
     if shape is None:
+        raw = True
+    aligned = not any(t % HOUR_MS for t in (*starts, end))
+    if not raw and not aligned and shape is not None:
+        if extra:
+            raise ValueError("rollups cannot answer extra conditions")
+        fine = _count_since_fine(conn, tenant=tenant, shape=shape, starts=starts, end=end, by=by, where=where)
+        if fine is not None:
+            return fine
         raw = True
     if raw:
         e = events.c
@@ -227,8 +286,6 @@ def count_since(
     else:
         if extra:
             raise ValueError("rollups cannot answer extra conditions")
-        if any(t % HOUR_MS for t in (*starts, end)):
-            raise ValueError("rollup windows start and end on whole hours")
         r = rollups.c
         cols = [r[name] for name in by]
         sums = [func.sum(case((r.bucket >= s, r.count), else_=0)) for s in starts]
@@ -247,6 +304,74 @@ def count_since(
         slot = totals.setdefault(key, [0] * len(starts))
         for i, n in enumerate(row[len(by) :]):
             slot[i] += int(n or 0)
+    return {k: tuple(v) for k, v in totals.items() if any(v)}
+
+
+def _count_since_fine(
+    conn: Connection,
+    *,
+    tenant: str,
+    shape: int,
+    starts: Sequence[int],
+    end: int,
+    by: Sequence[str],
+    where: Mapping[str, Any],
+) -> dict[tuple[Any, ...], tuple[int, ...]] | None:
+    """count_since from minute rows: each window as whole minutes from the minute boundary nearest its start (by
+    raw rows already written) to the end of the minute holding `end`, corrected by the raw rows in between (under a
+    minute at each edge; after `end`, none yet for a window ending now). None when the shape keeps no minutes or
+    some hour on the way lacks complete minute rows (older than their retention, or written before they existed)."""
+    f = FINE_MS
+    if f not in SHAPE_GRAINS_MS[shape]:
+        return None
+    last = -(-end // f) * f
+    hours = list(range(min(starts) // HOUR_MS * HOUR_MS, last, HOUR_MS))
+    if len(complete_fine_hours(conn, tenant=tenant, shape=shape, hours=hours, where=where)) < len(hours):
+        return None
+    now = now_ms()
+
+    def past(lo: int, hi: int) -> int:
+        return max(0, min(hi, now) - lo)
+
+    # Window i reads minutes [firsts[i], last) and corrects by the raw rows between starts[i] and firsts[i].
+    firsts = []
+    for s in starts:
+        down, up = s // f * f, -(-s // f) * f
+        firsts.append(up if past(s, up) <= past(down, s) else down)
+    lo = min(firsts)
+    r = rollups.c
+    cols = [r[name] for name in by]
+    sums = [func.sum(case((r.bucket >= first, r.count), else_=0)) for first in firsts]
+    stmt = (
+        select(*cols, *sums)
+        .where(
+            r.tenant == tenant,
+            r.shape == shape,
+            r.grain == f // 1000,
+            *_attribute_conditions(where),
+            r.bucket >= lo,
+            r.bucket < last,
+            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
+        )
+        .group_by(*cols)
+    )
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    for row in conn.execute(stmt).all():
+        slot = totals.setdefault(tuple(row[: len(by)]), [0] * len(starts))
+        for i, n in enumerate(row[len(by) :]):
+            slot[i] += int(n or 0)
+    # Raw corrections: (range, the windows it applies to with their signs); equal ranges are read once.
+    corrections: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, (s, first) in enumerate(zip(starts, firsts, strict=True)):
+        if first != s:
+            corrections.setdefault((min(s, first), max(s, first)), []).append((i, 1 if first > s else -1))
+    if end < last:
+        corrections.setdefault((end, last), []).extend((i, -1) for i in range(len(starts)))
+    for (a, b), signs in corrections.items():
+        for key, (n, _attempts) in aggregate_events(conn, tenant=tenant, start=a, end=b, by=by, where=where).items():
+            slot = totals.setdefault(key, [0] * len(starts))
+            for i, sign in signs:
+                slot[i] += sign * n
     return {k: tuple(v) for k, v in totals.items() if any(v)}
 
 
@@ -270,6 +395,8 @@ def _event_conditions(
     conds: list[ColumnElement[bool]] = [e.tenant == tenant, e.occurred_at >= start, e.occurred_at < end, *extra]
     if "attr_name" in where:
         conds.append(attributes.clause(conn.dialect.name, where["attr_name"], where["attr_value"]))
+    if "fingerprint_id" in by or "fingerprint_id" in where:
+        conds.append(func.coalesce(e.fingerprint_id, "") != "")  # group rows keep fingerprinted events only
     for k, v in where.items():
         if k in ATTRIBUTE_DIMENSIONS:
             continue

@@ -132,6 +132,7 @@ fingerprints = Table(
     Column("sample_message", Text),
     Column("first_seen", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=False),
+    Index("ix_fingerprints_last_seen", "tenant", "last_seen"),  # the group lifecycle's recent templates (0016)
 )
 
 # Small named documents the service keeps between restarts (fingerprinter state, active rule pack).
@@ -147,7 +148,8 @@ service_state = Table(
 # window queries cost the number of buckets. A shape (store/rollup_shapes.py SHAPES) names the dimensions a row keeps;
 # the others, like every missing value, hold '' instead of NULL so the unique key matches. Attribute rows
 # (shape 3) carry one attribute name and value each; the key puts them before the bucket so a filter on one
-# value reads only its rows. Only the release shape (4) keeps release and environment (migration 0012).
+# value reads only its rows. Only the release shape (4) keeps release and environment (migration 0012); only the
+# group shape (5) keeps fingerprint_id, and only fingerprinted events have its rows (migration 0016).
 ROLLUP_KEY = (
     "tenant",
     "shape",
@@ -166,6 +168,7 @@ ROLLUP_KEY = (
     "error_code",
     "release",
     "environment",
+    "fingerprint_id",
 )
 rollups = Table(
     "rollups",
@@ -187,6 +190,7 @@ rollups = Table(
     Column("error_code", String(64), nullable=False),
     Column("release", String(128), nullable=False, server_default=text("''")),
     Column("environment", String(64), nullable=False, server_default=text("''")),
+    Column("fingerprint_id", String(32), nullable=False, server_default=text("''")),
     Column("count", BigInteger, nullable=False),
     Column("attempt_sum", BigInteger, nullable=False),
     UniqueConstraint(*ROLLUP_KEY, name="uq_rollups_key"),
@@ -561,4 +565,51 @@ replicas = Table(
     Column("rule_version", String(256), nullable=False),
     Column("rules_generation", String(64)),
     Index("ix_replicas_seen", "seen_at"),
+)
+
+# Failure groups (triage/groups.py): a group is the failures of one or more fingerprint templates, named by a
+# template id. Its lifecycle state: a row exists once a person or the lifecycle duty acted on it (no row: open).
+# status is open, resolved, ignored or regressed; new and ongoing are derived from first_seen at read time.
+failure_groups = Table(
+    "failure_groups",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("resolved_at", BigInteger),
+    Column("regressed_at", BigInteger),  # the first event after resolved_at
+    Column("ignored_at", BigInteger),
+    Column("ignore_until", BigInteger),
+    Column("ignore_count", BigInteger),  # reopen after this many more events
+    Column("ignore_base", BigInteger),  # the group's events the hour rollups held for ignored_at's hour then
+    Column("assignee", String(128)),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Index("ix_failure_groups_status", "status", "tenant"),
+)
+
+# A person's merge or split: the template's group, overriding the fingerprinter's (Fingerprinter.resolve). Events
+# keep their fingerprint_id, so later events of the template follow the override.
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("fingerprint_id", String(32), primary_key=True),
+    Column("group_id", String(32), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_group_members_group", "tenant", "group_id"),
+)
+
+# What happened to each group, who did it and when (status, assign, note, merge, split); detail is JSON.
+group_activity = Table(
+    "group_activity",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("group_id", String(32), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_group_activity_group", "tenant", "group_id", "id"),
 )

@@ -1,17 +1,21 @@
 """The scrape-time Prometheus collector: windowed event counts, actionable failure ratios and SLO hint states.
 
 Counts over a sliding window go up and down, so they are gauges, never counters. The tenant is the one of
-the API key that scrapes (open mode: the default tenant); the route sets it in SCRAPE_TENANT.
+the API key that scrapes (open mode: the default tenant); the route sets it in SCRAPE_TENANT. What they are
+made of is read from the database at most every Settings.metrics_cache_ttl_s per tenant (Readings).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -40,6 +44,108 @@ OTHER = "_other"
 _BY = ("source", "status", "failure_class", "is_actionable", "failure_kind", "category")
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What one scrape of a tenant reads from the database; the series are shaped from it on every scrape."""
+
+    config: slo.SloConfig
+    windows: dict[str, rollup_reads.Totals]
+    overview: overview.Overview
+    active_alerts: dict[tuple[str, str], int]
+
+
+def read(engine: Engine, tenant: str, config: slo.SloConfig, *, clock: Callable[[], int] = now_ms) -> Reading:
+    now = clock()
+    with engine.connect() as conn:
+        windows = {
+            label: rollup_reads.aggregate(conn, tenant=tenant, start=now + 1 - width, end=now + 1, by=_BY)
+            for label, width in WINDOWS_MS.items()
+        }
+        ov = overview.build_overview(conn, tenant=tenant, days=HINT_WINDOW_DAYS, config=config, now=now)
+        active_alerts = alert_rows.count_active(conn, tenant=tenant)
+    return Reading(config, windows, ov, active_alerts)
+
+
+class Readings:
+    """Each tenant's last Reading, so that scrapes do not scan the database (Settings.metrics_cache_ttl_s).
+
+    A reading younger than ttl_s is answered as it is; one up to STALE_TTLS x ttl_s old is answered too while a
+    background thread reads a fresh one (one at a time per tenant): under load a scrape never waits on the
+    database, and a scraper every ttl_s or so always finds a reading. Missing, older, or read under another SLO
+    configuration: read now, one reader at a time per tenant (concurrent scrapes wait for it instead of scanning
+    side by side). ttl_s 0 reads on every call.
+    """
+
+    STALE_TTLS = 3
+
+    def __init__(
+        self,
+        reader: Callable[[str, slo.SloConfig], Reading],
+        *,
+        ttl_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reader = reader
+        self.ttl_s = ttl_s
+        self.monotonic = monotonic
+        self.entries: dict[str, tuple[float, Reading]] = {}
+        self.refreshing: set[str] = set()
+        self.locks: dict[str, threading.Lock] = {}
+        self.guard = threading.Lock()
+
+    def get(self, tenant: str, config: slo.SloConfig) -> Reading:
+        if self.ttl_s <= 0:
+            return self.reader(tenant, config)
+        with self.guard:
+            oldest = self.monotonic() - self.STALE_TTLS * self.ttl_s
+            for gone in [t for t, (at, _r) in self.entries.items() if at < oldest]:
+                del self.entries[gone]
+            found = self._found(tenant, config, stale_ok=True)
+            if found is not None:
+                if self.monotonic() - self.entries[tenant][0] >= self.ttl_s and tenant not in self.refreshing:
+                    self.refreshing.add(tenant)
+                    refresh = threading.Thread(
+                        target=self._refresh, args=(tenant, config), name="faultlens-metrics-refresh", daemon=True
+                    )
+                    refresh.start()
+                return found
+            lock = self.locks.setdefault(tenant, threading.Lock())
+        with lock:
+            with self.guard:
+                found = self._found(tenant, config, stale_ok=False)  # read by the scrape this one waited for
+            if found is not None:
+                return found
+            at = self.monotonic()
+            return self._store(tenant, at, self.reader(tenant, config))
+
+    def _found(self, tenant: str, config: slo.SloConfig, *, stale_ok: bool) -> Reading | None:
+        entry = self.entries.get(tenant)
+        if entry is None or entry[1].config != config:
+            return None
+        if not stale_ok and self.monotonic() - entry[0] >= self.ttl_s:
+            return None
+        return entry[1]
+
+    def _refresh(self, tenant: str, config: slo.SloConfig) -> None:
+        try:
+            at = self.monotonic()
+            self._store(tenant, at, self.reader(tenant, config))
+        except Exception:
+            # The reading ages out instead; the first scrape after that reads (and reports up=0 if it fails).
+            log.exception("overview metrics could not be refreshed")
+        finally:
+            with self.guard:
+                self.refreshing.discard(tenant)
+
+    def _store(self, tenant: str, at: float, reading: Reading) -> Reading:
+        """Keep `reading` (its age counted from `at`, when it began) unless a later-begun one is kept already."""
+        with self.guard:
+            entry = self.entries.get(tenant)
+            if entry is None or entry[0] <= at:
+                self.entries[tenant] = (at, reading)
+        return reading
+
+
 class OverviewCollector(Collector):
     def __init__(
         self,
@@ -49,12 +155,14 @@ class OverviewCollector(Collector):
         config: Callable[[], slo.SloConfig],
         clock: Callable[[], int] = now_ms,
         namespace: str = DEFAULT_NAMESPACE,
+        ttl_s: float = 0.0,
     ) -> None:
         self.engine = engine
         self.namespace = namespace
         self.default_tenant = default_tenant
         self.config = config
         self.clock = clock
+        self.readings = Readings(partial(read, engine, clock=clock), ttl_s=ttl_s)
 
     def collect(self) -> Iterator[Metric]:
         up = family("overview_up", namespace=self.namespace)
@@ -71,15 +179,8 @@ class OverviewCollector(Collector):
         yield up
 
     def _families(self, tenant: str) -> list[Metric]:
-        now = self.clock()
-        config = self.config()
-        with self.engine.connect() as conn:
-            windows = {
-                label: rollup_reads.aggregate(conn, tenant=tenant, start=now + 1 - width, end=now + 1, by=_BY)
-                for label, width in WINDOWS_MS.items()
-            }
-            ov = overview.build_overview(conn, tenant=tenant, days=HINT_WINDOW_DAYS, config=config, now=now)
-            active_alerts = alert_rows.count_active(conn, tenant=tenant)
+        reading = self.readings.get(tenant, self.config())
+        windows, ov, active_alerts = reading.windows, reading.overview, reading.active_alerts
         by_source = {label: tally_by(rows, _BY, "source") for label, rows in windows.items()}
         volume = Counter({source: counts.total for source, counts in by_source["24h"].items()})
         kept = {s for s, _n in volume.most_common(MAX_SOURCES)}
@@ -145,7 +246,7 @@ def install(registry: CollectorRegistry, *, engine: Engine, settings: Settings, 
                 default_tenant=settings.default_tenant,
                 config=lambda: slo.load_config(settings.slo_file),
                 namespace=settings.obs_metrics_namespace,
-                **kwargs,
+                **{"ttl_s": settings.metrics_cache_ttl_s, **kwargs},
             )
             registry.register(found)
             _installed[registry] = found

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from faultlens import config_files
 from faultlens.errors import InvalidRequest, SloConfigError, param_details
+from faultlens.store import rollup_reads
 from faultlens.store.rollup_shapes import DAY_MS, HOUR_MS
 from faultlens.triage import raw
 from faultlens.triage.counts import BY, Counts
@@ -60,6 +61,19 @@ class Objective(BaseModel):
         return 1.0 - self.actionable_target
 
 
+class PartitionObjectives(BaseModel):
+    """What the parallel-ops partitions that are not sources promise (triage/partition_hints.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # breakage_open_rate_high: open failure groups / groups of the window above this (critical at 0.9).
+    breakage_open_rate_max: float = Field(0.5, ge=0, lt=1)
+    breakage_min_groups: int = Field(5, ge=1)
+    # overlay_cache_hit_rate_low: the classifier's and fingerprinter's cache hit rate below this (critical at half).
+    cache_hit_rate_min: float = Field(0.5, gt=0, le=1)
+    cache_min_requests: int = Field(200, ge=1)
+
+
 class SloConfig(BaseModel):
     """A default objective and per-source overrides (each override is merged onto the default)."""
 
@@ -67,6 +81,7 @@ class SloConfig(BaseModel):
 
     default: Objective = Objective()
     sources: dict[str, Objective] = Field(default_factory=dict)
+    partitions: PartitionObjectives = PartitionObjectives()
 
     @model_validator(mode="before")
     @classmethod
@@ -345,10 +360,11 @@ def count_recent(
 ) -> dict[str, dict[str, Counts]]:
     """Counts per source for each of RECENT_WINDOWS_MS, ending now.
 
-    Windows up to an hour are exact: raw events back from now. Longer ones add up hourly rollups (the current
-    hour's row holds the events so far) from the hour boundary nearest to their start, so they are within 30
-    minutes of their nominal length. Each group is one query of conditional sums, a row per source and status.
-    `where` narrows them by rollup dimensions (release, environment), like the window's counts.
+    Windows up to an hour are exact: minute rollups back from now with raw edges under a minute (raw events
+    back from now under attribute filters, or where minute rows are missing). Longer ones add up hourly rollups
+    (the current hour's row holds the events so far) from the hour boundary nearest to their start, so they are
+    within 30 minutes of their nominal length. Each group is a query of conditional sums, a row per source and
+    status. `where` narrows them by rollup dimensions (release, environment), like the window's counts.
     """
     end = now + 1
     hour_end = now // HOUR_MS * HOUR_MS + HOUR_MS
@@ -362,9 +378,14 @@ def count_recent(
     out: dict[str, dict[str, Counts]] = {}
     for starts, until in ((short, end), (long, hour_end)):
         labels = list(starts)
-        rows = raw.count_since(
-            conn, tenant=tenant, starts=list(starts.values()), end=until, by=by, where=where, attrs=attrs
-        )
+        if attrs:
+            rows = raw.count_since(
+                conn, tenant=tenant, starts=list(starts.values()), end=until, by=by, where=where, attrs=attrs
+            )
+        else:
+            rows = rollup_reads.count_since(
+                conn, tenant=tenant, starts=list(starts.values()), end=until, by=by, where=where
+            )
         for (source, status, failure_class, is_actionable), counts in rows.items():
             windows = out.setdefault(source, {})
             for label, n in zip(labels, counts, strict=True):

@@ -1,4 +1,4 @@
-"""The dashboard: HTML shells for `/`, an event, the pivots and alerts, their static files, and the source list."""
+"""The dashboard: HTML shells for its pages (overview, event, pivots, alerts, releases, groups), assets, sources."""
 
 from __future__ import annotations
 
@@ -125,6 +125,21 @@ def releases_page() -> HTMLResponse:
     # A shell: the page reads /api/v1/releases and /api/v1/releases/timeline itself; ?release=<name> (and
     # &environment=) selects one, so a link to a release's timeline can be shared.
     return _page("releases.html", page="releases", event_id="", modules=["lib", "releases"])
+
+
+@router.get("/groups", response_class=HTMLResponse)
+def groups_page() -> HTMLResponse:
+    # A shell: the page reads /api/v1/groups itself; its filters, sort and page live in the query string.
+    return _page("groups.html", page="groups", event_id="", modules=["lib", "groups"])
+
+
+@router.get("/groups/{group_id}", response_class=HTMLResponse)
+def group_page(group_id: str) -> HTMLResponse:
+    # A shell like the event page's: the page fetches /api/v1/groups/{id} itself (the id of a template merged
+    # elsewhere leads on to its group), so a missing id and a missing key are reported by the API.
+    return _page(
+        "group.html", page="group", event_id="", group_id=group_id, modules=["lib", "charts", "groups", "group"]
+    )
 
 
 def _static_response(name: str, request: Request, cache_control: str) -> Response:

@@ -1,14 +1,18 @@
-"""The parallel-ops contract (seed document 002): /api/v1/parallel-ops/*, shaped from the native overview services.
+"""The parallel-ops contract (seed document 002): /api/v1/parallel-ops/*, shaped from the native services.
 
-Partitions doc_sync and workflow_actions are the events of the sources of those names. Parameters arrive as
-text and are checked here, so every bad one (unknown value, not an integer, out of range) answers 400 in the
-one error body with the contract's code `parallel_ops_invalid_request` and the parameter's name.
+Partitions doc_sync and workflow_actions are the events of the sources of those names; breakages are the failure
+groups of the window (triage/breakages.py), consumption_templates the rule-pack versions and their consistency across
+replicas (rulepacks/consistency.py), overlay_cache this process' classification and fingerprint caches
+(Services.cache_stats). Parameters arrive as text and are checked here, so every bad one (unknown value, not an
+integer, out of range) answers 400 in the one error body with the contract's code `parallel_ops_invalid_request`
+and the parameter's name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,13 +23,15 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+from sqlalchemy import Connection
 
 from faultlens.api import schemas
 from faultlens.api.deps import Reader, ServicesDep
 from faultlens.errors import InvalidRequest, param_details
 from faultlens.metrics import family as metric_family
+from faultlens.rulepacks.consistency import rule_versions
 from faultlens.timeutil import Window, ms_to_rfc3339, now_ms
-from faultlens.triage import export, overview, raw, slo, trends
+from faultlens.triage import breakages, export, groups, overview, partition_hints, raw, slo, trends
 from faultlens.triage.raw import FailureQuery
 
 router = APIRouter(prefix="/api/v1/parallel-ops", tags=["compat: parallel-ops"])
@@ -33,6 +39,9 @@ router = APIRouter(prefix="/api/v1/parallel-ops", tags=["compat: parallel-ops"])
 CODE = "parallel_ops_invalid_request"
 # Contract partition -> faultlens source, and the prefix its hint codes carry in the contract.
 PARTITIONS = {"doc_sync": "doc_sync", "workflow_actions": "workflow_actions"}
+# The partitions that are not sources, in the contract's order; they are not narrowed by site_id, target_object or
+# template_key (the groups, rule versions and caches keep no event attributes).
+OTHER_PARTITIONS = ("breakages", "consumption_templates", "overlay_cache")
 _HINT_PREFIX = {"doc_sync": "doc_sync", "workflow_actions": "workflow_action"}
 BUCKET_DAYS = (1, 7, 14, 30)
 MAX_PAGE_SIZE = 500
@@ -156,14 +165,51 @@ class Scope:
                     attrs=common.attrs,
                     now=now,
                 )
+            broken = self.breakages(conn, ov.window, now)
         parts = {p["source"]: p for p in ov.as_dict()["sources"]}
+        cache = self.services.cache_stats(self.tenant)
         hints = [_rename(h) for h in ov.hints]
+        hints += partition_hints.breakage_hints(broken, config.partitions, window=f"{common.window_days}d")
+        hints += partition_hints.cache_hints(cache, config.partitions)
         body = {
             **_window_fields(ov.window, common, now=now),
             **{name: _shape_partition(parts[source]) for name, source in PARTITIONS.items()},
+            "breakages": broken,
+            "consumption_templates": self.templates(now),
+            "overlay_cache": cache,
             "slo_hints": [h.as_dict() for h in hints],
         }
         return body, hints
+
+    def grouping(self, conn: Connection) -> groups.Grouping:
+        resolve = self.services.fingerprinters.for_tenant(self.tenant).resolve
+        return groups.grouping_for(conn, tenant=self.tenant, resolve=resolve)
+
+    def breakages(self, conn: Connection, window: Window, now: int) -> dict[str, Any]:
+        alerting = self.services.alerting
+        return breakages.breakage_summary(
+            conn,
+            tenant=self.tenant,
+            grouping=self.grouping(conn),
+            window=window,
+            lifecycle=groups.lifecycle_of(self.services.settings),
+            now=now,
+            route_owner=None if alerting is None else lambda labels: alerting.routing().route(labels).owner,
+        )
+
+    def templates(self, now: int) -> dict[str, Any]:
+        versions = rule_versions(self.services, tenant=self.tenant, now=now)
+        return {
+            "versions_total": versions["versions_total"],
+            "versions": [v["id"] for v in versions["versions"]],
+            "active_version": versions["active_version"],
+            "tenant_version": versions["tenant_version"],
+            "replicas_total": versions["replicas_total"],
+            "replicas_on_active": versions["replicas_on_active"],
+            "by_replica_version": dict(Counter(r["rule_version"] for r in versions["replicas"])),
+            "version_consistent": versions["version_consistent"],
+            "consistency_rate": versions["consistency_rate"],
+        }
 
 
 ScopeDep = Annotated[Scope, Depends()]
@@ -187,6 +233,9 @@ def _trend_partition(point: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_BREAKAGE_POINT = ("total", "new_total", "failed_total")
+
+
 @router.get("/trends", summary="Per-bucket doc_sync and workflow_actions counts and rates")
 def trends_view(scope: ScopeDep, bucket_days: str | None = None) -> dict[str, Any]:
     common = scope.common
@@ -207,12 +256,18 @@ def trends_view(scope: ScopeDep, bucket_days: str | None = None) -> dict[str, An
             )
             for name, source in PARTITIONS.items()
         }
+        bucket_ms = days * trends.BUCKETS_MS["1d"]
+        broken, broken_totals = breakages.breakage_buckets(
+            conn, tenant=scope.tenant, grouping=scope.grouping(conn), window=window, bucket_ms=bucket_ms
+        )
     first = next(iter(native.values()))
+    origin = window.start_ms // bucket_ms * bucket_ms
     points = [
         {
             "bucket_start": bucket["start"],
             "bucket_end": bucket["end"],
             **{name: _trend_partition(native[name]["buckets"][i]) for name in PARTITIONS},
+            "breakages": broken.get(origin + i * bucket_ms, dict.fromkeys(_BREAKAGE_POINT, 0)),
         }
         for i, bucket in enumerate(first["buckets"])
     ]
@@ -220,7 +275,8 @@ def trends_view(scope: ScopeDep, bucket_days: str | None = None) -> dict[str, An
         **_window_fields(window, common, now=now),
         "bucket_days": days,
         "points": points,
-        "totals": {name: _trend_partition(native[name]["totals"]) for name in PARTITIONS},
+        "totals": {name: _trend_partition(native[name]["totals"]) for name in PARTITIONS}
+        | {"breakages": broken_totals},
     }
 
 
@@ -249,6 +305,20 @@ _EXPORT_COLUMNS = (
     "avg_attempts",
     "by_status",
     "by_result_code",
+    # breakages
+    "open_total",
+    "open_rate",
+    "repeat_rate",
+    "by_severity",
+    # consumption_templates
+    "versions_total",
+    "active_version",
+    "replicas_on_active",
+    "version_consistent",
+    # overlay_cache
+    "requests",
+    "hits",
+    "hit_rate",
 )
 
 
@@ -272,6 +342,18 @@ def summary_export(scope: ScopeDep, export_format: str | None = None) -> Respons
         }
         for name in PARTITIONS
     ]
+    broken = body["breakages"]
+    rows.append(
+        {
+            **broken,
+            "partition": "breakages",
+            "failed_total": broken["failed_total"],
+            "by_status": _pairs(broken["by_status"]),
+            "by_severity": _pairs(broken["by_severity"]),
+        }
+    )
+    rows.append({**body["consumption_templates"], "partition": "consumption_templates"})
+    rows.append({**body["overlay_cache"], "partition": "overlay_cache"})
     out = export.render(
         body,
         fmt=fmt,
@@ -348,7 +430,32 @@ def _summary_families(body: Mapping[str, Any], *, namespace: str) -> list[Metric
     hints = metric_family("parallel_ops_slo_hints", namespace=namespace)
     for level in slo.LEVELS:
         hints.add_metric([window, level], sum(1 for h in body["slo_hints"] if h["level"] == level))
-    return [events, codes, *ratios.values(), hints]
+    return [events, codes, *ratios.values(), hints, *_other_families(body, window=window, namespace=namespace)]
+
+
+def _other_families(body: Mapping[str, Any], *, window: str, namespace: str) -> list[Metric]:
+    broken, templates, cache = (body[name] for name in OTHER_PARTITIONS)
+    groups_by_status = metric_family("parallel_ops_breakage_groups", namespace=namespace)
+    for status, n in broken["by_status"].items():
+        groups_by_status.add_metric([window, status], n)
+    singles = {
+        "parallel_ops_breakage_open_ratio": broken["open_rate"],
+        "parallel_ops_breakage_repeat_ratio": broken["repeat_rate"],
+        "parallel_ops_consumption_template_versions": templates["versions_total"],
+        "parallel_ops_consumption_template_consistent": 1 if templates["version_consistent"] else 0,
+        "parallel_ops_overlay_cache_hit_ratio": cache["hit_rate"],
+    }
+    out = [groups_by_status]
+    for name, value in singles.items():
+        family = metric_family(name, namespace=namespace)
+        family.add_metric([window], value)
+        out.append(family)
+    requests = metric_family("parallel_ops_overlay_cache_requests", namespace=namespace)
+    hits = metric_family("parallel_ops_overlay_cache_hits", namespace=namespace)
+    for name, stats in cache["caches"].items():
+        requests.add_metric([window, name], stats["requests"])
+        hits.add_metric([window, name], stats["hits"])
+    return [*out, requests, hits]
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="The summary in Prometheus text format 0.0.4")

@@ -49,7 +49,10 @@ class Rules(Out):
 
 class PackVersion(Out):
     id: str
-    origin: str = Field(description="shipped (a version faultlens ships) | activated (a pack activated over the API)")
+    origin: str = Field(
+        description="shipped (a version faultlens ships) | activated (a pack activated over the API) | "
+        "rules_file (a pack this process was started with)"
+    )
 
 
 class ReplicaRules(Out):

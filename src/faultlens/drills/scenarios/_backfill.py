@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from faultlens.classify.rules import default_pack
 from faultlens.drills.harness import DrillContext, Server
 from faultlens.timeutil import ms_to_rfc3339, now_ms, parse_rfc3339_ms
 
-DEFAULT_VERSION = "default@2026-11-22"
+DEFAULT_VERSION = default_pack().id  # the shipped default the drill's server starts with
 PACK_ID = "drill@2026-12-06"
 NEW_VERSION = f"{PACK_ID}+{DEFAULT_VERSION}"
 # A tenant pack: our proxy closing a stream is our failure. Under the default pack "downstream_closed" is a client

@@ -87,11 +87,11 @@ const SERIES = [
   { key: 'abort', label: 'Client aborts', css: 'area-abort' },
 ];
 
-function trendLegend(hasClasses, deploys) {
+function trendLegend(hasClasses, deploys, showRate) {
   const series = hasClasses ? SERIES : [{ key: 'failures', label: 'Failures', css: 'area-failures' }];
   return h('ul', { class: 'trend-legend', 'aria-hidden': 'true' },
     series.map((item) => h('li', {}, h('span', { class: `swatch ${item.css}` }), item.label)),
-    h('li', {}, h('span', { class: 'swatch line-rate' }), 'Actionable failure rate (right axis)'),
+    showRate ? h('li', {}, h('span', { class: 'swatch line-rate' }), 'Actionable failure rate (right axis)') : null,
     deploys ? h('li', {}, h('span', { class: 'swatch swatch-deploy' }), 'Release first seen') : null);
 }
 
@@ -107,10 +107,11 @@ function markersWithin(markers, t0, t1) {
  * Failures per bucket (stacked by class when the data has classes) and the actionable failure rate.
  * buckets: [{t, failures, service?, client?, abort?, rate}] with t the bucket start in epoch ms.
  * markers: [{release, environment, at}] deploy markers (a release's first event), drawn where they fall in the chart.
+ * showRate: false for counts alone (a failure group's events): no rate line, right axis or rate legend.
  */
-export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel, hasClasses, markers = [] }) {
+export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel, hasClasses, markers = [], showRate = true }) {
   clear(root);
-  root._trend = { buckets, bucketMs, windowLabel, bucketLabel, hasClasses, markers };
+  root._trend = { buckets, bucketMs, windowLabel, bucketLabel, hasClasses, markers, showRate };
   const width = Math.max(280, Math.floor(root.clientWidth || 600));
   const compact = width < 520;
   const height = compact ? 190 : 230;
@@ -125,7 +126,7 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
   const mid = (b) => x(b.t + bucketMs / 2);
 
   const maxFailures = Math.max(...buckets.map((b) => b.failures));
-  const rates = buckets.map((b) => b.rate).filter((r) => Number.isFinite(r));
+  const rates = showRate ? buckets.map((b) => b.rate).filter((r) => Number.isFinite(r)) : [];
   const yScale = niceScale(maxFailures, 4, true);
   const rScale = niceScale(Math.max(...rates, 0), 4, false);
   const y = (v) => m.t + ph - (v / yScale.max) * ph;
@@ -150,7 +151,7 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
     grid.appendChild(s('line', { x1: m.l, x2: m.l + pw, y1: y(v), y2: y(v) }));
     grid.appendChild(s('text', { class: 'tick', x: m.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, formatCompact(v)));
   }
-  for (let v = 0; v <= rScale.max + 1e-9; v += rScale.step) {
+  for (let v = 0; showRate && v <= rScale.max + 1e-9; v += rScale.step) {
     grid.appendChild(s('text', { class: 'tick tick-rate', x: m.l + pw + 6, y: yr(v) + 4, 'text-anchor': 'start' },
       formatPercent(v)));
   }
@@ -162,8 +163,10 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
   }
   // Units of both axes, written where each axis starts.
   grid.appendChild(s('text', { class: 'axis-unit', x: m.l - 6, y: 10, 'text-anchor': 'start' }, `failures per ${bucketLabel}`));
-  grid.appendChild(s('text', { class: 'axis-unit axis-unit-rate', x: m.l + pw + 6, y: 10, 'text-anchor': 'end' },
-    'actionable rate'));
+  if (showRate) {
+    grid.appendChild(s('text', { class: 'axis-unit axis-unit-rate', x: m.l + pw + 6, y: 10, 'text-anchor': 'end' },
+      'actionable rate'));
+  }
   svg.appendChild(grid);
 
   const keys = hasClasses ? SERIES : [{ key: 'failures', css: 'area-failures' }];
@@ -233,7 +236,7 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
     if (hasClasses) {
       rows.push(['Service', formatCount(b.service)], ['Client', formatCount(b.client)], ['Abort', formatCount(b.abort)]);
     }
-    rows.push(['Actionable rate', formatPercent(b.rate)]);
+    if (showRate) rows.push(['Actionable rate', formatPercent(b.rate)]);
     // Sub-day buckets need the date too: an hourly 24h chart crosses midnight.
     tip.replaceChildren(h('div', { class: 'tip-title' }, formatTick(b.t, bucketMs >= 86400e3 ? span : 2 * 86400e3)),
     ...rows.map(([k, v]) => h('div', { class: 'tip-row' }, h('span', {}, k), h('strong', {}, v))));
@@ -253,14 +256,14 @@ export function renderTrend(root, { buckets, bucketMs, windowLabel, bucketLabel,
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Bucket start'), h('th', { scope: 'col' }, 'Failures'),
       hasClasses ? [h('th', { scope: 'col' }, 'Service'), h('th', { scope: 'col' }, 'Client'),
         h('th', { scope: 'col' }, 'Abort')] : null,
-      h('th', { scope: 'col' }, 'Actionable failure rate'))),
+      showRate ? h('th', { scope: 'col' }, 'Actionable failure rate') : null)),
     h('tbody', {}, buckets.map((b) => h('tr', {},
       h('th', { scope: 'row' }, new Date(b.t).toISOString()), h('td', {}, formatCount(b.failures)),
       hasClasses ? [h('td', {}, formatCount(b.service)), h('td', {}, formatCount(b.client)),
         h('td', {}, formatCount(b.abort))] : null,
-      h('td', {}, formatPercent(b.rate)))))));
+      showRate ? h('td', {}, formatPercent(b.rate)) : null)))));
 
-  root.append(h('div', { class: 'trend-canvas' }, svg, tip), trendLegend(hasClasses, deploys.length > 0), table);
+  root.append(h('div', { class: 'trend-canvas' }, svg, tip), trendLegend(hasClasses, deploys.length > 0, showRate), table);
   if (!root._observer && 'ResizeObserver' in window) {
     let lastWidth = width;
     root._observer = new ResizeObserver(() => {

@@ -211,9 +211,14 @@ function renderFingerprints(root, body) {
     const count = pick(fp, 'count', 'events', 'event_count', 'occurrences');
     const last = pick(fp, 'last_seen', 'last_seen_at');
     const mix = Array.isArray(fp.mix) ? fp.mix.slice(0, 2) : [];
-    return h('li', { class: 'feed-item' },
+    // A template's id is its group's id, or answers the group it was merged into: the group page takes either
+    // (its windows start at 24h, its default is 7d).
+    const groupWindow = state.window === '1h' || state.window === '6h' ? '24h' : state.window;
+    const href = fp.id ? `/groups/${encodeURIComponent(fp.id)}${groupWindow === '7d' ? '' : `?window=${groupWindow}`}` : null;
+    return h('li', { class: 'feed-item', dataset: { groupId: asText(fp.id) } },
       h('div', { class: 'feed-main' },
-        h('code', { class: 'feed-code', title: template }, template),
+        href ? h('a', { class: 'feed-code feed-link', href, title: template, dataset: { field: 'group-link' } }, template)
+          : h('code', { class: 'feed-code', title: template }, template),
         h('div', { class: 'feed-meta' },
           count !== undefined ? h('strong', {}, `${formatCount(Number(count))} event${Number(count) === 1 ? '' : 's'}`) : null,
           mix.map((m) => h('span', { class: 'kind-chip' }, asText(m.failure_kind))),

@@ -192,10 +192,11 @@ const KEY_NAME = 'faultlens.apiKey';
 export const AUTH_EVENT = 'faultlens:auth-required';
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details && typeof details === 'object' ? details : {};
   }
 
   /** 404 and 503 mean "this server does not offer that yet / right now": panels go quiet instead of red. */
@@ -259,7 +260,36 @@ async function fetchOk(path, params, accept, signal) {
   }
   const error = body && body.error ? body.error : {};
   const failure = new ApiError(response.status, error.code || 'http_' + response.status,
-    error.message || response.statusText || 'Request failed');
+    error.message || response.statusText || 'Request failed', error.details);
+  if (response.status === 401) document.dispatchEvent(new CustomEvent(AUTH_EVENT, { detail: failure.message }));
+  throw failure;
+}
+
+/** A change (POST, PUT, DELETE) with a JSON body: the same key, the same error body and 401 prompt as getJSON. */
+export async function sendJSON(method, path, body, { params, signal } = {}) {
+  const headers = { Accept: 'application/json' };
+  const key = storedKey();
+  if (key) headers.Authorization = 'Bearer ' + key;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(apiUrl(path, params), {
+      method, headers, signal, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    if (error && error.name === 'AbortError') throw error;
+    throw new ApiError(0, 'network_error', 'The server could not be reached.');
+  }
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    /* no JSON body: the status says enough */
+  }
+  if (response.ok) return answer;
+  const error = answer && answer.error ? answer.error : {};
+  const failure = new ApiError(response.status, error.code || 'http_' + response.status,
+    error.message || response.statusText || 'Request failed', error.details);
   if (response.status === 401) document.dispatchEvent(new CustomEvent(AUTH_EVENT, { detail: failure.message }));
   throw failure;
 }

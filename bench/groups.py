@@ -1,0 +1,103 @@
+"""Failure group list latency: GET /api/v1/groups (group rollups) vs a raw GROUP BY of the same window's events.
+
+Usage: .venv/bin/python bench/groups.py --db URL [--window 7d] [--requests 20]
+Build the data first, e.g. `faultlens demo --db sqlite:////tmp/groupbench/g.db --events 1000000 --days 7` (every
+event inside a 7-day window: the worst case for the list). API requests go through the app in-process (TestClient);
+p50/p95 over --requests after two warm-up calls. The raw side is the GROUP BY /api/v1/fingerprints runs today.
+Goal: a 7-day list on 1M events in tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine
+from faultlens.api.app import create_app
+from faultlens.services import build_services
+from faultlens.settings import Settings
+from faultlens.timeutil import WINDOWS_MS, now_ms
+
+
+def _timed(call: object, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()  # type: ignore[operator]
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _report(name: str, ms: list[float]) -> None:
+    p95 = sorted(ms)[max(0, int(len(ms) * 0.95) - 1)]
+    print(f"{name:<28} p50 {statistics.median(ms):8.1f} ms   p95 {p95:8.1f} ms   (n={len(ms)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--window", default="7d")
+    parser.add_argument("--requests", type=int, default=20)
+    args = parser.parse_args()
+    settings = Settings(
+        database_url=args.db,
+        start_jobs=False,
+        start_alerting=False,
+        start_release_analyzer=False,
+        start_group_lifecycle=False,
+        task_sync_interval_s=0,
+        event_partition_interval_s=0,
+        allowed_hosts="testserver",
+        loopback_client_names="testclient",
+    )
+    services = build_services(settings)
+    print(machine())
+    with services.engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM events")).scalar()
+        fingerprinted = conn.execute(text("SELECT count(*) FROM events WHERE fingerprint_id IS NOT NULL")).scalar()
+        rows = conn.execute(text("SELECT count(*) FROM rollups WHERE shape = 5")).scalar()
+        templates = conn.execute(text("SELECT count(*) FROM fingerprints")).scalar()
+    print(f"events {total:,}, fingerprinted {fingerprinted:,}, templates {templates:,}, group rollup rows {rows:,}")
+    with TestClient(create_app(services)) as client:
+        params = {"window": args.window}
+
+        def listing() -> None:
+            r = client.get("/api/v1/groups", params=params)
+            assert r.status_code == 200, r.text
+
+        first = client.get("/api/v1/groups", params=params).json()
+        print(f"groups in the window: {sum(first['status_counts'].values())}, top count {first['items'][0]['count']:,}")
+        gid = first["items"][0]["id"]
+
+        def detail() -> None:
+            assert client.get(f"/api/v1/groups/{gid}", params=params).status_code == 200
+
+        listing()
+        _report(f"GET /groups?window={args.window}", _timed(listing, args.requests))
+        detail()
+        _report(f"GET /groups/<top>?window={args.window}", _timed(detail, args.requests))
+    end = now_ms()
+    start = end - WINDOWS_MS[args.window]
+    raw = text(
+        "SELECT fingerprint_id, failure_class, failure_kind, count(*) FROM events WHERE tenant = 'default' "
+        "AND occurred_at >= :s AND occurred_at < :e AND fingerprint_id IS NOT NULL "
+        "GROUP BY fingerprint_id, failure_class, failure_kind"
+    )
+
+    def scan() -> None:
+        with services.engine.connect() as conn:
+            conn.execute(raw, {"s": start, "e": end}).all()
+
+    _report("raw GROUP BY (same window)", _timed(scan, max(3, args.requests // 5)))
+    services.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

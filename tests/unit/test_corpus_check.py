@@ -1,0 +1,157 @@
+"""The blind check corpus: its rows are well formed, and the classifier's score on it is reported."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faultlens.classify.engine import Classifier
+from faultlens.classify.rules import default_pack
+from faultlens.model import Category, FailureClass, Status
+
+CHECK_DIR = Path(__file__).parent / "corpus_check"
+ECOSYSTEMS = (
+    "java",
+    "go",
+    "node",
+    "dotnet",
+    "ruby",
+    "php",
+    "python",
+    "proxy_lb",
+    "kubernetes",
+    "datastores",
+    "cloud_sdk",
+    "payment_api",
+    "llm_api",
+    "chinese",
+    "status_only",
+)
+REQUIRED = ("message", "status", "expected_class", "expected_category", "ecosystem")
+OPTIONAL = ("http_status", "error_code", "reason")
+ABORT_CATEGORIES = {Category.CLIENT_ABORT.value, Category.CANCELLED.value}
+MIN_ROWS, MIN_ABORTS, MIN_CHINESE = 500, 60, 50
+
+
+def _load() -> list[tuple[str, int, dict[str, Any]]]:
+    rows: list[tuple[str, int, dict[str, Any]]] = []
+    for path in sorted(CHECK_DIR.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                rows.append((path.name, number, json.loads(line)))
+    return rows
+
+
+def _problems(name: str, row: dict[str, Any]) -> list[str]:
+    out = [f"missing {k}" for k in REQUIRED if k not in row]
+    out += [f"unknown field {k}" for k in row if k not in REQUIRED + OPTIONAL]
+    if out:
+        return out
+    if not isinstance(row["message"], str):
+        out.append("message is not a string")
+    if row["status"] not in {s.value for s in Status}:
+        out.append(f"status {row['status']!r}")
+    cls, cat = row["expected_class"], row["expected_category"]
+    if cls not in {c.value for c in FailureClass}:
+        out.append(f"expected_class {cls!r}")
+    if cat not in {c.value for c in Category}:
+        out.append(f"expected_category {cat!r}")
+    if (cls == FailureClass.NONE) != (cat == Category.NONE):
+        out.append("class none goes with category none, and only with it")
+    if cls == FailureClass.CLIENT_ABORT and cat not in ABORT_CATEGORIES:
+        out.append(f"a client_abort row has category {cat!r}")
+    if row["ecosystem"] not in ECOSYSTEMS or f"{row['ecosystem']}.jsonl" != name:
+        out.append(f"ecosystem {row['ecosystem']!r} in {name}")
+    http = row.get("http_status")
+    if http is not None and (type(http) is not int or not 100 <= http <= 599):
+        out.append(f"http_status {http!r}")
+    for key in ("error_code", "reason"):
+        if key in row and (not isinstance(row[key], str) or not row[key].strip()):
+            out.append(f"{key} is empty or not a string")
+    if not row["message"].strip() and http is None and "error_code" not in row and cls != FailureClass.SERVICE_FAILURE:
+        out.append("an empty event is labelled by the README policy: service_failure/unknown")
+    return out
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["message"], row["status"], row.get("http_status"), row.get("error_code"))
+
+
+def test_check_corpus_is_well_formed() -> None:
+    rows = _load()
+    problems = [f"{name}:{n}: {p}" for name, n, row in rows for p in _problems(name, row)]
+    seen: dict[tuple[Any, ...], str] = {}
+    for name, n, row in rows:
+        where = f"{name}:{n}"
+        if _key(row) in seen:
+            problems.append(f"{where}: duplicates {seen[_key(row)]}")
+        seen.setdefault(_key(row), where)
+    assert not problems, "\n".join(problems)
+    assert {name for name, _, _ in rows} == {f"{e}.jsonl" for e in ECOSYSTEMS}
+    classes = Counter(row["expected_class"] for _, _, row in rows)
+    assert len(rows) >= MIN_ROWS
+    assert classes[FailureClass.CLIENT_ABORT] >= MIN_ABORTS
+    assert sum(1 for _, _, row in rows if row["ecosystem"] == "chinese") >= MIN_CHINESE
+
+
+@dataclass
+class _Score:
+    rows: int = 0
+    cls: int = 0
+    actionable: int = 0
+    category: int = 0
+    aborts: int = 0
+    aborts_found: int = 0
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, row: dict[str, Any], got_class: str, got_actionable: bool, got_category: str) -> None:
+        want = row["expected_class"]
+        self.rows += 1
+        self.cls += got_class == want
+        self.actionable += got_actionable == (want == FailureClass.SERVICE_FAILURE)
+        self.category += got_category == row["expected_category"]
+        self.confusion[(want, got_class)] += 1
+        if want == FailureClass.CLIENT_ABORT:
+            self.aborts += 1
+            self.aborts_found += got_class == FailureClass.CLIENT_ABORT
+
+    def line(self, name: str) -> str:
+        def pct(hit: int, total: int) -> str:
+            return f"{100 * hit / total:5.1f}%" if total else "    - "
+
+        return (
+            f"{name:<12} {self.rows:>4}  class {pct(self.cls, self.rows)}  actionable {pct(self.actionable, self.rows)}"
+            f"  category {pct(self.category, self.rows)}  abort recall {pct(self.aborts_found, self.aborts)}"
+            f" ({self.aborts_found}/{self.aborts})"
+        )
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    return Classifier([default_pack()])
+
+
+def test_check_corpus_score_report(clf: Classifier) -> None:
+    """Prints the score (run with -s); asserts only that every row was classified, no threshold yet."""
+    per: dict[str, _Score] = {e: _Score() for e in ECOSYSTEMS}
+    total = _Score()
+    for _, _, row in _load():
+        got = clf.classify(
+            status=row["status"],
+            http_status=row.get("http_status"),
+            error_code=row.get("error_code"),
+            error_message=row["message"],
+        )
+        for score in (per[row["ecosystem"]], total):
+            score.add(row, got.failure_class.value, got.is_actionable, got.category)
+    print()
+    for name in ECOSYSTEMS:
+        print(per[name].line(name))
+    print(total.line("overall"))
+    print("expected -> got:", ", ".join(f"{w}->{g}: {n}" for (w, g), n in sorted(total.confusion.items()) if w != g))
+    assert total.rows == sum(s.rows for s in per.values()) >= MIN_ROWS

@@ -263,7 +263,9 @@ def print_list(doc: dict[str, Any], now: int) -> None:
         columns, title_room = list_columns(rows, out.width)
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1))
         for name in columns:
-            table.add_column(name, no_wrap=True, justify="right" if name == "EVENTS" else "left")
+            # Only the title gives way when the table is too wide (wide CJK characters): ids stay whole to copy.
+            fit = max([cell_len(name), *(cell_len(r[name].plain) for r in rows)])
+            table.add_column(name, no_wrap=True, min_width=fit, justify="right" if name == "EVENTS" else "left")
         table.add_column("TITLE", no_wrap=True, overflow="ellipsis")
         for g, cells in zip(items, rows, strict=True):
             table.add_row(*(cells[name] for name in columns), Text(truncate(g.get("title"), title_room)))

@@ -310,7 +310,9 @@ def test_hung_redis_starves_nothing(sqlite_url: str, tmp_path: Path, black_hole:
             # Measure once the server holds every Redis slot and calls queue behind them (its own limiter, read in
             # this process): the unrelated routes must then answer at once. A fixed sleep measured the server's
             # start of those 60 requests instead, which on a loaded machine can itself take over a second.
-            until = time.monotonic() + deadline / 2
+            # 60 calls over the server's few slots, each held up to `deadline`: saturated for many seconds once they
+            # arrive, however long a loaded machine takes to deliver them.
+            until = time.monotonic() + 5 * deadline
             while not _redis_saturated(waiting=20) and time.monotonic() < until:
                 await asyncio.sleep(0.01)
             assert _redis_saturated(waiting=1), "the task calls never filled the server's Redis slots"

@@ -13,25 +13,10 @@ import pytest
 from faultlens.classify.engine import Classifier
 from faultlens.classify.rules import default_pack
 from faultlens.model import Category, FailureClass, Status
+from tests.unit.test_classifier import CORPUS_ECOSYSTEMS
 
 CHECK_DIR = Path(__file__).parent / "corpus_check"
-ECOSYSTEMS = (
-    "java",
-    "go",
-    "node",
-    "dotnet",
-    "ruby",
-    "php",
-    "python",
-    "proxy_lb",
-    "kubernetes",
-    "datastores",
-    "cloud_sdk",
-    "payment_api",
-    "llm_api",
-    "chinese",
-    "status_only",
-)
+ECOSYSTEMS = CORPUS_ECOSYSTEMS  # the tuning corpus' list: both halves name the same ecosystems
 REQUIRED = ("message", "status", "expected_class", "expected_category", "ecosystem")
 OPTIONAL = ("http_status", "error_code", "reason")
 ABORT_CATEGORIES = {Category.CLIENT_ABORT.value, Category.CANCELLED.value}

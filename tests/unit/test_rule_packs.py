@@ -56,7 +56,7 @@ def pack(*rules: dict[str, Any], pack_id: str = "custom@2026-11-22") -> dict[str
 def test_default_pack_loads_once_with_examples_everywhere() -> None:
     p = default_pack()
     assert p is default_pack()
-    assert p.id == "default@2026-12-06"
+    assert p.id == "default@2026-12-07"
     assert p.literal_match == "token"
     assert len(p.rules) > 100
     assert p.changelog

@@ -386,12 +386,21 @@ class Classifier:
                 if not left:
                     continue
                 checks.append(self._literal_check(left))
+            impossible = False
             for regexes, needs in ((cr.msg_regex, cr.msg_regex_needs), (cr.txt_regex, cr.txt_regex_needs)):
                 if regexes is None or (regexes is cr.txt_regex and code and any(r.search(code) for r in regexes)):
                     continue
                 if needs is not None:
-                    checks.append((_SUB, needs[0]) if len(needs) == 1 else (_ANY_SUB, needs))
+                    if all(map(stable_under_message_mask, needs)):
+                        # The mask keeps these strings: the masked text settles them for every text of this program.
+                        if not any(map(masked.__contains__, needs)):
+                            impossible = True
+                            break
+                    else:
+                        checks.append((_SUB, needs[0]) if len(needs) == 1 else (_ANY_SUB, needs))
                 checks.append((_REGEX, regexes[0]) if len(regexes) == 1 else (_ANY_REGEX, regexes))
+            if impossible:
+                continue
             if not checks:
                 if not steps:
                     return cr

@@ -12,10 +12,11 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from faultlens.classify.engine import Classifier
-from faultlens.classify.rules import Rule, RulePack, default_pack
+from faultlens.classify.rules import Rule, RulePack, default_pack, load_pack
 from faultlens.classify.text import Literal, decision_text
 from faultlens.model import Category, Classification, FailureClass, Status
 
@@ -291,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000, help="events per mix (default 1,000,000)")
     ap.add_argument("--distinct", type=int, default=5_000, help="distinct events in the repeating mix")
     ap.add_argument("--naive-n", type=int, default=5_000, help="events for the naive baseline")
+    ap.add_argument(
+        "--pack",
+        type=Path,
+        default=None,
+        help="classify with this pack file instead of the shipped default (e.g. a previous version, to compare)",
+    )
     args = ap.parse_args(argv)
 
     print(
@@ -299,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with contextlib.suppress(OSError):  # no load average on some platforms
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (rates use CPU time too)")
-    pack = default_pack()
+    pack = default_pack() if args.pack is None else load_pack(args.pack)
     clf = Classifier([pack])
     print(f"pack {clf.version}: {len(pack.rules)} rules")
 

@@ -145,7 +145,8 @@ def test_odd_inputs_never_raise(clf: Classifier) -> None:
         (418, "http_4xx", CLI, "data_error"),
         (500, "internal_server_error", SVC, "system_error"),
         (502, "bad_gateway", SVC, "dependency_error"),
-        (503, "service_unavailable", SVC, "dependency_error"),
+        (503, "service_unavailable", SVC, "system_error"),
+        (529, "service_unavailable", SVC, "dependency_error"),
         (504, "gateway_timeout", SVC, "service_timeout"),
         (599, "gateway_timeout", SVC, "service_timeout"),
         (520, "http_5xx", SVC, "system_error"),
@@ -160,6 +161,59 @@ def test_bare_http_status(clf: Classifier, http_status: int, kind: str, cls: Fai
 def test_rate_limits_are_the_callers_and_not_actionable(clf: Classifier) -> None:
     for got in (classify(clf, None, http_status=429), classify(clf, "rate limit exceeded")):
         assert (got.failure_class, got.is_actionable, got.retryable) == (CLI, False, True)
+
+
+@pytest.mark.parametrize(
+    ("message", "category"),
+    [
+        (
+            "botocore.exceptions.ClientError: An error occurred (ThrottlingException) when calling the Query operation:"
+            " Rate exceeded",
+            "rate_limited",
+        ),
+        (
+            "An error occurred (ExpiredTokenException) when calling the AssumeRole operation: The security token"
+            " included in the request is expired",
+            "authorization",
+        ),
+        (
+            "openai.RateLimitError: Error code: 429 - {'error': {'type': 'insufficient_quota',"
+            " 'code': 'insufficient_quota'}}",
+            "resource_exhausted",
+        ),
+    ],
+)
+def test_a_provider_refusing_our_own_call_is_ours_and_relayed_it_is_the_callers(
+    clf: Classifier, message: str, category: str
+) -> None:
+    """docs/rules.md "Who was refused": no caller status -> our outbound call; the 4xx the caller got -> theirs."""
+    ours = classify(clf, message)
+    assert (ours.failure_class, ours.is_actionable, ours.category) == (SVC, True, category)
+    relayed = classify(clf, message, http_status=429 if category != "authorization" else 403)
+    assert (relayed.failure_class, relayed.is_actionable) == (CLI, False)
+
+
+def test_api_key_errors_stay_the_callers_even_from_a_provider(clf: Classifier) -> None:
+    # The document-000 golden case outranks the provider policy.
+    got = classify(clf, "openai.AuthenticationError: Error code: 401 - Incorrect API key provided: sk-proj-****")
+    assert (got.failure_class, got.is_actionable) == (CLI, False)
+
+
+@pytest.mark.parametrize(
+    ("message", "http_status", "cls", "category"),
+    [
+        ("OK", 200, FailureClass.NONE, "none"),
+        ("Created", 201, FailureClass.NONE, "none"),
+        ("", 304, FailureClass.NONE, "none"),
+        ("订单处理失败", 200, SVC, "unknown"),
+        ("OK", 503, SVC, "system_error"),
+    ],
+)
+def test_a_success_like_status_on_a_failed_event(
+    clf: Classifier, message: str, http_status: int, cls: FailureClass, category: str
+) -> None:
+    got = classify(clf, message, http_status=http_status)
+    assert (got.failure_class, got.category, got.is_actionable) == (cls, category, cls is SVC)
 
 
 @pytest.mark.parametrize(

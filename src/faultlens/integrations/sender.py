@@ -18,9 +18,16 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import httpcore  # noqa: F401  (see _TLS below)
 import httpx
 
 log = logging.getLogger("faultlens.integrations")
+
+# A client's constructor imports httpcore (lazily, in httpx) and builds an SSL context (OpenSSL, loading the CA bundle)
+# on the sender's thread. A fork while that thread holds the import's module lock or an OpenSSL lock left the child's
+# own sender thread waiting on it for ever (and the child's events expiring in its queue). Both happen here instead,
+# once, in the thread that imports this module, before any fork; every client reuses the context.
+_TLS = httpx.create_ssl_context()
 
 EVENTS_PATH = "/api/v1/events"
 # Answers worth another try: rate limited, overloaded or a proxy in front that could not reach faultlens.
@@ -177,7 +184,7 @@ class Sender:
 
     def _run(self) -> None:
         pid = os.getpid()
-        with httpx.Client(timeout=httpx.Timeout(self.timeout_s), headers=self._headers()) as client:
+        with httpx.Client(timeout=httpx.Timeout(self.timeout_s), headers=self._headers(), verify=_TLS) as client:
             while pid == os.getpid():
                 batch = self._next_batch()
                 if batch is None:

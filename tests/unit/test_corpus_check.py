@@ -77,9 +77,9 @@ def _key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["message"], row["status"], row.get("http_status"), row.get("error_code"))
 
 
-@pytest.mark.parametrize("name", sorted(SETS))
-def test_check_corpus_is_well_formed(name: str) -> None:
-    directory, min_rows, min_aborts = SETS[name]
+@pytest.mark.parametrize("set_name", sorted(SETS))
+def test_check_corpus_is_well_formed(set_name: str) -> None:
+    directory, min_rows, min_aborts = SETS[set_name]
     rows = _load(directory)
     problems = [f"{name}:{n}: {p}" for name, n, row in rows for p in _problems(name, row)]
     seen: dict[tuple[Any, ...], str] = {}

@@ -143,6 +143,13 @@ class Classifier:
         core = {p: literals[p].core if p in literals else p for p in self._hit_table}
         self._stable = frozenset(p for p in self._hit_table if stable_under_message_mask(core[p]))
         self._guards = {p: masked_guard(core[p]) for p in self._hit_table if p not in self._stable}
+        # Regex needs the mask cannot hide: the masked text settles them once per decision program (see _program).
+        self._stable_needs = frozenset(
+            needs
+            for cr in self._rules
+            for needs in (cr.msg_regex_needs, cr.txt_regex_needs)
+            if needs is not None and all(map(stable_under_message_mask, needs))
+        )
         self._program_cache_size = 16384
         self._programs: dict[tuple[Any, ...], CompiledRule | _Program | None] = {}
         self._old_programs: dict[tuple[Any, ...], CompiledRule | _Program | None] = {}
@@ -391,7 +398,7 @@ class Classifier:
                 if regexes is None or (regexes is cr.txt_regex and code and any(r.search(code) for r in regexes)):
                     continue
                 if needs is not None:
-                    if all(map(stable_under_message_mask, needs)):
+                    if needs in self._stable_needs:
                         # The mask keeps these strings: the masked text settles them for every text of this program.
                         if not any(map(masked.__contains__, needs)):
                             impossible = True

@@ -240,6 +240,8 @@ class NaiveClassifier:
                 return False
             if m.http_status is not None and (http is None or not any(a <= http <= b for a, b in m.http_status)):
                 return False
+            if m.without_http_status and http is not None:
+                return False
             if m.error_code is not None and code not in m.error_code:
                 return False
             if m.source is not None and src not in m.source:

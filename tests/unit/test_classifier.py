@@ -441,6 +441,8 @@ def _reference(pack: RulePack, status: str, http: int | None, code: str | None, 
             continue
         if m.http_status is not None and (http is None or not any(a <= http <= b for a, b in m.http_status)):
             continue
+        if m.without_http_status and http is not None:
+            continue
         if m.error_message_regex is not None and not any(re.search(p, text, re.I) for p in m.error_message_regex):
             continue
         if m.text_regex is not None and not any(

@@ -56,7 +56,7 @@ def pack(*rules: dict[str, Any], pack_id: str = "custom@2026-11-22") -> dict[str
 def test_default_pack_loads_once_with_examples_everywhere() -> None:
     p = default_pack()
     assert p is default_pack()
-    assert p.id == "default@2026-12-07"
+    assert p.id == "default@2026-12-08"
     assert p.literal_match == "token"
     assert len(p.rules) > 100
     assert p.changelog
@@ -240,6 +240,46 @@ def test_http_status_forms(value: Any, inside: list[int], outside: list[int]) ->
         assert clf.classify(status="failure", http_status=code).rule_name == "r"
     for code in outside:
         assert clf.classify(status="failure", http_status=code).rule_name == "unclassified"
+
+
+def test_without_http_status_holds_only_when_the_event_carries_none() -> None:
+    """The condition for "our own call": the same words decide only when no caller status came with them."""
+    ours = rule("ours", {"text": "status 429", "without_http_status": True})
+    theirs = rule("theirs", {"text": "status 429"}, failure_class="client_failure")
+    clf = Classifier([load_pack_data(pack(ours, theirs))])
+    assert clf.classify(status="failure", error_message="the server responded with status 429").rule_name == "ours"
+    relayed = clf.classify(status="failure", http_status=429, error_message="the server responded with status 429")
+    assert relayed.rule_name == "theirs"
+    assert clf.classify(status="failure", http_status=500, error_message="status 429").rule_name == "theirs"
+
+
+@pytest.mark.parametrize("bad", [{"without_http_status": False}, {"without_http_status": True, "http_status": 429}])
+def test_without_http_status_is_true_or_absent_and_never_beside_http_status(bad: dict[str, Any]) -> None:
+    with pytest.raises(RulePackError, match="without_http_status"):
+        load_pack_data(pack(rule("r", {"text": "x", **bad})))
+
+
+def test_without_http_status_is_pinned_content_only_when_set() -> None:
+    from faultlens.classify.versions import pack_digest
+
+    plain = load_pack_data(pack(rule("r", {"text": "x"})))
+    scoped = load_pack_data(pack(rule("r", {"text": "x", "without_http_status": True})))
+    assert pack_digest(plain) != pack_digest(scoped)
+    assert "without_http_status" not in json.dumps(plain.model_dump(mode="json", exclude_defaults=True))
+
+
+def test_lint_knows_a_status_free_rule_cannot_hide_a_general_one() -> None:
+    """A rule that needs no caller status leaves the events with one to a later rule of the same words."""
+    p = load_pack_data(
+        pack(
+            rule("ours", {"text": "x", "without_http_status": True}, examples=[{"error_message": "x"}]),
+            rule("any", {"text": "x"}, examples=[{"http_status": 403, "error_message": "x"}]),
+            rule("later", {"text": "x", "without_http_status": True}, examples=[{"error_message": "x"}]),
+        )
+    )
+    problems = {(pr.code, pr.rule) for pr in check_pack(p)}
+    assert ("unreachable", "any") not in problems
+    assert ("unreachable", "later") in problems
 
 
 def test_match_is_and_across_fields_or_within_lists() -> None:

@@ -30,6 +30,7 @@ class CompiledRule:
     txt_regex: tuple[re.Pattern[str], ...] | None
     codes: frozenset[str] | None
     http: tuple[tuple[int, int], ...] | None
+    without_http: bool  # the rule holds only for an event that carries no HTTP status
     statuses: frozenset[str] | None
     sources: frozenset[str] | None
     operations: frozenset[str] | None
@@ -163,6 +164,7 @@ def compile_rule(index: int, pack_id: str, rule: Rule, *, token: bool = False) -
         txt_regex=rx(m.text_regex),
         codes=fs(m.error_code),
         http=m.http_status,
+        without_http=bool(m.without_http_status),
         statuses=fs(m.status),
         sources=fs(m.source),
         operations=fs(m.operation),

@@ -431,6 +431,7 @@ def _fields_match(cr: CompiledRule, st: str, http_status: int | None, code: str,
     return (
         (cr.statuses is None or st in cr.statuses)
         and (cr.http is None or (http_status is not None and any(lo <= http_status <= hi for lo, hi in cr.http)))
+        and (not cr.without_http or http_status is None)
         and (cr.codes is None or code in cr.codes)
         and (cr.sources is None or src in cr.sources)
         and (cr.operations is None or op in cr.operations)

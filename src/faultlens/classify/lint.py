@@ -78,6 +78,8 @@ def _subsumes(a: Match, b: Match, *, token: bool = False) -> bool:
         or not all(any(alo <= blo and bhi <= ahi for alo, ahi in a.http_status) for blo, bhi in b.http_status)
     ):
         return False
+    if a.without_http_status and not b.without_http_status:
+        return False
     if a.status is not None and not _subset(a.status, b.status):
         return False
     if a.source is not None and not _subset(a.source, b.source):

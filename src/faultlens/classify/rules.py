@@ -173,6 +173,8 @@ class Match(BaseModel):
     text_regex: tuple[str, ...] | None = None
     error_code: tuple[str, ...] | None = None
     http_status: tuple[tuple[int, int], ...] | None = None
+    # True: the event carries no HTTP status at all (no caller status: the text describes our own call).
+    without_http_status: bool | None = None
     status: tuple[Status, ...] | None = None
     source: tuple[str, ...] | None = None
     operation: tuple[str, ...] | None = None
@@ -201,6 +203,19 @@ class Match(BaseModel):
         if not items:
             raise ValueError("status must not be an empty list")
         return tuple(x.lower() if isinstance(x, str) else x for x in items)
+
+    @field_validator("without_http_status")
+    @classmethod
+    def _without_http(cls, value: bool | None) -> bool | None:
+        if value is False:
+            raise ValueError("without_http_status is true or absent (omit it rather than setting false)")
+        return value
+
+    @model_validator(mode="after")
+    def _http_conditions_agree(self) -> Match:
+        if self.without_http_status and self.http_status is not None:
+            raise ValueError("http_status and without_http_status contradict each other: keep one")
+        return self
 
     @field_serializer("http_status")
     def _dump_http(self, value: tuple[tuple[int, int], ...] | None) -> list[int | str] | None:

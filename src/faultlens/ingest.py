@@ -295,8 +295,8 @@ class Pipeline:
             return None
         get = raw.get
         try:
-            ids = [get(name) for name in _ID_TEXT]
-            for value, limit in zip(ids, _ID_LIMITS, strict=True):
+            ids = list(map(get, _ID_TEXT))
+            for value, limit in zip(ids, _ID_LIMITS, strict=False):
                 if value is not None and (type(value) is not str or len(value) > limit or "\x00" in value):
                     return None
             source, trace_id, span_id, correlation_id, request_id, job_id = ids
@@ -321,15 +321,19 @@ class Pipeline:
             item_type = get("item_type", "request")
             if type(item_type) is not str or item_type not in _ITEM_TYPES:
                 return None
-            occurred_at = self._clean_time(get("occurred_at"), now, epoch_ms)
-            if occurred_at is None:
-                return None
+            # The common RFC 3339 form without a call through _clean_time, which decides every other value.
+            occurred = get("occurred_at")
+            occurred_at = _utc_ms(occurred) if type(occurred) is str else None
+            if occurred_at is None or not 0 <= occurred_at <= now + _MAX_FUTURE_MS:
+                occurred_at = self._clean_time(occurred, now, epoch_ms)
+                if occurred_at is None:
+                    return None
             started = get("started_at")
             started_at = None if started is None else self._clean_time(started, now, epoch_ms)
             if started is not None and started_at is None:
                 return None
-            ints = [get(name) for name in _INTS]
-            for value, (_, low, high) in zip(ints, _INT_RANGES, strict=True):
+            ints = list(map(get, _INTS))
+            for value, (_, low, high) in zip(ints, _INT_RANGES, strict=False):
                 if value is not None and (type(value) is not int or not low <= value <= high):
                     return None
             duration = get("duration_ms")

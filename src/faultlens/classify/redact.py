@@ -413,9 +413,50 @@ _STEPS: tuple[tuple[tuple[str, ...], re.Pattern[str], _Replacement], ...] = (
     (("bearer", "basic", "token", "bot"), _SCHEME_VALUE, _mask_scheme_value),
 )
 
-# A cheap test that skips every pattern for the common message holding nothing secret-shaped: substring
-# tests on the lower-cased text are several times faster than one case-insensitive alternation.
+# A cheap test that skips every pattern for the common message holding nothing secret-shaped: whether the
+# lower-cased text holds any of the needles. A pattern then runs only when one of its own needles is there.
 _HINT = tuple(sorted({needle for needles, _, _ in _STEPS for needle in needles}))
+
+
+def _alternatives(needles: tuple[str, ...]) -> str:
+    """A regex matching any of `needles` (none empty) at a position, the longest when several do. Grouped by
+    first character, the engine tries a position against the few needles starting with its character instead of
+    against all (one search of the text is several times faster than a substring test per needle)."""
+    tails: dict[str, list[str]] = {}
+    for needle in sorted(set(needles), key=lambda n: (-len(n), n)):
+        tails.setdefault(needle[0], []).append(re.escape(needle[1:]))
+    return "|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in sorted(tails.items()))
+
+
+_HINT_SEARCH = re.compile(_alternatives(_HINT)).search
+# Every position where a needle starts, with the longest needle starting there: since two needles starting at
+# one position are a needle and its prefix, the needles found there are it and those of its prefixes that are
+# needles (_WITH_PREFIXES), and a scan finds exactly the needles the text holds.
+_NEEDLE_AT = re.compile(f"(?=({_alternatives(_HINT)}))").finditer
+_WITH_PREFIXES = {needle: tuple(n for n in _HINT if needle.startswith(n)) for needle in _HINT}
+
+
+def _needles_in(lower: str, start: int = 0) -> set[str]:
+    """The needles `lower` holds at or after `start`."""
+    found: set[str] = set()
+    for m in _NEEDLE_AT(lower, start):
+        found.update(_WITH_PREFIXES[m[1]])
+    return found
+
+
+# What else a match of some patterns needs, searched for in the lower-cased text of an ASCII text (where lower-casing
+# maps A-Z alone, so a case-insensitive pattern matches the text exactly where its lower-cased form matches the
+# lower-cased text): no such find, no match, and the pattern is not run. _KEY_VALUE's key is a whole run of
+# [\w.\-] (the look-behind starts it at a run's start, and no character its separator starts with is in the run)
+# holding a stem, so a stem, the rest of the run, the optional quote, blanks and ':' or '=' come in that order;
+# _URL_USERINFO matches an '@'. Both fail far faster than their pattern does on a text without them.
+_NEEDS: dict[re.Pattern[str], Callable[[str], re.Match[str] | None]] = {
+    _KEY_VALUE: re.compile(r"(?:" + _KEY_STEMS + r")[\w.\-]*(?:\\?[\"'])?\s*[:=]").search,
+    _URL_USERINFO: re.compile("@").search,
+}
+_PLAN = tuple(
+    (frozenset(needles), _NEEDS.get(pattern), pattern, replacement) for needles, pattern, replacement in _STEPS
+)
 
 _CACHED_CHARS = 512
 
@@ -432,15 +473,21 @@ def redact(text: str) -> str:
 
 def _redact(text: str) -> str:
     lower = text.lower()
-    if not any(map(lower.__contains__, _HINT)):
+    first = _HINT_SEARCH(lower)
+    if first is None:
         return text
-    for needles, pattern, replacement in _STEPS:
-        if not any(map(lower.__contains__, needles)):
+    # No needle starts before the first one found.
+    found = _needles_in(lower, first.start())
+    is_ascii = text.isascii()
+    for needles, needs, pattern, replacement in _PLAN:
+        if found.isdisjoint(needles) or (needs is not None and is_ascii and needs(lower) is None):
             continue
         new = pattern.sub(replacement, text)
         if new != text:
             text = new
             lower = text.lower()
+            found = _needles_in(lower)
+            is_ascii = text.isascii()
     return text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from itertools import chain
+from itertools import chain, pairwise
 from operator import itemgetter
 from typing import Any
 
@@ -55,21 +55,34 @@ def _key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 # A row's dimension values as stored, read in one C call; _key_of then normalises each distinct tuple once.
 _DIMS_OF = itemgetter(*EVENT_DIMENSIONS)
-# (dims, shapes) -> [(shape, kept dims)]: the same dimensions recur batch after batch.
-_PROJECTED: dict[tuple[tuple[Any, ...], tuple[int, ...]], list[tuple[int, tuple[Any, ...]]]] = {}
+# The same dimensions recur batch after batch: dims as read -> dims normalised, and (dims, shapes) -> the
+# dimensions each shape keeps, grouped by the shape's finest grain: [(grain ms, [(shape, kept dims)])].
+_NORMALISED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_PROJECTED: dict[tuple[tuple[Any, ...], tuple[int, ...]], list[tuple[int, list[tuple[int, tuple[Any, ...]]]]]] = {}
 _PROJECTED_MAX = 65_536
 _GRAINS = tuple(tuple((grain // 1000, grain) for grain in shape_grains) for shape_grains in SHAPE_GRAINS_MS)
 
 
-def _per_shape(dims: tuple[Any, ...], shapes: tuple[int, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+def _normalised(dims: tuple[Any, ...]) -> tuple[Any, ...]:
+    found = _NORMALISED.get(dims)
+    if found is None:
+        if len(_NORMALISED) >= _PROJECTED_MAX:
+            _NORMALISED.clear()
+        found = _NORMALISED[dims] = _key_of(dict(zip(EVENT_DIMENSIONS, dims, strict=True)))
+    return found
+
+
+def _per_shape(dims: tuple[Any, ...], shapes: tuple[int, ...]) -> list[tuple[int, list[tuple[int, tuple[Any, ...]]]]]:
     found = _PROJECTED.get((dims, shapes))
     if found is None:
         if len(_PROJECTED) >= _PROJECTED_MAX:
             _PROJECTED.clear()
-        # The group shape counts fingerprinted events only (dims[-1]: fingerprint_id).
-        found = _PROJECTED[(dims, shapes)] = [
-            (shape, _project(dims, shape)) for shape in shapes if shape != GROUP_SHAPE or dims[-1]
-        ]
+        by_grain: dict[int, list[tuple[int, tuple[Any, ...]]]] = {}
+        for shape in shapes:
+            # The group shape counts fingerprinted events only (dims[-1]: fingerprint_id).
+            if shape != GROUP_SHAPE or dims[-1]:
+                by_grain.setdefault(_GRAINS[shape][0][1], []).append((shape, _project(dims, shape)))
+        found = _PROJECTED[(dims, shapes)] = list(by_grain.items())
     return found
 
 
@@ -82,15 +95,39 @@ def _rolled_doc(doc: Any) -> Any:
     return None if type(doc) is str and _MAY_ROLL(doc) is None else doc
 
 
-def _finest(rows: Sequence[Mapping[str, Any]], sign: int) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
-    """Counts and attempt sums per (tenant, minute, normalised dims, rolled attribute pairs): the finest grain."""
+_ATTEMPT_OF = itemgetter("attempt")
+# Grains nest (each divides the next, store/rollup_shapes.py): a shape's buckets of one grain fold into the next.
+if not all(later % earlier == 0 for grains in _GRAINS for (_, earlier), (_, later) in pairwise(grains)):
+    raise RuntimeError("every shape's grains must be ascending, each a multiple of the one before")
+
+
+def _fold(by_bucket: dict[int, int], grain: int) -> dict[int, int]:
+    """Sums of `by_bucket` (bucket start -> value) per bucket of `grain`."""
+    folded: dict[int, int] = {}
+    for bucket, n in by_bucket.items():
+        bucket -= bucket % grain
+        folded[bucket] = folded.get(bucket, 0) + n
+    return folded
+
+
+def deltas(
+    rows: Iterable[Mapping[str, Any]], sign: int = 1, *, shapes: Collection[int] = ALL_SHAPES
+) -> tuple[Counter[RollupKey], Counter[RollupKey]]:
+    """Count rows per rollup key (ROLLUP_KEY order) for `shapes`; returns (counts, attempt sums).
+
+    Rows are counted per (tenant, dimensions, rolled attributes, minute) in C; each distinct (tenant, dimensions,
+    attributes) is projected onto its shapes once, into a tally per rollup key without its grain and bucket
+    (bucket of the shape's finest grain -> count); each tally then folds into the shape's coarser grains, a rollup
+    key built per bucket only.
+    """
+    rows = rows if isinstance(rows, Sequence) else list(rows)
     try:
         raw_keys = [
             (
                 row["tenant"],
-                (at := row["occurred_at"]) - at % FINEST_GRAIN_MS,
                 _DIMS_OF(row),
-                _rolled_doc(row["attributes"]),
+                None if type(doc := row["attributes"]) is str and _MAY_ROLL(doc) is None else doc,
+                (at := row["occurred_at"]) - at % FINEST_GRAIN_MS,
             )
             for row in rows
         ]
@@ -99,74 +136,83 @@ def _finest(rows: Sequence[Mapping[str, Any]], sign: int) -> tuple[Counter[tuple
         raw_keys = [
             (
                 row["tenant"],
-                (at := row["occurred_at"]) - at % FINEST_GRAIN_MS,
                 _key_of(row),
                 _rolled_doc(row["attributes"]),
+                (at := row["occurred_at"]) - at % FINEST_GRAIN_MS,
             )
             for row in rows
         ]
         normalise = False
     else:
         normalise = True
-    # Counter(iterable) counts in C; minutes and dimensions are normalised per distinct key afterwards.
     per_key = Counter(raw_keys)
     attempts_of: dict[tuple[Any, ...], int] = {}
-    for key, row in zip(raw_keys, rows, strict=True):
-        attempt = row["attempt"]
+    for key, attempt in zip(raw_keys, map(_ATTEMPT_OF, rows), strict=True):
         if attempt:
             attempts_of[key] = attempts_of.get(key, 0) + attempt
-    finest: Counter[tuple[Any, ...]] = Counter()
-    finest_attempts: Counter[tuple[Any, ...]] = Counter()
-    dims_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    wanted = tuple(shapes)
+    # (tenant, shape, attribute name, attribute value, kept dims) -> (bucket -> count, bucket -> attempt sum), in
+    # buckets of the shape's finest grain
+    tallies: dict[tuple[Any, ...], tuple[dict[int, int], dict[int, int]]] = {}
+    # (tenant, dims as read, attributes) -> the tallies its rows add to, by their bucket width
+    targets_of: dict[tuple[Any, ...], list[tuple[int, list[tuple[dict[int, int], dict[int, int]]]]]] = {}
     pairs_of: dict[Any, tuple[tuple[str, str], ...]] = {None: ()}  # attributes JSON -> rolled pairs
     for key, n in per_key.items():
-        tenant, minute, dims, doc = key
-        if normalise:
-            known = dims_of.get(dims)
-            if known is None:
-                known = dims_of[dims] = _key_of(dict(zip(EVENT_DIMENSIONS, dims, strict=True)))
-            dims = known
-        pairs = pairs_of.get(doc)
-        if pairs is None:
-            pairs = pairs_of[doc] = attributes.rolled_pairs(doc)
-        minute_key = (tenant, minute, dims, pairs)
-        finest[minute_key] += sign * n
-        attempt = attempts_of.get(key)
-        if attempt:
-            finest_attempts[minute_key] += sign * attempt
-    return finest, finest_attempts
-
-
-def deltas(
-    rows: Iterable[Mapping[str, Any]], sign: int = 1, *, shapes: Collection[int] = ALL_SHAPES
-) -> tuple[Counter[RollupKey], Counter[RollupKey]]:
-    """Count rows per rollup key (ROLLUP_KEY order) for `shapes`; returns (counts, attempt sums)."""
-    finest, finest_attempts = _finest(rows if isinstance(rows, Sequence) else list(rows), sign)
-    # Every shape is summed from the (far fewer) minute keys rather than from every row again, and every grain from
-    # the minutes of each shape (narrow shapes fold many minute keys into one).
-    per_shape: dict[tuple[Any, ...], int] = {}
-    per_shape_attempts: dict[tuple[Any, ...], int] = {}
-    wanted = tuple(shapes)
-    for minute_key, n in finest.items():
-        tenant, minute, dims, pairs = minute_key
-        a = finest_attempts.get(minute_key, 0)
-        for shape, kept in _per_shape(dims, wanted):
-            for name, value in pairs if shape == ATTRIBUTE_SHAPE else _NO_ATTRIBUTE:
-                key = (tenant, shape, name, value, minute, kept)
-                per_shape[key] = per_shape.get(key, 0) + n
-                if a:
-                    per_shape_attempts[key] = per_shape_attempts.get(key, 0) + a
-    counts: dict[RollupKey, int] = {}
-    attempts: dict[RollupKey, int] = {}
-    for shape_key, n in per_shape.items():
-        tenant, shape, name, value, minute, kept = shape_key
-        a = per_shape_attempts.get(shape_key, 0)
-        for grain_s, grain in _GRAINS[shape]:
-            key = (tenant, shape, grain_s, name, value, minute - minute % grain, *kept)
-            counts[key] = counts.get(key, 0) + n
-            if a:
-                attempts[key] = attempts.get(key, 0) + a
-    return Counter(counts), Counter(attempts)
+        head = key[:3]
+        targets = targets_of.get(head)
+        if targets is None:
+            tenant, dims, doc = head
+            if normalise:
+                dims = _normalised(dims)
+            pairs = pairs_of.get(doc)
+            if pairs is None:
+                pairs = pairs_of[doc] = attributes.rolled_pairs(doc)
+            targets = targets_of[head] = []
+            for grain, projected in _per_shape(dims, wanted):
+                grain_tallies = []
+                for shape, kept in projected:
+                    for name, value in pairs if shape == ATTRIBUTE_SHAPE else _NO_ATTRIBUTE:
+                        tally_key = (tenant, shape, name, value, kept)
+                        tally = tallies.get(tally_key)
+                        if tally is None:
+                            tally = tallies[tally_key] = ({}, {})
+                        grain_tallies.append(tally)
+                if grain_tallies:
+                    targets.append((grain, grain_tallies))
+        minute = key[3]
+        n *= sign
+        attempt = attempts_of.get(key) if attempts_of else None
+        for grain, grain_tallies in targets:
+            bucket = minute - minute % grain
+            for by_bucket, attempts_by_bucket in grain_tallies:
+                by_bucket[bucket] = by_bucket.get(bucket, 0) + n
+                if attempt:
+                    attempts_by_bucket[bucket] = attempts_by_bucket.get(bucket, 0) + sign * attempt
+    counts: Counter[RollupKey] = Counter()
+    attempts: Counter[RollupKey] = Counter()
+    for (tenant, shape, name, value, kept), (level, attempt_level) in tallies.items():
+        grains = _GRAINS[shape]
+        if len(level) == 1:
+            # Many tallies hold a single bucket (and at most that bucket's attempt sum): no folding.
+            ((bucket, n),) = level.items()
+            attempt = attempt_level.get(bucket)
+            for grain_s, grain in grains:
+                key = (tenant, shape, grain_s, name, value, bucket - bucket % grain, *kept)
+                counts[key] = n
+                if attempt:
+                    attempts[key] = attempt
+            continue
+        for i, (grain_s, grain) in enumerate(grains):
+            if i:
+                level = _fold(level, grain)
+            for bucket, n in level.items():
+                counts[(tenant, shape, grain_s, name, value, bucket, *kept)] = n
+            if attempt_level:
+                if i:
+                    attempt_level = _fold(attempt_level, grain)
+                for bucket, a in attempt_level.items():
+                    attempts[(tenant, shape, grain_s, name, value, bucket, *kept)] = a
+    return counts, attempts
 
 
 def apply(
@@ -183,7 +229,11 @@ _UPSERT_CHUNK = 512
 
 def apply_deltas(conn: Connection, counts: Counter[RollupKey], attempts: Counter[RollupKey]) -> None:
     """Upsert the deltas in one statement against the driver (this runs inside every ingest batch)."""
-    values = [(*key, n, attempts.get(key, 0)) for key, n in counts.items() if n or attempts.get(key, 0)]
+    if attempts:
+        attempt_of = attempts.get
+        values = [(*key, n, attempt_of(key, 0)) for key, n in counts.items() if n or attempt_of(key, 0)]
+    else:
+        values = [(*key, n, 0) for key, n in counts.items() if n]
     if not values:
         return
     cols = ", ".join(ROLLUP_KEY)

@@ -4,7 +4,7 @@ Check every shipped version against its snapshot, or regenerate them, from the r
 
     python -m faultlens.classify.snapshot            # exit 1 and print the changed lines on a difference
     python -m faultlens.classify.snapshot --write    # rewrite the snapshots (and pin a new default version)
-    python -m faultlens.classify.snapshot --flips default@2026-12-06 default@2026-12-07   # what a version flips
+    python -m faultlens.classify.snapshot --flips default@2026-12-07 default@2026-12-08   # what a version flips
 """
 
 from __future__ import annotations

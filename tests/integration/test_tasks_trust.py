@@ -334,8 +334,9 @@ def test_hung_redis_starves_nothing(sqlite_url: str, tmp_path: Path, black_hole:
         assert status == 503, body
         assert body.get("error", {}).get("code") == "redis_unavailable" or body.get("Code") == 500, body
         # Within the deadline plus scheduling slack: 60 calls share a pool of 8 Redis threads on 2 cores beside the
-        # suite's other workers, and have taken up to 2 s beyond the deadline (with no deadline they hang for ever).
-        assert elapsed < deadline + 3.0, elapsed
+        # suite's other workers, and have taken up to 3.5 s beyond the deadline on a loaded machine (with no deadline
+        # they hang until the client gives up at 30 s).
+        assert elapsed < deadline + 5.0, elapsed
 
 
 def test_deadline_bounds_a_whole_scan(task_services: Services, task_redis: redis.Redis) -> None:

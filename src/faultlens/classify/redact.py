@@ -428,11 +428,12 @@ def _alternatives(needles: tuple[str, ...]) -> str:
     return "|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in sorted(tails.items()))
 
 
-_HINT_SEARCH = re.compile(_alternatives(_HINT)).search
+_HINT_ALTERNATIVES = _alternatives(_HINT)
+_HINT_SEARCH = re.compile(_HINT_ALTERNATIVES).search
 # Every position where a needle starts, with the longest needle starting there: since two needles starting at
 # one position are a needle and its prefix, the needles found there are it and those of its prefixes that are
 # needles (_WITH_PREFIXES), and a scan finds exactly the needles the text holds.
-_NEEDLE_AT = re.compile(f"(?=({_alternatives(_HINT)}))").finditer
+_NEEDLE_AT = re.compile(f"(?=({_HINT_ALTERNATIVES}))").finditer
 _WITH_PREFIXES = {needle: tuple(n for n in _HINT if needle.startswith(n)) for needle in _HINT}
 
 

@@ -208,6 +208,7 @@ class NaiveClassifier:
 
     def __init__(self, packs: list[RulePack]) -> None:
         self.rules: list[tuple[str, Rule, Callable[..., bool]]] = []
+        self.frames = tuple(dict.fromkeys(f for pack in packs for f in pack.frame_evidence))
         for pack in packs:
             for rule in pack.tried_in_order():
                 self.rules.append((pack.id, rule, self._compile(rule, token=pack.literal_match == "token")))
@@ -259,7 +260,7 @@ class NaiveClassifier:
     ) -> Classification:
         if status == "success":
             return Classification("none", FailureClass.NONE, False, Category.NONE, False, "success", "naive")
-        text = decision_text(msg)
+        text = decision_text(msg, self.frames)
         code_l, src_l, op_l = (code or "").lower(), (src or "").lower(), (op or "").lower()
         for pack_id, rule, check in self.rules:
             if check(status, http, code_l, text, src_l, op_l):

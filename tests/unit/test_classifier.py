@@ -426,7 +426,7 @@ def _reference(pack: RulePack, status: str, http: int | None, code: str | None, 
     """Every rule tried in tier order with plain finds and `re.search`: what the engine must agree with."""
     if status == "success":
         return "success"
-    text = decision_text(message)
+    text = decision_text(message, pack.frame_evidence)
     code_l = (code or "").strip().lower()
     token = pack.literal_match == "token"
     for r in sorted(pack.rules, key=lambda r: _TIERS[r.evidence]):

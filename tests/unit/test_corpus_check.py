@@ -5,8 +5,8 @@ the rules nor the tuning corpus, after the first had guided rule work through it
 third, written while the second guided a last round, and scored only once that round was over. `corpus_fresh/` and
 `corpus_fresh2/` were each scored once with the pack they had not guided, then guided the next round
 (default@2026-12-08), as did each later pair after it: `corpus_fresh3/`+`4/`, `corpus_fresh5/`+`6/` and
-`corpus_fresh7/`+`8/`; `corpus_fresh9/` and `corpus_fresh10/` were written blind during the last round and scored once
-after it."""
+`corpus_fresh7/`+`8/`, `corpus_fresh9/`+`10/` and `corpus_fresh11/`+`12/` (default@2026-12-09);
+`corpus_fresh13/`+`14/` were written blind during that version's last round and scored once after it."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ SETS = {
     # The blind sets written in pairs since default@2026-12-08, each corpus_<name>/: 600 rows, at least 70 aborts.
     **{
         name: (Path(__file__).parent / f"corpus_{name}", 500, 70)
-        for name in ("fresh", *(f"fresh{i}" for i in range(2, 11)))
+        for name in ("fresh", *(f"fresh{i}" for i in range(2, 15)))
     },
 }
 ECOSYSTEMS = CORPUS_ECOSYSTEMS  # the tuning corpus' list: both halves name the same ecosystems
@@ -57,6 +57,10 @@ FLOORS = {
     "fresh8": (0.96, 0.91, 0.95),
     "fresh9": (0.95, 0.91, 0.93),
     "fresh10": (0.95, 0.93, 0.91),
+    "fresh11": (0.95, 0.91, 0.94),
+    "fresh12": (0.95, 0.93, 0.97),
+    "fresh13": (0.95, 0.92, 0.94),
+    "fresh14": (0.96, 0.91, 0.94),
 }
 
 

@@ -56,7 +56,7 @@ def pack(*rules: dict[str, Any], pack_id: str = "custom@2026-11-22") -> dict[str
 def test_default_pack_loads_once_with_examples_everywhere() -> None:
     p = default_pack()
     assert p is default_pack()
-    assert p.id == "default@2026-12-08"
+    assert p.id == "default@2026-12-09"
     assert p.literal_match == "token"
     assert len(p.rules) > 100
     assert p.changelog
@@ -266,6 +266,63 @@ def test_without_http_status_is_pinned_content_only_when_set() -> None:
     scoped = load_pack_data(pack(rule("r", {"text": "x", "without_http_status": True})))
     assert pack_digest(plain) != pack_digest(scoped)
     assert "without_http_status" not in json.dumps(plain.model_dump(mode="json", exclude_defaults=True))
+
+
+_TOMCAT_WRITE = (
+    "java.io.IOException: Connection reset by peer\n"
+    "\tat sun.nio.ch.SocketDispatcher.write0(Native Method)\n"
+    "\tat org.apache.catalina.connector.OutputBuffer.realWriteBytes(OutputBuffer.java:392)"
+)
+
+
+def test_frame_evidence_keeps_only_the_frames_a_pack_names() -> None:
+    """Frames are dropped from the decision text unless the pack names them: a rule can read where it was raised."""
+    frame_rule = rule("server_write", {"text": "connection reset", "text_regex": r"\bat org\.apache\.catalina\."})
+    later = rule("reset", {"text": "connection reset"})
+    without = Classifier([load_pack_data(pack(frame_rule, later))])
+    data = pack(frame_rule, later)
+    data["frame_evidence"] = ["org.apache.catalina.connector.OutputBuffer"]  # lowercased on load
+    with_frames = Classifier([load_pack_data(data)])
+    assert without.classify(status="failure", error_message=_TOMCAT_WRITE).rule_name == "reset"
+    assert with_frames.classify(status="failure", error_message=_TOMCAT_WRITE).rule_name == "server_write"
+    # the unnamed frame (SocketDispatcher) stays out of the text either way
+    other = _TOMCAT_WRITE.replace("org.apache.catalina.connector.OutputBuffer", "org.postgresql.core.PGStream")
+    assert with_frames.classify(status="failure", error_message=other).rule_name == "reset"
+
+
+def test_frame_evidence_reads_a_python_tracebacks_innermost_frame_only() -> None:
+    from faultlens.classify.text import decision_text
+
+    frames = ("gunicorn/http/wsgi.py", "gunicorn/workers/sync.py")
+    tb = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/gunicorn/workers/sync.py", line 135, in handle\n'
+        "    self.handle_request(listener, req, client, addr)\n"
+        '  File "/app/api/db.py", line 12, in get\n'
+        "    cur.execute(sql)\n"
+        "ConnectionResetError: [Errno 104] Connection reset by peer"
+    )
+    # the outer frame is on every request's path: only the innermost one may say who failed
+    assert decision_text(tb, frames) == "connectionreseterror: [errno 104] connection reset by peer"
+    inner = tb.replace("/app/api/db.py", "/app/gunicorn/http/wsgi.py")
+    assert decision_text(inner, frames).startswith('file "/app/gunicorn/http/wsgi.py", line 12, in get\n')
+    assert decision_text(inner) == "connectionreseterror: [errno 104] connection reset by peer"
+    # the logger's line before a traceback is read with frame_evidence only
+    logged = "[ERROR] Error handling request /export\n" + tb
+    assert decision_text(logged, frames).startswith("[error] error handling request /export\n")
+    assert decision_text(logged) == "connectionreseterror: [errno 104] connection reset by peer"
+
+
+def test_frame_evidence_is_pinned_content_only_when_set() -> None:
+    from faultlens.classify.versions import pack_digest
+
+    plain = load_pack_data(pack(rule("r", {"text": "x"})))
+    data = pack(rule("r", {"text": "x"}))
+    data["frame_evidence"] = ["serverresponse."]
+    framed = load_pack_data(data)
+    assert framed.frame_evidence == ("serverresponse.",)
+    assert pack_digest(plain) != pack_digest(framed)
+    assert "frame_evidence" not in json.dumps(plain.model_dump(mode="json", exclude_defaults=True))
 
 
 def test_lint_knows_a_status_free_rule_cannot_hide_a_general_one() -> None:

@@ -62,6 +62,8 @@ class Classifier:
             for rule in pack.tried_in_order():
                 rules.append(compile_rule(len(rules), pack.id, rule, token=token))
         self._rules = rules
+        # Frames worth keeping in the decision text: every pack's frame_evidence (rules.RulePack).
+        self._frames: tuple[str, ...] = tuple(dict.fromkeys(f for pack in self._packs for f in pack.frame_evidence))
 
         self._success = self._no_rule(SUCCESS_RULE, "none", FailureClass.NONE, Category.NONE, actionable=False)
         self._unclassified = self._no_rule(
@@ -94,7 +96,12 @@ class Classifier:
         self._hit_table = {
             w: (frozenset(msg_of.get(w, ())), frozenset(txt_of.get(w, ()))) for w in set(msg_of) | set(txt_of)
         }
-        samples = [decision_text(ex.error_message) for cr in self._rules for ex in cr.rule.examples if ex.error_message]
+        samples = [
+            decision_text(ex.error_message, self._frames)
+            for cr in self._rules
+            for ex in cr.rule.examples
+            if ex.error_message
+        ]
         literals: dict[str, Literal] = {}
         for cr in self._rules:
             literals.update(cr.literals)
@@ -251,7 +258,7 @@ class Classifier:
                 http_status = int(http_status)
             except (TypeError, ValueError):
                 http_status = None
-        text = decision_text(error_message)
+        text = decision_text(error_message, self._frames)
         code = error_code.strip().lower() if error_code else ""
         # A source or operation no rule names is as good as none.
         src = source.strip().lower() if source and self._sources else ""

@@ -340,6 +340,9 @@ class RulePack(BaseModel):
     # existed), or `token`: a literal's letter or digit edge must sit on a token boundary, and a `*` at
     # either end lets the token go on there (text.Literal).
     literal_match: Literal["substring", "token"] = "substring"
+    # Stack frames are dropped from the text rules read, except a frame that names one of these (lowercased
+    # substrings, e.g. a web server's response-output class): where a failure was raised can say who failed.
+    frame_evidence: tuple[str, ...] = ()
     changelog: tuple[str | dict[str, Any], ...] = ()
     rules: tuple[Rule, ...] = ()
 
@@ -357,6 +360,11 @@ class RulePack(BaseModel):
                             f"rule {rule.name!r}: {field} {literal!r}: `*` may only open a literal's start or end"
                         )
         return self
+
+    @field_validator("frame_evidence", mode="before")
+    @classmethod
+    def _frames(cls, value: Any) -> tuple[str, ...]:
+        return _strings(value, "frame_evidence", lower=True) or ()
 
     def tried_in_order(self) -> tuple[Rule, ...]:
         """The rules in the order the classifier tries them: by evidence tier, file order within one."""

@@ -16,8 +16,14 @@ _URL_PATH_RE = re.compile(r"(://[^/\s\"'<>()]+)[^\s\"'<>()]*")
 _GROUP_1: Callable[[re.Match[str]], str] = operator.itemgetter(1)
 
 
-def _strip_stack(message: str) -> str:
-    """Keep the lines of a stack trace that say what failed, dropping frames."""
+def _names(line: str, frames: tuple[str, ...]) -> bool:
+    """Whether a frame line names one of a pack's frame_evidence strings."""
+    low = line.lower()
+    return any(f in low for f in frames)
+
+
+def _strip_stack(message: str, frames: tuple[str, ...] = ()) -> str:
+    """Keep the lines of a stack trace that say what failed, dropping frames except those naming `frames`."""
     lines = message.splitlines()
     if "Traceback (most recent call last)" in message:
         # A Python traceback ends with the exception that escaped: the last frame's tail decides.
@@ -31,12 +37,22 @@ def _strip_stack(message: str) -> str:
                 j += 1
             tail = [ln for ln in lines[j:] if ln.strip()]
             if tail:
+                # The innermost frame (the last) says where it was raised; outer ones are on every request's path.
+                if frames and _names(lines[last], frames):
+                    tail.insert(0, lines[last].strip())
+                if frames:
+                    # A log line before the traceback is the logger's own message ("Error handling request /x"):
+                    # read with frame_evidence, so a pack written before it decides exactly as it did.
+                    start = next(i for i, ln in enumerate(lines) if "Traceback (most recent call last)" in ln)
+                    tail = [ln for ln in lines[:start] if ln.strip()] + tail
                 return "\n".join(tail)
     kept: list[str] = []
     for line in lines:
         if line[:1] in (" ", "\t"):
             stripped = line.lstrip()
             if stripped.startswith("at ") or (stripped.startswith("... ") and stripped.endswith(" more")):
+                if frames and _names(stripped, frames):
+                    kept.append(stripped)
                 continue
         if line.startswith("goroutine ") and line.rstrip().endswith("]:"):
             break  # Go panics: the goroutine dumps after this are frames only
@@ -46,10 +62,11 @@ def _strip_stack(message: str) -> str:
     return "\n".join(kept)
 
 
-def decision_text(message: str | None) -> str:
+def decision_text(message: str | None, frames: tuple[str, ...] = ()) -> str:
     """The lowercased part of a message that rules look at.
 
-    Stack frames are dropped (a frame path like ``timeout_handler.py`` is not evidence), URLs keep
+    Stack frames are dropped (a frame path like ``timeout_handler.py`` is not evidence) unless they name
+    one of `frames` (the packs' frame_evidence; a Python traceback's innermost frame only), URLs keep
     their host but lose their path (``/v1/rate-limits/7`` is not a rate limit), and the
     ``, client: ..., request: "GET /..."`` tail of an nginx error line is cut so a URL cannot match.
     A huge message keeps only its head and tail, which say what failed, to bound the cost per event.
@@ -57,7 +74,7 @@ def decision_text(message: str | None) -> str:
     if not message:
         return ""
     if "\n" in message:
-        message = _strip_stack(message)
+        message = _strip_stack(message, frames)
     if len(message) > _MAX_TEXT:
         message = message[: _MAX_TEXT // 2] + "\n" + message[-_MAX_TEXT // 2 :]
     cut = message.find(", client: ")

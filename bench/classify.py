@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from faultlens.classify.engine import Classifier
-from faultlens.classify.rules import Rule, RulePack, default_pack, load_pack
+from faultlens.classify.rules import Rule, RulePack, default_pack, frame_evidence_of, load_pack
 from faultlens.classify.text import Literal, decision_text
 from faultlens.model import Category, Classification, FailureClass, Status
 
@@ -208,7 +208,7 @@ class NaiveClassifier:
 
     def __init__(self, packs: list[RulePack]) -> None:
         self.rules: list[tuple[str, Rule, Callable[..., bool]]] = []
-        self.frames = tuple(dict.fromkeys(f for pack in packs for f in pack.frame_evidence))
+        self.frames = frame_evidence_of(packs)
         for pack in packs:
             for rule in pack.tried_in_order():
                 self.rules.append((pack.id, rule, self._compile(rule, token=pack.literal_match == "token")))

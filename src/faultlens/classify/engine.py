@@ -9,7 +9,7 @@ from faultlens.classify.cache_stats import UNATTRIBUTED, CacheCounter
 from faultlens.classify.compile import CompiledRule, compile_rule
 from faultlens.classify.masks import MESSAGE_MASK_RE, masked_guard, stable_under_message_mask
 from faultlens.classify.prefilter import SubstringIndex
-from faultlens.classify.rules import Rule, RulePack
+from faultlens.classify.rules import Rule, RulePack, frame_evidence_of
 from faultlens.classify.text import Literal, decision_text, token_in
 from faultlens.errors import RulePackError
 from faultlens.model import Category, Classification, FailureClass, Status
@@ -62,8 +62,7 @@ class Classifier:
             for rule in pack.tried_in_order():
                 rules.append(compile_rule(len(rules), pack.id, rule, token=token))
         self._rules = rules
-        # Frames worth keeping in the decision text: every pack's frame_evidence (rules.RulePack).
-        self._frames: tuple[str, ...] = tuple(dict.fromkeys(f for pack in self._packs for f in pack.frame_evidence))
+        self._frames = frame_evidence_of(self._packs)  # frames kept in the decision text
 
         self._success = self._no_rule(SUCCESS_RULE, "none", FailureClass.NONE, Category.NONE, actionable=False)
         self._unclassified = self._no_rule(

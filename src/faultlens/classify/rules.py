@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import importlib.resources
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ __all__ = [
     "RulePack",
     "default_pack",
     "default_retryable",
+    "frame_evidence_of",
     "load_pack",
     "load_pack_data",
 ]
@@ -451,6 +453,11 @@ _PACK_FILE = config_files.FileKind(
 def load_pack(path: Path) -> RulePack:
     """Load a pack from a .yaml/.yml or .json file (parsed again only when the file changes)."""
     return config_files.load(Path(path), _PACK_FILE)
+
+
+def frame_evidence_of(packs: Iterable[RulePack]) -> tuple[str, ...]:
+    """The frames a stack of layered packs keeps in the decision text: every pack's frame_evidence, once each."""
+    return tuple(dict.fromkeys(f for pack in packs for f in pack.frame_evidence))
 
 
 @functools.cache

@@ -1,8 +1,11 @@
 """Failure group list latency: GET /api/v1/groups (group rollups) vs a raw GROUP BY of the same window's events.
 
-Usage: .venv/bin/python bench/groups.py --db URL [--window 7d] [--requests 20]
+Usage: .venv/bin/python bench/groups.py --db URL [--window 7d] [--requests 20] [--build-dense N]
 Build the data first, e.g. `faultlens demo --db sqlite:////tmp/groupbench/g.db --events 1000000 --days 7` (every
-event inside a 7-day window: the worst case for the list). API requests go through the app in-process (TestClient);
+event inside a 7-day window: the worst case for the list), or with `--build-dense N` the dense set: N failures over
+the last 7 days spread evenly over 4 sources x 3 releases x 2 environments x 95 message shapes (every template in
+every combination every hour), loaded through the ingest pipeline, then the 9 groups after the largest merged into
+it, as a person would, so its detail covers 10 templates. API requests go through the app in-process (TestClient);
 p50/p95 over --requests after two warm-up calls. The raw side is the GROUP BY /api/v1/fingerprints runs today.
 Goal: a 7-day list on 1M events in tens of milliseconds.
 """
@@ -40,14 +43,10 @@ def _report(name: str, ms: list[float]) -> None:
     print(f"{name:<28} p50 {statistics.median(ms):8.1f} ms   p95 {p95:8.1f} ms   (n={len(ms)})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--window", default="7d")
-    parser.add_argument("--requests", type=int, default=20)
-    args = parser.parse_args()
-    settings = Settings(
-        database_url=args.db,
+def _settings(url: str) -> Settings:
+    """The app in-process, no duties running beside the timed requests."""
+    return Settings(
+        database_url=url,
         start_jobs=False,
         start_alerting=False,
         start_release_analyzer=False,
@@ -57,7 +56,71 @@ def main() -> None:
         allowed_hosts="testserver",
         loopback_client_names="testclient",
     )
-    services = build_services(settings)
+
+
+# Syllables of the dense set's words: every shape has words of its own, so no two shapes share a template.
+_SYLLABLES = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
+
+
+def _dense_shapes() -> list[str]:
+    """95 message shapes with a {n} slot, 4 to 10 words each, no word in two shapes."""
+    shapes = []
+    for k in range(95):
+        width = 4 + k % 7
+        words = []
+        for i in range(width):
+            code = k * 10 + i  # unique per (shape, position): three syllables spell it
+            words.append("".join(_SYLLABLES[code // 15**j % 15] for j in range(3)))
+        shapes.append(" ".join(words) + " failed for item {n}")
+    return shapes
+
+
+def build_dense(url: str, n: int) -> None:
+    """Load the dense set into `url` (see the module doc), then merge the 9 groups after the largest into it."""
+    import random
+    from datetime import UTC, datetime
+
+    services = build_services(_settings(url))
+    rng = random.Random(5)
+    shapes = _dense_shapes()
+    end = now_ms()
+    span = 7 * 86_400_000
+
+    def events():  # type: ignore[no-untyped-def]
+        for i in range(n):
+            at = end - span + int((i + rng.random()) * span / n)
+            yield {
+                "id": f"dense-{i}",
+                "source": f"svc-{i % 4}",
+                "release": f"2026.{i % 3 + 1}",
+                "environment": ("production", "staging")[i // 4 % 2],
+                "status": "failure",
+                "http_status": 500,
+                "occurred_at": datetime.fromtimestamp(at / 1000, UTC).isoformat(),
+                "error_message": shapes[i // 24 % 95].format(n=rng.randint(1, 10**6)),
+            }
+
+    started = time.perf_counter()
+    stored = sum(r.accepted for r in services.pipeline.ingest_iter(events(), tenant="default"))
+    print(f"dense set: {stored:,} events stored in {time.perf_counter() - started:.0f} s")
+    with TestClient(create_app(services)) as client:
+        top = client.get("/api/v1/groups", params={"window": "7d", "limit": 10}).json()["items"]
+        merged = client.post(f"/api/v1/groups/{top[0]['id']}/merge", json={"group_ids": [g["id"] for g in top[1:]]})
+        assert merged.status_code == 200, merged.text
+        print(f"merged {len(top) - 1} groups into {top[0]['id']}: {merged.json()['members']} member templates")
+    services.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--window", default="7d")
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--build-dense", type=int, default=0, metavar="N", help="first load the dense set (N events)")
+    args = parser.parse_args()
+    if args.build_dense:
+        build_dense(args.db, args.build_dense)
+    services = build_services(_settings(args.db))
     print(machine())
     with services.engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM events")).scalar()

@@ -4,6 +4,7 @@ group rollup shape (written for fingerprinted events only, read only for questio
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 from typing import Any
 
@@ -39,14 +40,55 @@ def test_status_is_derived_from_state_and_first_seen(state: Any, first_seen: int
     assert derive_status(state, first_seen, NOW, LIFECYCLE) == expected
 
 
+def _chain_resolver(aliases: dict[str, str]) -> tuple[Any, Any]:
+    """resolve and aliases_of over an alias map, the slow way (every id followed to its end)."""
+
+    def resolve(fid: str) -> str:
+        while fid in aliases:
+            fid = aliases[fid]
+        return fid
+
+    return resolve, lambda survivors: {old for old in aliases if resolve(old) in set(survivors)}
+
+
 def test_overrides_win_over_the_fingerprinter_and_follow_its_merges() -> None:
     aliases = {"old": "survivor"}
-    grouping = Grouping(lambda fid: aliases.get(fid, fid), {"moved": "other", "survivor": "folded"})
+    resolve, aliases_of = _chain_resolver(aliases)
+    grouping = Grouping(resolve, {"moved": "other", "survivor": "folded"}, aliases_of)
     assert grouping.group_of("plain") == "plain"
     assert grouping.group_of("moved") == "other"
     # A template the fingerprinter merged into a survivor follows the survivor's override.
     assert grouping.group_of("old") == "folded"
     assert grouping.members(["plain", "old", "moved", "survivor"], "folded") == ["folded", "old", "survivor"]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_groups_candidates_hold_every_member_the_full_mapping_finds(seed: int) -> None:
+    """A detail reads only Grouping.candidates' templates: over random merge chains and overrides (onto groups,
+    onto merged-away ids, chains of overrides), no template whose group is G is ever left out of G's candidates."""
+    rng = random.Random(seed)
+    ids = [f"t{i}" for i in range(40)]
+    aliases: dict[str, str] = {}
+    for fid in rng.sample(ids, 15):  # merges point at an older id: no cycles, as the fingerprinter makes them
+        older = ids[: ids.index(fid)]
+        if older:
+            aliases[fid] = rng.choice(older)
+    overrides = {fid: rng.choice(ids) for fid in rng.sample(ids, 12)}
+    resolve, aliases_of = _chain_resolver(aliases)
+    grouping = Grouping(resolve, overrides, aliases_of)
+    for gid in ids:
+        members = {fid for fid in ids if grouping.group_of(fid) == gid}
+        assert members <= grouping.candidates({gid}), gid
+
+
+def test_the_fingerprinter_names_the_ids_merged_into_a_survivor() -> None:
+    state = Fingerprinter().export_state()
+    state["aliases"] = {"a": "b", "b": "c", "x": "y"}
+    fp = Fingerprinter.from_state(state)
+    assert fp.aliases_of({"c"}) == {"a", "b"}
+    assert fp.aliases_of({"b"}) == set()  # b lives on as c: nothing resolves to b now
+    assert fp.aliases_of({"y", "c"}) == {"a", "b", "x"}
+    assert fp.aliases_of({"zzz"}) == set()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,6 +201,12 @@ class Fingerprinter:
                 template_id = self._aliases[template_id]
                 hops += 1
             return template_id
+
+    def aliases_of(self, survivors: Collection[str]) -> set[str]:
+        """The ids merged away whose `resolve` is one of `survivors` (one pass over the merges, not the templates)."""
+        wanted = set(survivors)
+        with self._lock:
+            return {old for old in self._aliases if self.resolve(old) in wanted}
 
     def export_state(self) -> dict[str, Any]:
         """JSON-serialisable snapshot; `from_state` rebuilds an equivalent instance."""

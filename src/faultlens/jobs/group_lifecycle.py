@@ -64,10 +64,9 @@ def run_pass(services: Services, *, now: int | None = None) -> PassReport:
 
 
 def _tenant_pass(services: Services, tenant: str, states: list[dict[str, Any]], now: int, report: PassReport) -> None:
-    resolve = services.fingerprinters.for_tenant(tenant).resolve
     regressed_ms = int(services.settings.group_regressed_days * 86_400_000)
     with services.engine.begin() as conn:
-        grouping = triage.grouping_for(conn, tenant=tenant, resolve=resolve)
+        grouping = triage.grouping_for(conn, tenant=tenant, templates=services.fingerprinters.for_tenant(tenant))
         resolved = {s["id"]: s for s in states if s["status"] == "resolved"}
         if resolved:
             since = min(int(s["resolved_at"] or 0) for s in resolved.values())

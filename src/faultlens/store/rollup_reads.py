@@ -98,6 +98,7 @@ def aggregate(
     is not a multiple of an hour is answered from raw events. `where` may hold attr_name and attr_value: one
     attribute filter, answered from attribute rows once they are complete and from raw events until then; the
     same for release and environment and the release rows. Dimensions no shape keeps together scan raw events.
+    A dimension's value in `where` may be a tuple or frozenset: rows with any of those values.
     """
     where = dict(where or {})
     shape = _answering_shape(conn, by, where)
@@ -163,7 +164,7 @@ def _aggregate_rollups(
             *_attribute_conditions(where),
             r.bucket >= lo,
             r.bucket < hi,
-            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
+            *_dimension_conditions(where),
         )
         .group_by(*cols)
     )
@@ -193,7 +194,7 @@ def complete_fine_hours(
             *_attribute_conditions(where),
             r.bucket >= min(hours),
             r.bucket < max(hours) + HOUR_MS,
-            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
+            *_dimension_conditions(where),
         )
         .group_by(r.grain, hour)
     )
@@ -202,6 +203,17 @@ def complete_fine_hours(
         sums[(int(grain_s), int(h))] = int(n or 0)
     fine_s, hour_s = FINE_MS // 1000, HOUR_MS // 1000
     return {h for h in hours if sums.get((fine_s, h), 0) == sums.get((hour_s, h), 0)}
+
+
+def _matches(expr: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    """`expr` equal to `value`, or to any of them when `value` is a tuple or frozenset (a group's member ids)."""
+    return expr.in_(sorted(value)) if isinstance(value, tuple | frozenset) else expr == value
+
+
+def _dimension_conditions(where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """The rollup rows `where` selects by its dimensions (attributes: _attribute_conditions)."""
+    r = rollups.c
+    return [_matches(r[k], v) for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS]
 
 
 def _attribute_conditions(where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
@@ -296,7 +308,7 @@ def count_since(
             *_attribute_conditions(where),
             r.bucket >= min(starts),
             r.bucket < end,
-            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
+            *_dimension_conditions(where),
         ]
     totals: dict[tuple[Any, ...], list[int]] = {}
     for row in conn.execute(select(*cols, *sums).where(*conds).group_by(*cols)).all():
@@ -351,7 +363,7 @@ def _count_since_fine(
             *_attribute_conditions(where),
             r.bucket >= lo,
             r.bucket < last,
-            *(r[k] == v for k, v in where.items() if k not in ATTRIBUTE_DIMENSIONS),
+            *_dimension_conditions(where),
         )
         .group_by(*cols)
     )
@@ -402,11 +414,11 @@ def _event_conditions(
             continue
         if k == "error_code":
             # Rollups keep the first CODE_CHARS characters of a code; raw rows must compare the same way.
-            conds.append(func.substr(func.coalesce(e.error_code, ""), 1, CODE_CHARS) == v)
-        elif k in _NULLABLE and not v:
-            conds.append(func.coalesce(e[k], "") == v)  # '' in rollups: the events without a value
+            conds.append(_matches(func.substr(func.coalesce(e.error_code, ""), 1, CODE_CHARS), v))
+        elif k in _NULLABLE and (v in ("", None) or (isinstance(v, tuple | frozenset) and "" in v)):
+            conds.append(_matches(func.coalesce(e[k], ""), v))  # '' in rollups: the events without a value
         else:
-            conds.append(e[k] == v)
+            conds.append(_matches(e[k], v))
     return conds
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -45,12 +45,22 @@ class Lifecycle:
     regressed_ms: int
 
 
+class Templates(Protocol):
+    """What groups ask of a tenant's fingerprinter (classify/fingerprint.py Fingerprinter)."""
+
+    def resolve(self, template_id: str) -> str: ...
+
+    def aliases_of(self, survivors: Collection[str]) -> set[str]: ...
+
+
 @dataclass
 class Grouping:
     """Maps template ids to group ids: the tenant's overrides first, then the fingerprinter's survivor."""
 
     resolve: Callable[[str], str]
     overrides: dict[str, str]
+    # survivor ids -> the ids the fingerprinter merged into them (Fingerprinter.aliases_of)
+    aliases_of: Callable[[Collection[str]], set[str]]
 
     def group_of(self, fid: str) -> str:
         found = self.overrides.get(fid)
@@ -58,6 +68,13 @@ class Grouping:
             return found
         survivor = self.resolve(fid)
         return self.overrides.get(survivor, survivor)
+
+    def candidates(self, group_ids: Collection[str]) -> set[str]:
+        """Every id that may be a member of one of `group_ids` (a superset: group_of decides), found from the
+        overrides and the fingerprinter's merges alone, without the tenant's other templates."""
+        wanted = set(group_ids)
+        heads = wanted | {fid for fid, gid in self.overrides.items() if gid in wanted}
+        return heads | self.aliases_of(heads)
 
     def members(self, template_ids: Collection[str], group_id: str) -> list[str]:
         """The ids among `template_ids` (and the group's own id) whose group is `group_id`."""
@@ -79,8 +96,9 @@ def actor_name(conn: Connection, *, key_id: str | None) -> str:
     return store.find_key_name(conn, key_id=key_id) or f"key:{key_id}"
 
 
-def grouping_for(conn: Connection, *, tenant: str, resolve: Callable[[str], str]) -> Grouping:
-    return Grouping(resolve, store.list_overrides(conn, tenant=tenant))
+def grouping_for(conn: Connection, *, tenant: str, templates: Templates) -> Grouping:
+    """The tenant's grouping now: its stored overrides over its fingerprinter's merges."""
+    return Grouping(templates.resolve, store.list_overrides(conn, tenant=tenant), templates.aliases_of)
 
 
 def derive_status(state: Mapping[str, Any] | None, first_seen: int | None, now: int, lifecycle: Lifecycle) -> str:
@@ -184,11 +202,37 @@ class _Templates:
 
 
 def _templates(conn: Connection, *, tenant: str, grouping: Grouping) -> _Templates:
+    """Every stored template of the tenant, by group (the list)."""
     times = store.list_template_times(conn, tenant=tenant)
     members: dict[str, list[str]] = {}
     for fid in sorted(times.keys() | grouping.overrides.keys()):
         members.setdefault(grouping.group_of(fid), []).append(fid)
     return _Templates(times, members)
+
+
+def _templates_of(conn: Connection, *, tenant: str, grouping: Grouping, group_ids: Collection[str]) -> _Templates:
+    """The templates of `group_ids` only (a detail, a merge, a split): the same members _templates finds for them,
+    read by id, so a group costs its own templates whatever the tenant's number of templates."""
+    wanted = set(group_ids)
+    candidates = grouping.candidates(wanted)
+    times = store.find_template_times(conn, tenant=tenant, ids=candidates)
+    members: dict[str, list[str]] = {}
+    for fid in sorted(candidates & (times.keys() | grouping.overrides.keys())):
+        gid = grouping.group_of(fid)
+        if gid in wanted:
+            members.setdefault(gid, []).append(fid)
+    return _Templates(times, members)
+
+
+# Members a rollup read names one by one (an IN list); a group of more reads every template's rows and keeps its own.
+_MEMBERS_FILTERED = 500
+
+
+def _member_filter(members: Sequence[str]) -> dict[str, Any]:
+    """The rollup filter reading a group's rows only: its one template, or the IN list of its members."""
+    if len(members) == 1:
+        return {"fingerprint_id": members[0]}
+    return {"fingerprint_id": tuple(members)} if len(members) <= _MEMBERS_FILTERED else {}
 
 
 def _trend_change(trend: Sequence[int]) -> float | None:
@@ -328,9 +372,10 @@ def ensure_group(conn: Connection, *, tenant: str, grouping: Grouping, group_id:
 
 
 def _members_or_404(
-    conn: Connection, *, tenant: str, grouping: Grouping, group_id: str
+    conn: Connection, *, tenant: str, grouping: Grouping, group_id: str, others: Collection[str] = ()
 ) -> tuple[_Templates, list[str]]:
-    templates = _templates(conn, tenant=tenant, grouping=grouping)
+    """The templates of `group_id` (and of `others`, for a merge) and its members; GroupNotFound without any."""
+    templates = _templates_of(conn, tenant=tenant, grouping=grouping, group_ids={group_id, *others})
     members = templates.members.get(group_id, [])
     if not members:
         now_in = grouping.group_of(group_id) if group_id in templates.times else None
@@ -342,7 +387,7 @@ def _members_or_404(
 def _series(
     conn: Connection, *, tenant: str, members: Sequence[str], start: int, end: int, width: int
 ) -> list[dict[str, Any]]:
-    where = {"fingerprint_id": members[0]} if len(members) == 1 else {}
+    where = _member_filter(members)
     got = aggregate(conn, tenant=tenant, start=start, end=end, by=("fingerprint_id",), where=where, bucket_ms=width)
     wanted = set(members)
     per: Counter[int] = Counter()
@@ -360,8 +405,7 @@ def events_since_hour(conn: Connection, *, tenant: str, members: Sequence[str], 
     """The members' events from the start of `hour` (a whole hour) to the end of the current hour, from the hour
     and day rollups of the group shape (no raw read)."""
     end = now - now % HOUR_MS + HOUR_MS
-    where = {"fingerprint_id": members[0]} if len(members) == 1 else {}
-    got = aggregate(conn, tenant=tenant, start=hour, end=end, by=("fingerprint_id",), where=where)
+    got = aggregate(conn, tenant=tenant, start=hour, end=end, by=("fingerprint_id",), where=_member_filter(members))
     wanted = set(members)
     return sum(n for (fid,), (n, _a) in got.items() if fid in wanted)
 
@@ -383,9 +427,8 @@ def group_detail(
 ) -> dict[str, Any]:
     """One group: its summary over the window, hourly and daily series, member templates, samples, activity."""
     templates, members = _members_or_404(conn, tenant=tenant, grouping=grouping, group_id=group_id)
-    # One member (most groups): only its rows are read; several: every template's, mapped like the list does.
-    where = {"fingerprint_id": members[0]} if len(members) == 1 else {}
-    accs = _window_counts(conn, tenant=tenant, window=window, grouping=grouping, where=where)
+    # Only the members' rows are read (a group of very many: every template's), mapped like the list does.
+    accs = _window_counts(conn, tenant=tenant, window=window, grouping=grouping, where=_member_filter(members))
     acc = accs.get(group_id) or _Acc(group_id)
     state = store.find_state(conn, tenant=tenant, group_id=group_id)
     stored = find_templates(conn, tenant=tenant, ids=members)
@@ -503,8 +546,8 @@ def merge(
     conn: Connection, *, tenant: str, grouping: Grouping, group_id: str, group_ids: Sequence[str], actor: str, now: int
 ) -> None:
     """Fold `group_ids` into `group_id`: each of their templates gets an override to it (later events follow)."""
-    templates, _members = _members_or_404(conn, tenant=tenant, grouping=grouping, group_id=group_id)
     others = list(dict.fromkeys(g for g in group_ids if g != group_id))
+    templates, _members = _members_or_404(conn, tenant=tenant, grouping=grouping, group_id=group_id, others=others)
     if not others:
         message = "group_ids must name at least one other group"
         raise InvalidRequest(message, details=param_details("group_ids", message, location="body"))

@@ -182,8 +182,8 @@ class Scope:
         return body, hints
 
     def grouping(self, conn: Connection) -> groups.Grouping:
-        resolve = self.services.fingerprinters.for_tenant(self.tenant).resolve
-        return groups.grouping_for(conn, tenant=self.tenant, resolve=resolve)
+        fingerprinter = self.services.fingerprinters.for_tenant(self.tenant)
+        return groups.grouping_for(conn, tenant=self.tenant, templates=fingerprinter)
 
     def breakages(self, conn: Connection, window: Window, now: int) -> dict[str, Any]:
         alerting = self.services.alerting

@@ -28,7 +28,7 @@ NOT_FOUND = error_responses(404)
 
 
 def _grouping(conn: Connection, services: Services, tenant: str) -> triage.Grouping:
-    return triage.grouping_for(conn, tenant=tenant, resolve=services.fingerprinters.for_tenant(tenant).resolve)
+    return triage.grouping_for(conn, tenant=tenant, templates=services.fingerprinters.for_tenant(tenant))
 
 
 def _actor(conn: Connection, principal: Principal) -> str:

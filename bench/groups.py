@@ -5,7 +5,9 @@ Build the data first, e.g. `faultlens demo --db sqlite:////tmp/groupbench/g.db -
 event inside a 7-day window: the worst case for the list), or with `--build-dense N` the dense set: N failures over
 the last 7 days spread evenly over 4 sources x 3 releases x 2 environments x 95 message shapes (every template in
 every combination every hour), loaded through the ingest pipeline, then the 9 groups after the largest merged into
-it, as a person would, so its detail covers 10 templates. API requests go through the app in-process (TestClient);
+it, as a person would, so its detail covers 10 templates. `--old-templates K` adds, before them, K failures of K
+distinct shapes 30-60 days old: the templates a tenant has stored over time, which a 7-day list and detail must not
+pay for. API requests go through the app in-process (TestClient);
 p50/p95 over --requests after two warm-up calls. The raw side is the GROUP BY /api/v1/fingerprints runs today.
 Goal: a 7-day list on 1M events in tens of milliseconds.
 """
@@ -75,8 +77,15 @@ def _dense_shapes() -> list[str]:
     return shapes
 
 
-def build_dense(url: str, n: int) -> None:
-    """Load the dense set into `url` (see the module doc), then merge the 9 groups after the largest into it."""
+def _old_shape(k: int) -> str:
+    """The k-th message shape of the old templates: 4 to 6 words of five syllables, the first one its own."""
+    words = ["".join(_SYLLABLES[(k * 8 + i) // 15**j % 15] for j in range(5)) for i in range(4 + k % 3)]
+    return "old " + " ".join(words) + " gave up on item {n}"
+
+
+def build_dense(url: str, n: int, old_templates: int = 0) -> None:
+    """Load the dense set into `url` (see the module doc), then merge the 9 groups after the largest into it; with
+    `old_templates`, first that many failures of as many distinct shapes 30 to 60 days ago (outside a 7-day window)."""
     import random
     from datetime import UTC, datetime
 
@@ -100,6 +109,21 @@ def build_dense(url: str, n: int) -> None:
                 "error_message": shapes[i // 24 % 95].format(n=rng.randint(1, 10**6)),
             }
 
+    def old_events():  # type: ignore[no-untyped-def]
+        for k in range(old_templates):
+            at = end - 60 * 86_400_000 + int(k * 30 * 86_400_000 / old_templates)
+            yield {
+                "id": f"old-{k}",
+                "source": "svc-old",
+                "status": "failure",
+                "occurred_at": datetime.fromtimestamp(at / 1000, UTC).isoformat(),
+                "error_message": _old_shape(k).format(n=rng.randint(1, 10**6)),
+            }
+
+    started = time.perf_counter()
+    if old_templates:
+        stored = sum(r.accepted for r in services.pipeline.ingest_iter(old_events(), tenant="default"))
+        print(f"old templates: {stored:,} events stored in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
     stored = sum(r.accepted for r in services.pipeline.ingest_iter(events(), tenant="default"))
     print(f"dense set: {stored:,} events stored in {time.perf_counter() - started:.0f} s")
@@ -117,9 +141,12 @@ def main() -> None:
     parser.add_argument("--window", default="7d")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--build-dense", type=int, default=0, metavar="N", help="first load the dense set (N events)")
+    parser.add_argument(
+        "--old-templates", type=int, default=0, metavar="K", help="with --build-dense: K older distinct templates first"
+    )
     args = parser.parse_args()
     if args.build_dense:
-        build_dense(args.db, args.build_dense)
+        build_dense(args.db, args.build_dense, args.old_templates)
     services = build_services(_settings(args.db))
     print(machine())
     with services.engine.connect() as conn:

@@ -33,6 +33,7 @@ from faultlens.classify.fingerprint_mask import (
     normalize,
     uniform_mask,
 )
+from faultlens.classify.fingerprint_pool import KeyPool
 
 __all__ = ["DEFAULT_SIMILARITY", "Fingerprinter", "Similarity", "Template"]
 
@@ -124,7 +125,7 @@ class Fingerprinter:
         self._lock = threading.RLock()
         self._groups: dict[str, _Group] = {}
         self._aliases: dict[str, str] = {}
-        self._index: dict[str, list[_Group]] = {}
+        self._index: dict[str, KeyPool[_Group]] = {}
         self._seq = 0
         self._raw_cache: dict[str, _Group] = {}
         self._masked_cache: dict[str, _Group] = {}
@@ -283,24 +284,31 @@ class Fingerprinter:
 
     def _add_group(self, group: _Group) -> None:
         self._groups[group.id] = group
-        self._index.setdefault(group.key, []).append(group)
+        self._pool(group.key).add(group)
+
+    def _pool(self, key: str) -> KeyPool[_Group]:
+        pool = self._index.get(key)
+        if pool is None:
+            pool = self._index[key] = KeyPool()
+        return pool
 
     def _create(self, shape: Shape) -> _Group:
         self._seq += 1
         group = _Group("", self._seq, list(shape.tokens), list(shape.classes))
         group.id = _template_id(group.first_text, lambda tid: tid in self._groups or tid in self._aliases)
         group.refresh()
-        self._groups[group.id] = group
-        self._index.setdefault(group.key, []).append(group)
+        self._add_group(group)
         return group
 
     def _best(self, shape: Shape) -> tuple[_Group | None, list[int]]:
-        candidates = self._index.get(shape.key)
-        if not candidates:
+        pool = self._index.get(shape.key)
+        if not pool:
             return None, []
         n = len(shape.tokens)
         sim = self._sim
         limit = sim.max_ratio * (n - shape.classes.count(VAR))
+        # Only templates lacking few enough of the message's words can cost less than the limit (fingerprint_pool).
+        candidates = pool.within(shape.tokens, budget=limit, unit=sim.hard)
         has_var = VAR in shape.classes
         best: _Group | None = None
         best_ops: list[int] = []
@@ -335,7 +343,8 @@ class Fingerprinter:
         tokens = shape.tokens
         n = len(tokens)
         by_slot: dict[int, list[_Group]] = {}
-        for group in pool:
+        # A template one slot away lacks at most one of the message's words.
+        for group in pool.within(tokens, budget=1, unit=1):
             if len(group.tokens) == n:
                 slot = one_slot(group.tokens, tokens)
                 if slot >= 0:
@@ -362,7 +371,9 @@ class Fingerprinter:
         if key != group.key:
             self._index[group.key].remove(group)
             group.key = key
-            self._index.setdefault(key, []).append(group)
+            self._pool(key).add(group)
+        else:
+            self._index[key].reindex(group)
 
     def _absorb(self, group: _Group, shape: Shape, ops: list[int]) -> _Group:
         """Generalise `group` to cover `shape` along `ops` (empty: one-to-one)."""
@@ -408,6 +419,7 @@ class Fingerprinter:
         if keep is not group:
             keep.tokens, keep.classes = group.tokens, group.classes
             keep.refresh()
+            pool.reindex(keep)
         for other in ordered[1:]:
             keep.count += other.count
             pool.remove(other)

@@ -159,16 +159,6 @@ def list_template_times(conn: Connection, *, tenant: str) -> dict[str, tuple[int
     return {fid: (int(first), int(last)) for fid, first, last in conn.execute(stmt)}
 
 
-def find_template_times(conn: Connection, *, tenant: str, ids: Collection[str]) -> dict[str, tuple[int, int]]:
-    """fingerprint id -> (first_seen, last_seen) of those of `ids` the tenant has stored."""
-    fp = fingerprints.c
-    found: dict[str, tuple[int, int]] = {}
-    for chunk in _chunks(sorted(ids)):
-        stmt = select(fp.id, fp.first_seen, fp.last_seen).where(fp.tenant == tenant, fp.id.in_(chunk))
-        found.update((fid, (int(first), int(last))) for fid, first, last in conn.execute(stmt))
-    return found
-
-
 def list_templates_seen_since(conn: Connection, *, tenant: str, since: int) -> dict[str, int]:
     """fingerprint id -> last_seen of the tenant's templates seen after `since` (an index range)."""
     fp = fingerprints.c

@@ -189,39 +189,31 @@ def _window_counts(
 
 @dataclass
 class _Templates:
-    """The tenant's stored templates as groups see them: members and first/last seen per group."""
+    """Some groups' stored templates: their rows by id (template, sample, first/last seen) and each group's members
+    (stored templates and overridden ids)."""
 
-    times: dict[str, tuple[int, int]]
+    rows: dict[str, dict[str, Any]]
     members: dict[str, list[str]]
 
     def seen(self, gid: str) -> tuple[int | None, int | None]:
-        spans = [self.times[f] for f in self.members.get(gid, ()) if f in self.times]
+        spans = [self.rows[f] for f in self.members.get(gid, ()) if f in self.rows]
         if not spans:
             return None, None
-        return min(s[0] for s in spans), max(s[1] for s in spans)
-
-
-def _templates(conn: Connection, *, tenant: str, grouping: Grouping) -> _Templates:
-    """Every stored template of the tenant, by group (the list)."""
-    times = store.list_template_times(conn, tenant=tenant)
-    members: dict[str, list[str]] = {}
-    for fid in sorted(times.keys() | grouping.overrides.keys()):
-        members.setdefault(grouping.group_of(fid), []).append(fid)
-    return _Templates(times, members)
+        return min(s["first_seen"] for s in spans), max(s["last_seen"] for s in spans)
 
 
 def _templates_of(conn: Connection, *, tenant: str, grouping: Grouping, group_ids: Collection[str]) -> _Templates:
-    """The templates of `group_ids` only (a detail, a merge, a split): the same members _templates finds for them,
-    read by id, so a group costs its own templates whatever the tenant's number of templates."""
+    """The templates of `group_ids`, read by id from what can be their members (Grouping.candidates): a group costs
+    its own templates, whatever the number of templates the tenant has stored over time."""
     wanted = set(group_ids)
     candidates = grouping.candidates(wanted)
-    times = store.find_template_times(conn, tenant=tenant, ids=candidates)
+    rows = find_templates(conn, tenant=tenant, ids=sorted(candidates))
     members: dict[str, list[str]] = {}
-    for fid in sorted(candidates & (times.keys() | grouping.overrides.keys())):
+    for fid in sorted(candidates & (rows.keys() | grouping.overrides.keys())):
         gid = grouping.group_of(fid)
         if gid in wanted:
             members.setdefault(gid, []).append(fid)
-    return _Templates(times, members)
+    return _Templates(rows, members)
 
 
 # Members a rollup read names one by one (an IN list); a group of more reads every template's rows and keeps its own.
@@ -332,12 +324,10 @@ def list_groups(
         for gid, state in states.items():
             if window.start_ms <= state["updated_at"] < window.end_ms and gid not in accs:
                 accs[gid] = _Acc(gid)
-    templates = _templates(conn, tenant=tenant, grouping=grouping)
+    templates = _templates_of(conn, tenant=tenant, grouping=grouping, group_ids=accs.keys())
     # A state row of a group merged away since (no member left) is no group any more.
     accs = {gid: acc for gid, acc in accs.items() if acc.count or gid in templates.members}
-    stored = find_templates(
-        conn, tenant=tenant, ids=sorted({*accs, *(m for g in accs for m in templates.members.get(g, ()))})
-    )
+    stored = templates.rows
     items = [
         _summary(
             acc, window=window, templates=templates, stored=stored, state=states.get(gid), now=now, lifecycle=lifecycle
@@ -378,7 +368,7 @@ def _members_or_404(
     templates = _templates_of(conn, tenant=tenant, grouping=grouping, group_ids={group_id, *others})
     members = templates.members.get(group_id, [])
     if not members:
-        now_in = grouping.group_of(group_id) if group_id in templates.times else None
+        now_in = grouping.group_of(group_id) if group_id in templates.rows else None
         details = {"group_id": group_id} | ({"now_in": now_in} if now_in and now_in != group_id else {})
         raise GroupNotFound(f"no failure group {group_id!r}", details=details)
     return templates, members
@@ -431,7 +421,7 @@ def group_detail(
     accs = _window_counts(conn, tenant=tenant, window=window, grouping=grouping, where=_member_filter(members))
     acc = accs.get(group_id) or _Acc(group_id)
     state = store.find_state(conn, tenant=tenant, group_id=group_id)
-    stored = find_templates(conn, tenant=tenant, ids=members)
+    stored = {m: templates.rows[m] for m in members if m in templates.rows}
     out = _summary(acc, window=window, templates=templates, stored=stored, state=state, now=now, lifecycle=lifecycle)
     # The trend is one of the two series already (hours up to a day, else days); the other comes from it (days of
     # hours) or from one more read (the window's last week of hours).

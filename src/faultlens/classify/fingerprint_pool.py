@@ -1,0 +1,123 @@
+"""The templates of one group key, with an index of their words, so a message is aligned only with templates that
+could take it.
+
+A template's word tokens (class CONST) can only pair with an equal message token at no cost: against anything else,
+a variable slot or a <*> included, each costs `hard` (fingerprint_align._sub_cost), and words are never skipped. So a
+template holding k words the message does not contain costs at least k x hard, and one whose bound exceeds the
+message's budget can be passed over without aligning it. `within` finds the others from an inverted index of the
+words, in the pool's own order, so the choice among them (cheapest first, ties to the earlier) is the one a full scan
+makes. Without it a key that collects many templates ("Error: ...", "Traceback ...") makes every new message align
+with each of them, and learning slows with the square of the number of templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Generic, Protocol, TypeVar
+
+from faultlens.classify.fingerprint_align import CONST
+
+# A pool this small is scanned whole: counting index hits would cost more than the alignments it saves.
+_SCAN_ALL_BELOW = 32
+# Each template is also listed under its PREFIX rarest words, by rank (rarest when it was indexed): a template lacking
+# at most k < PREFIX of the message's words holds one of its k + 1 rarest, so looking up ranks 0..k finds it.
+PREFIX = 5
+
+
+class _Member(Protocol):
+    tokens: list[str]
+    classes: list[int]
+
+
+def words_of(tokens: Iterable[str], classes: Iterable[int]) -> frozenset[str]:
+    """The distinct word (CONST) tokens of a template."""
+    return frozenset(t for t, c in zip(tokens, classes, strict=True) if c == CONST)
+
+
+G = TypeVar("G", bound=_Member)
+
+
+class KeyPool(Generic[G]):
+    """The groups of one key in the order they joined it, which of them hold each word, and under which words each
+    is listed for the prefix lookup (`within`)."""
+
+    __slots__ = ("_few", "_holders", "_listed", "_order", "_ranked", "_seq", "_words", "groups")
+
+    def __init__(self) -> None:
+        self.groups: list[G] = []
+        self._order: dict[G, int] = {}  # the order of `groups`, for sorting a subset back into it
+        self._seq = 0
+        self._words: dict[G, frozenset[str]] = {}
+        self._holders: dict[str, set[G]] = {}  # word -> the groups holding it
+        self._ranked: dict[G, list[str]] = {}  # group -> its PREFIX rarest words, rarest first
+        self._listed: list[dict[str, set[G]]] = [{} for _ in range(PREFIX)]  # rank -> word -> groups listing it there
+        self._few: set[G] = set()  # groups with fewer than PREFIX words: the prefix lookup cannot rule them out
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __iter__(self) -> Iterator[G]:
+        return iter(self.groups)
+
+    def add(self, group: G) -> None:
+        self.groups.append(group)
+        self._seq += 1
+        self._order[group] = self._seq
+        self._index(group)
+
+    def remove(self, group: G) -> None:
+        self.groups.remove(group)
+        del self._order[group]
+        self._unindex(group)
+
+    def reindex(self, group: G) -> None:
+        """After `group`'s tokens changed in place (it keeps its place in the order)."""
+        self._unindex(group)
+        self._index(group)
+
+    def within(self, tokens: Iterable[str], *, budget: float, unit: float) -> list[G]:
+        """The groups, in order, lacking at most budget / unit of the words in `tokens` (all when unit <= 0)."""
+        if len(self.groups) < _SCAN_ALL_BELOW or unit <= 0 or budget < 0:
+            return self.groups
+        present = set(tokens)
+        words = self._words
+        # At most `lacking` words missing (one more than budget / unit: float division must never shorten it).
+        lacking = int(budget / unit) + 1
+        if lacking + 1 > PREFIX:  # a long message may lack more words than a prefix holds: count them all
+            hits: dict[G, int] = {}
+            holders = self._holders
+            for token in present:
+                for group in holders.get(token, ()):
+                    hits[group] = hits.get(group, 0) + 1
+            return [g for g in self.groups if (len(words[g]) - hits.get(g, 0)) * unit <= budget]
+        found = set(self._few)
+        for listed in self._listed[: lacking + 1]:
+            for token in present:
+                found.update(listed.get(token, ()))
+        kept = [g for g in found if len(words[g] - present) * unit <= budget]
+        kept.sort(key=self._order.__getitem__)
+        return kept
+
+    def _index(self, group: G) -> None:
+        words = words_of(group.tokens, group.classes)
+        self._words[group] = words
+        holders = self._holders
+        rarest = sorted(words, key=lambda w: (len(holders.get(w, ())), w))[:PREFIX]
+        self._ranked[group] = rarest
+        for word in words:
+            holders.setdefault(word, set()).add(group)
+        for listed, word in zip(self._listed, rarest, strict=False):
+            listed.setdefault(word, set()).add(group)
+        if len(words) < PREFIX:
+            self._few.add(group)
+
+    def _unindex(self, group: G) -> None:
+        self._few.discard(group)
+        pairs = [(self._holders, word) for word in self._words.pop(group, ())]
+        pairs += zip(self._listed, self._ranked.pop(group, ()), strict=False)
+        for index, word in pairs:
+            members = index.get(word)
+            if members is not None:
+                members.discard(group)
+                if not members:
+                    del index[word]

@@ -126,8 +126,7 @@ def _ignore_over(conn: Any, tenant: str, grouping: triage.Grouping, state: dict[
     count = state["ignore_count"]
     if count is None or state["ignored_at"] is None:
         return None
-    times = store.list_template_times(conn, tenant=tenant)
-    members = grouping.members(times.keys(), state["id"])
+    members = triage.members_of(conn, tenant=tenant, grouping=grouping, group_id=state["id"])
     hour = int(state["ignored_at"]) - int(state["ignored_at"]) % HOUR_MS
     seen = triage.events_since_hour(conn, tenant=tenant, members=members, hour=hour, now=now) - int(
         state["ignore_base"] or 0

@@ -152,13 +152,6 @@ def list_activity(conn: Connection, *, tenant: str, group_id: str, limit: int) -
 # -- templates and events ------------------------------------------------------------------------------------------
 
 
-def list_template_times(conn: Connection, *, tenant: str) -> dict[str, tuple[int, int]]:
-    """fingerprint id -> (first_seen, last_seen) of every template the tenant has stored."""
-    fp = fingerprints.c
-    stmt = select(fp.id, fp.first_seen, fp.last_seen).where(fp.tenant == tenant)
-    return {fid: (int(first), int(last)) for fid, first, last in conn.execute(stmt)}
-
-
 def list_templates_seen_since(conn: Connection, *, tenant: str, since: int) -> dict[str, int]:
     """fingerprint id -> last_seen of the tenant's templates seen after `since` (an index range)."""
     fp = fingerprints.c

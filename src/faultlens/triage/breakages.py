@@ -96,15 +96,14 @@ def breakage_buckets(
     rows = aggregate(
         conn, tenant=tenant, start=window.start_ms, end=window.end_ms, by=("fingerprint_id",), bucket_ms=bucket_ms
     )
-    first_seen: dict[str, int] = {}
-    for fid, (first, _last) in group_rows.list_template_times(conn, tenant=tenant).items():
-        gid = grouping.group_of(fid)
-        first_seen[gid] = min(first, first_seen.get(gid, first))
     seen: dict[int, set[str]] = {}
     failed: Counter[int] = Counter()
     for (bucket, fid), (n, _attempts) in rows.items():
         seen.setdefault(bucket, set()).add(grouping.group_of(fid))
         failed[bucket] += n
+    first_seen = groups.first_seen_of(
+        conn, tenant=tenant, grouping=grouping, group_ids=set().union(*seen.values()) if seen else set()
+    )
     per_bucket: dict[int, dict[str, int]] = {}
     for bucket, gids in seen.items():
         new = sum(1 for g in gids if bucket <= first_seen.get(g, -1) < bucket + bucket_ms)

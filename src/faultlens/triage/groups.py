@@ -76,11 +76,6 @@ class Grouping:
         heads = wanted | {fid for fid, gid in self.overrides.items() if gid in wanted}
         return heads | self.aliases_of(heads)
 
-    def members(self, template_ids: Collection[str], group_id: str) -> list[str]:
-        """The ids among `template_ids` (and the group's own id) whose group is `group_id`."""
-        ids = {group_id, *template_ids, *self.overrides}
-        return sorted(fid for fid in ids if self.group_of(fid) == group_id)
-
 
 def lifecycle_of(settings: Settings) -> Lifecycle:
     """The lifecycle's windows from the settings (GROUP_NEW_HOURS, GROUP_REGRESSED_DAYS)."""
@@ -214,6 +209,17 @@ def _templates_of(conn: Connection, *, tenant: str, grouping: Grouping, group_id
         if gid in wanted:
             members.setdefault(gid, []).append(fid)
     return _Templates(rows, members)
+
+
+def members_of(conn: Connection, *, tenant: str, grouping: Grouping, group_id: str) -> list[str]:
+    """The member ids of one group now (its stored templates and overridden ids); [] for no group."""
+    return _templates_of(conn, tenant=tenant, grouping=grouping, group_ids=[group_id]).members.get(group_id, [])
+
+
+def first_seen_of(conn: Connection, *, tenant: str, grouping: Grouping, group_ids: Collection[str]) -> dict[str, int]:
+    """group id -> the earliest first_seen of its stored templates, for those of `group_ids` with any."""
+    templates = _templates_of(conn, tenant=tenant, grouping=grouping, group_ids=group_ids)
+    return {gid: first for gid in templates.members if (first := templates.seen(gid)[0]) is not None}
 
 
 # Members a rollup read names one by one (an IN list); a group of more reads every template's rows and keeps its own.

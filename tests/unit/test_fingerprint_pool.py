@@ -132,7 +132,10 @@ def test_within_keeps_every_template_the_missing_words_bound_allows(seed: int) -
     rng = random.Random(seed)
     pool: KeyPool[_G] = KeyPool()
     groups = [_G(" ".join(rng.choice(_VOCABULARY[:25]) for _ in range(rng.randint(1, 9)))) for _ in range(120)]
-    for g in groups:
+    for g in groups[:60]:
+        pool.add(g)
+    pool.within(["connection"], budget=1.0, unit=1.0)  # builds the index: what follows keeps it up to date
+    for g in groups[60:]:
         pool.add(g)
     for g in rng.sample(groups, 20):  # templates generalise in place: a word becomes <*>
         i = rng.randrange(len(g.tokens))

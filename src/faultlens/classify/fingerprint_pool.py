@@ -13,11 +13,14 @@ with each of them, and learning slows with the square of the number of templates
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import compress
 from typing import Generic, Protocol, TypeVar
 
 from faultlens.classify.fingerprint_align import CONST
 
-# A pool this small is scanned whole: counting index hits would cost more than the alignments it saves.
+# A pool this small is scanned whole: counting index hits would cost more than the alignments it saves. The index is
+# built the first time a pool this large is asked (most keys never are; a state being loaded pays nothing) and kept
+# up to date from then on.
 _SCAN_ALL_BELOW = 32
 # Each template is also listed under its PREFIX rarest words, by rank (rarest when it was indexed): a template lacking
 # at most k < PREFIX of the message's words holds one of its k + 1 rarest, so looking up ranks 0..k finds it.
@@ -31,7 +34,7 @@ class _Member(Protocol):
 
 def words_of(tokens: Iterable[str], classes: Iterable[int]) -> frozenset[str]:
     """The distinct word (CONST) tokens of a template."""
-    return frozenset(t for t, c in zip(tokens, classes, strict=True) if c == CONST)
+    return frozenset(compress(tokens, map(CONST.__eq__, classes)))
 
 
 G = TypeVar("G", bound=_Member)
@@ -41,7 +44,7 @@ class KeyPool(Generic[G]):
     """The groups of one key in the order they joined it, which of them hold each word, and under which words each
     is listed for the prefix lookup (`within`)."""
 
-    __slots__ = ("_few", "_holders", "_listed", "_order", "_ranked", "_seq", "_words", "groups")
+    __slots__ = ("_few", "_holders", "_indexed", "_listed", "_order", "_ranked", "_seq", "_words", "groups")
 
     def __init__(self) -> None:
         self.groups: list[G] = []
@@ -52,6 +55,7 @@ class KeyPool(Generic[G]):
         self._ranked: dict[G, list[str]] = {}  # group -> its PREFIX rarest words, rarest first
         self._listed: list[dict[str, set[G]]] = [{} for _ in range(PREFIX)]  # rank -> word -> groups listing it there
         self._few: set[G] = set()  # groups with fewer than PREFIX words: the prefix lookup cannot rule them out
+        self._indexed = False
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -63,22 +67,27 @@ class KeyPool(Generic[G]):
         self.groups.append(group)
         self._seq += 1
         self._order[group] = self._seq
-        self._index(group)
+        if self._indexed:
+            self._index(group)
 
     def remove(self, group: G) -> None:
         self.groups.remove(group)
         del self._order[group]
-        self._unindex(group)
+        if self._indexed:
+            self._unindex(group)
 
     def reindex(self, group: G) -> None:
         """After `group`'s tokens changed in place (it keeps its place in the order)."""
-        self._unindex(group)
-        self._index(group)
+        if self._indexed:
+            self._unindex(group)
+            self._index(group)
 
     def within(self, tokens: Iterable[str], *, budget: float, unit: float) -> list[G]:
         """The groups, in order, lacking at most budget / unit of the words in `tokens` (all when unit <= 0)."""
         if len(self.groups) < _SCAN_ALL_BELOW or unit <= 0 or budget < 0:
             return self.groups
+        if not self._indexed:
+            self._index_all()
         present = set(tokens)
         words = self._words
         # At most `lacking` words missing (one more than budget / unit: float division must never shorten it).
@@ -98,18 +107,36 @@ class KeyPool(Generic[G]):
         kept.sort(key=self._order.__getitem__)
         return kept
 
-    def _index(self, group: G) -> None:
-        words = words_of(group.tokens, group.classes)
-        self._words[group] = words
+    def _index_all(self) -> None:
+        """Index every group, each listed under its words rarest in the whole pool (a first pass counts them)."""
+        self._indexed = True
         holders = self._holders
-        rarest = sorted(words, key=lambda w: (len(holders.get(w, ())), w))[:PREFIX]
-        self._ranked[group] = rarest
+        for group in self.groups:
+            words = self._words[group] = words_of(group.tokens, group.classes)
+            for word in words:
+                holders.setdefault(word, set()).add(group)
+        for group in self.groups:
+            self._list(group, self._words[group])
+
+    def _index(self, group: G) -> None:
+        words = self._words[group] = words_of(group.tokens, group.classes)
+        holders = self._holders
         for word in words:
             holders.setdefault(word, set()).add(group)
+        self._list(group, words)
+
+    def _list(self, group: G, words: frozenset[str]) -> None:
+        """List `group` under its PREFIX words held by the fewest groups now (ties by the word)."""
+        holders = self._holders
+        if len(words) <= PREFIX:
+            rarest = sorted(words)
+            if len(words) < PREFIX:
+                self._few.add(group)
+        else:
+            rarest = sorted(words, key=lambda w: (len(holders[w]), w))[:PREFIX]
+        self._ranked[group] = rarest
         for listed, word in zip(self._listed, rarest, strict=False):
             listed.setdefault(word, set()).add(group)
-        if len(words) < PREFIX:
-            self._few.add(group)
 
     def _unindex(self, group: G) -> None:
         self._few.discard(group)

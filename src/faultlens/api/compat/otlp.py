@@ -189,7 +189,8 @@ async def _export(
         media = media_type_of(request) or otlp_decode.JSON
         started = time.perf_counter()
         outcome = await run_in_threadpool(run, body, media)
-        services.after_export(signal, outcome, time.perf_counter() - started)
+        # Off the event loop too: a due save of a tenant's templates can take a while (services.after_ingest).
+        await run_in_threadpool(services.after_export, signal, outcome, time.perf_counter() - started)
         return outcome
     finally:
         gate.count -= 1

@@ -40,7 +40,8 @@ async def ingest_events(request: Request, principal: Ingester, services: Service
     )
     started = time.perf_counter()
     result = await run_in_threadpool(services.pipeline.ingest, raw, tenant=principal.tenant)
-    services.after_ingest(result, time.perf_counter() - started)
+    # Off the event loop too: a due save of a tenant's templates can take a while (it exports every template).
+    await run_in_threadpool(services.after_ingest, result, time.perf_counter() - started)
     return result.as_dict()
 
 

@@ -4,6 +4,7 @@ stays linear."""
 
 from __future__ import annotations
 
+import gc
 import random
 from typing import Any
 
@@ -152,3 +153,18 @@ def test_within_keeps_every_template_the_missing_words_bound_allows(seed: int) -
             if len({t for t, c in zip(g.tokens, g.classes, strict=True) if c == CONST} - set(message)) <= budget
         ]
         assert pool.within(message, budget=budget, unit=1.0) == expected
+
+
+def test_the_index_adds_almost_nothing_for_the_garbage_collector_to_walk() -> None:
+    """A process holding many templates pays for every tracked container in each full collection."""
+    fp = Fingerprinter()
+    for line in _distinct_lines(3000):
+        fp.add(line)
+    (pool,) = fp._index.values()
+    assert len(pool) == 3000 and pool.within(["Error"], budget=1, unit=1) is not pool.groups  # the index is built
+    gc.collect()
+    words = [*pool._holders.values(), *(v for listed in pool._listed for v in listed.values())]
+    containers = [v for v in words if type(v) is set]
+    # Only the words several templates share ("gave", "up", "on", "item") need a set; the word tuples are untracked.
+    assert len(containers) <= 10
+    assert not any(gc.is_tracked(w) for w in pool._words.values())

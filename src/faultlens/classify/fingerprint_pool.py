@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import compress
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from faultlens.classify.fingerprint_align import CONST
 
@@ -32,12 +32,49 @@ class _Member(Protocol):
     classes: list[int]
 
 
-def words_of(tokens: Iterable[str], classes: Iterable[int]) -> frozenset[str]:
-    """The distinct word (CONST) tokens of a template."""
-    return frozenset(compress(tokens, map(CONST.__eq__, classes)))
+def words_of(tokens: Iterable[str], classes: Iterable[int]) -> tuple[str, ...]:
+    """The distinct word (CONST) tokens of a template (a tuple: the collector stops tracking it)."""
+    return tuple(dict.fromkeys(compress(tokens, map(CONST.__eq__, classes))))
 
 
 G = TypeVar("G", bound=_Member)
+
+# A word's groups in an index: the group itself while it is the only one (most words of a key with many templates
+# are one template's own), a set from the second on. One container per word would triple the objects the cyclic
+# garbage collector walks in a full collection of a process holding many templates.
+_Holders = dict[str, Any]
+
+
+def _put(index: _Holders, word: str, group: object) -> None:
+    held = index.get(word)
+    if held is None:
+        index[word] = group
+    elif type(held) is set:
+        held.add(group)
+    elif held is not group:
+        index[word] = {held, group}
+
+
+def _drop(index: _Holders, word: str, group: object) -> None:
+    held = index.get(word)
+    if held is group:
+        del index[word]
+    elif type(held) is set:
+        held.discard(group)
+        if len(held) == 1:
+            index[word] = next(iter(held))
+
+
+def _held(index: _Holders, word: str) -> Iterable[Any]:
+    held = index.get(word)
+    if held is None:
+        return ()
+    return held if type(held) is set else (held,)
+
+
+def _count(index: _Holders, word: str) -> int:
+    held = index.get(word)
+    return 0 if held is None else len(held) if type(held) is set else 1
 
 
 class KeyPool(Generic[G]):
@@ -50,10 +87,10 @@ class KeyPool(Generic[G]):
         self.groups: list[G] = []
         self._order: dict[G, int] = {}  # the order of `groups`, for sorting a subset back into it
         self._seq = 0
-        self._words: dict[G, frozenset[str]] = {}
-        self._holders: dict[str, set[G]] = {}  # word -> the groups holding it
-        self._ranked: dict[G, list[str]] = {}  # group -> its PREFIX rarest words, rarest first
-        self._listed: list[dict[str, set[G]]] = [{} for _ in range(PREFIX)]  # rank -> word -> groups listing it there
+        self._words: dict[G, tuple[str, ...]] = {}
+        self._holders: _Holders = {}  # word -> the groups holding it
+        self._ranked: dict[G, tuple[str, ...]] = {}  # group -> its PREFIX rarest words, rarest first
+        self._listed: list[_Holders] = [{} for _ in range(PREFIX)]  # rank -> word -> the groups listing it there
         self._few: set[G] = set()  # groups with fewer than PREFIX words: the prefix lookup cannot rule them out
         self._indexed = False
 
@@ -94,57 +131,50 @@ class KeyPool(Generic[G]):
         lacking = int(budget / unit) + 1
         if lacking + 1 > PREFIX:  # a long message may lack more words than a prefix holds: count them all
             hits: dict[G, int] = {}
-            holders = self._holders
             for token in present:
-                for group in holders.get(token, ()):
+                for group in _held(self._holders, token):
                     hits[group] = hits.get(group, 0) + 1
             return [g for g in self.groups if (len(words[g]) - hits.get(g, 0)) * unit <= budget]
         found = set(self._few)
         for listed in self._listed[: lacking + 1]:
             for token in present:
-                found.update(listed.get(token, ()))
-        kept = [g for g in found if len(words[g] - present) * unit <= budget]
+                found.update(_held(listed, token))
+        kept = [g for g in found if sum(1 for w in words[g] if w not in present) * unit <= budget]
         kept.sort(key=self._order.__getitem__)
         return kept
 
     def _index_all(self) -> None:
         """Index every group, each listed under its words rarest in the whole pool (a first pass counts them)."""
         self._indexed = True
-        holders = self._holders
         for group in self.groups:
             words = self._words[group] = words_of(group.tokens, group.classes)
             for word in words:
-                holders.setdefault(word, set()).add(group)
+                _put(self._holders, word, group)
         for group in self.groups:
             self._list(group, self._words[group])
 
     def _index(self, group: G) -> None:
         words = self._words[group] = words_of(group.tokens, group.classes)
-        holders = self._holders
         for word in words:
-            holders.setdefault(word, set()).add(group)
+            _put(self._holders, word, group)
         self._list(group, words)
 
-    def _list(self, group: G, words: frozenset[str]) -> None:
+    def _list(self, group: G, words: tuple[str, ...]) -> None:
         """List `group` under its PREFIX words held by the fewest groups now (ties by the word)."""
-        holders = self._holders
         if len(words) <= PREFIX:
-            rarest = sorted(words)
+            rarest = tuple(sorted(words))
             if len(words) < PREFIX:
                 self._few.add(group)
         else:
-            rarest = sorted(words, key=lambda w: (len(holders[w]), w))[:PREFIX]
+            holders = self._holders
+            rarest = tuple(sorted(words, key=lambda w: (_count(holders, w), w))[:PREFIX])
         self._ranked[group] = rarest
         for listed, word in zip(self._listed, rarest, strict=False):
-            listed.setdefault(word, set()).add(group)
+            _put(listed, word, group)
 
     def _unindex(self, group: G) -> None:
         self._few.discard(group)
-        pairs = [(self._holders, word) for word in self._words.pop(group, ())]
-        pairs += zip(self._listed, self._ranked.pop(group, ()), strict=False)
-        for index, word in pairs:
-            members = index.get(word)
-            if members is not None:
-                members.discard(group)
-                if not members:
-                    del index[word]
+        for word in self._words.pop(group, ()):
+            _drop(self._holders, word, group)
+        for listed, word in zip(self._listed, self._ranked.pop(group, ()), strict=False):
+            _drop(listed, word, group)

@@ -1,4 +1,4 @@
-"""Shared bits of the benchmarks: machine description and a free port."""
+"""Shared bits of the benchmarks: machine description, a free port, made-up words."""
 
 from __future__ import annotations
 
@@ -96,3 +96,17 @@ def pg_database(name: str, *, fresh: bool = False, template: str | None = None) 
 def drop_pg(name: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+# Made-up words: one per code, letters only (masking keeps them), so lines made of them never share a template.
+_SYLLABLES = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
+
+
+def made_up_word(code: int, syllables: int = 5) -> str:
+    """The word spelling `code` in base 15, one syllable per digit (distinct for codes below 15**syllables)."""
+    return "".join(_SYLLABLES[code // 15**j % 15] for j in range(syllables))
+
+
+def distinct_words(k: int) -> str:
+    """4 to 6 made-up words that no other k's words share."""
+    return " ".join(made_up_word(k * 8 + i) for i in range(4 + k % 3))

@@ -20,24 +20,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import distinct_words, machine, made_up_word
 from faultlens.classify.fingerprint import Fingerprinter
 from faultlens.classify.fingerprint_pool import KeyPool
-
-_SYLLABLES = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
-
-
-def _word(code: int) -> str:
-    return "".join(_SYLLABLES[code // 15**j % 15] for j in range(5))
 
 
 def lines(n: int, *, own_key: bool = False) -> list[str]:
     """n lines of 4 to 6 words of their own and a number; all keyed "Error" unless `own_key`."""
     out = []
     for k in range(n):
-        words = " ".join(_word(k * 8 + i) for i in range(4 + k % 3))
-        head = f"{_word(10**6 + k)}:" if own_key else "Error:"
-        out.append(f"{head} {words} gave up on item {k}")
+        head = f"{made_up_word(10**6 + k)}:" if own_key else "Error:"
+        out.append(f"{head} {distinct_words(k)} gave up on item {k}")
     return out
 
 

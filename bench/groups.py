@@ -18,13 +18,15 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import distinct_words, machine, made_up_word
 from faultlens.api.app import create_app
 from faultlens.services import build_services
 from faultlens.settings import Settings
@@ -60,27 +62,19 @@ def _settings(url: str) -> Settings:
     )
 
 
-# Syllables of the dense set's words: every shape has words of its own, so no two shapes share a template.
-_SYLLABLES = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
-
-
 def _dense_shapes() -> list[str]:
     """95 message shapes with a {n} slot, 4 to 10 words each, no word in two shapes."""
     shapes = []
     for k in range(95):
-        width = 4 + k % 7
-        words = []
-        for i in range(width):
-            code = k * 10 + i  # unique per (shape, position): three syllables spell it
-            words.append("".join(_SYLLABLES[code // 15**j % 15] for j in range(3)))
+        # a code per (shape, position): three syllables spell it
+        words = [made_up_word(k * 10 + i, syllables=3) for i in range(4 + k % 7)]
         shapes.append(" ".join(words) + " failed for item {n}")
     return shapes
 
 
 def _old_shape(k: int) -> str:
-    """The k-th message shape of the old templates: 4 to 6 words of five syllables, the first one its own."""
-    words = ["".join(_SYLLABLES[(k * 8 + i) // 15**j % 15] for j in range(5)) for i in range(4 + k % 3)]
-    return "old " + " ".join(words) + " gave up on item {n}"
+    """The k-th message shape of the old templates: 4 to 6 words of its own after "old", so all share one key."""
+    return f"old {distinct_words(k)} gave up on item {{n}}"
 
 
 def build_dense(url: str, n: int, old_templates: int = 0) -> None:
@@ -95,7 +89,7 @@ def build_dense(url: str, n: int, old_templates: int = 0) -> None:
     end = now_ms()
     span = 7 * 86_400_000
 
-    def events():  # type: ignore[no-untyped-def]
+    def events() -> Iterator[dict[str, Any]]:
         for i in range(n):
             at = end - span + int((i + rng.random()) * span / n)
             yield {
@@ -109,7 +103,7 @@ def build_dense(url: str, n: int, old_templates: int = 0) -> None:
                 "error_message": shapes[i // 24 % 95].format(n=rng.randint(1, 10**6)),
             }
 
-    def old_events():  # type: ignore[no-untyped-def]
+    def old_events() -> Iterator[dict[str, Any]]:
         for k in range(old_templates):
             at = end - 60 * 86_400_000 + int(k * 30 * 86_400_000 / old_templates)
             yield {

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     ingest_concurrency: int = Field(default=1, ge=0)
     ingest_queue: int = Field(default=16, ge=0)
     ingest_queue_timeout_s: float = Field(default=10.0, gt=0)
+    # The serving process (process_tuning.py): the interpreter lock's switch interval (Python's own is 5 ms; a shorter
+    # one lets the event loop answer a cheap request sooner beside a batch's Python work), and whether the objects
+    # held once the app is built are frozen out of the garbage collector's full collections.
+    gil_switch_interval_ms: float = Field(default=1.0, gt=0, le=100)
+    gc_freeze_at_start: bool = True
     # /metrics reads its overview series from the database at most this often per tenant (triage/metrics_collector.py):
     # a scrape answers the last reading, refreshed in the background once older than this; 0: read on every scrape.
     metrics_cache_ttl_s: float = Field(default=10.0, ge=0)

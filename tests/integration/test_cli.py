@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -282,6 +283,11 @@ def test_every_command_shares_one_default_database_and_serve_names_it(
     # The database is named at start, through faultlens' own logging: its INFO lines reach the server's output
     # (JSON lines, as stderr is no terminal; tests/integration/test_logs.py).
     assert f'"level": "INFO", "logger": "faultlens.cli", "msg": "database {url}"' in stderr, stderr
+    # The served process settles its interpreter once the app is built (process_tuning.py): the defaults apply.
+    tuned = [json.loads(line)["msg"] for line in stderr.splitlines() if '"faultlens.process_tuning"' in line]
+    assert len(tuned) == 1, stderr
+    frozen = re.fullmatch(r"interpreter: switch interval 1 ms; (\d+) objects held at start frozen out of .*", tuned[0])
+    assert frozen is not None and int(frozen.group(1)) > 10_000, tuned
 
 
 def test_serve_logging_shows_faultlens_info_lines_at_the_configured_level(capfd: pytest.CaptureFixture[str]) -> None:

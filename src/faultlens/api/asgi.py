@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from faultlens import process_tuning
 from faultlens.api.app import create_app
 from faultlens.services import build_services
 from faultlens.settings import Settings
 
 
 def app() -> FastAPI:
-    return create_app(build_services(Settings()))
+    settings = Settings()
+    built = create_app(build_services(settings))
+    process_tuning.settle(settings)
+    return built

@@ -34,6 +34,7 @@ def serve(
     """Serve the API and dashboard; brings the schema to head first."""
     import uvicorn
 
+    from faultlens import process_tuning
     from faultlens.api import header_deadline
     from faultlens.api.app import create_app
     from faultlens.services import build_services
@@ -62,8 +63,10 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
+    app = create_app(services)
+    process_tuning.settle(settings)
     uvicorn.run(
-        create_app(services),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

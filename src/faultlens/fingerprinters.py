@@ -45,7 +45,9 @@ def version_key(tenant: str) -> str:
     return f"{VERSION_KEY_PREFIX}:{tenant}"
 
 
-def load_fingerprinter(load: Load, tenant: str, *, default_tenant: str) -> tuple[Fingerprinter | None, bool]:
+def load_fingerprinter(
+    load: Load, tenant: str, *, default_tenant: str, max_templates: int | None = None
+) -> tuple[Fingerprinter | None, bool]:
     """A tenant's saved fingerprinter (None when it has none) and whether it came from the legacy shared document.
 
     Raises ValueError, KeyError or TypeError when the saved document does not load.
@@ -57,7 +59,7 @@ def load_fingerprinter(load: Load, tenant: str, *, default_tenant: str) -> tuple
         legacy = saved is not None
     if not saved:
         return None, False
-    return Fingerprinter.from_state(orjson.loads(saved)), legacy
+    return Fingerprinter.from_state(orjson.loads(saved), max_templates=max_templates), legacy
 
 
 class TenantFingerprinters:
@@ -84,6 +86,7 @@ class TenantFingerprinters:
         version: Version | None = None,
         follow_interval_s: float = 0.0,
         swap: Swap | None = None,
+        max_templates: int | None = None,
     ) -> None:
         if swap is not None and version is None:
             raise ValueError("a compare-and-swap save needs the version token it compares")
@@ -93,6 +96,7 @@ class TenantFingerprinters:
         self._version = version
         self._follow_interval_s = follow_interval_s
         self._default_tenant = default_tenant
+        self._max_templates = max_templates  # each tenant's limit (None: none)
         # The version token of each tenant's state as this process last loaded or saved it.
         self._versions: dict[str, str | None] = {}
         # When each tenant's version token was last read (time.monotonic()).
@@ -198,13 +202,15 @@ class TenantFingerprinters:
 
     def _restore(self, tenant: str) -> tuple[Fingerprinter, int]:
         try:
-            saved, legacy = load_fingerprinter(self._load, tenant, default_tenant=self._default_tenant)
+            saved, legacy = load_fingerprinter(
+                self._load, tenant, default_tenant=self._default_tenant, max_templates=self._max_templates
+            )
         except (ValueError, KeyError, TypeError):
             # Template ids are hashes of each group's first text, so fresh groups mostly get their old ids back.
             log.error("the saved fingerprint state of tenant %r does not load; its templates start afresh", tenant)
-            return Fingerprinter(), -1
+            return Fingerprinter(max_templates=self._max_templates), -1
         if saved is None:
-            return Fingerprinter(), 0
+            return Fingerprinter(max_templates=self._max_templates), 0
         return saved, -1 if legacy else len(saved)
 
     def _save_locked(self, *, changed_only: bool) -> None:

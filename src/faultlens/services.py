@@ -189,6 +189,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True, metrics: 
         version=lambda tenant: load_state(engine, version_key(tenant)),
         follow_interval_s=settings.fingerprint_follow_interval_s,
         swap=lambda key, value, expected: swap_fingerprinter_state(engine, key, value, expected),
+        max_templates=settings.fingerprint_max_templates or None,
     )
     pipeline = Pipeline(engine, settings, classifier, fingerprinters)
     metrics = metrics or Metrics(namespace=settings.obs_metrics_namespace, strict=settings.obs_metrics_strict)

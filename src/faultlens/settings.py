@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     fingerprint_save_interval_s: float = Field(default=5.0, ge=0)
     # Each tenant's fingerprinter checks this often whether another replica saved newer templates (0 = every use).
     fingerprint_follow_interval_s: float = Field(default=2.0, ge=0)
+    # Templates one tenant's fingerprinter holds (classify/fingerprint.py): past it, the least recently joined are
+    # forgotten (their ids stay valid where stored), so memory, garbage collection and saves stay bounded for a
+    # source whose free-text messages keep making new ones. 0: no limit.
+    fingerprint_max_templates: int = Field(default=20_000, ge=0)
     # Every process reads the rule-activations generation (one small row) this often and adopts packs activated on
     # another replica: an activation reaches all of them within this interval and a moment.
     rules_follow_interval_s: float = Field(default=2.0, gt=0)

@@ -263,3 +263,40 @@ def test_a_state_that_does_not_load_starts_the_tenant_afresh(db_url: str) -> Non
         assert saved is not None and orjson.loads(saved)["version"] == 1
     finally:
         svc.close()
+
+
+def _own_words(k: int) -> str:
+    """A failure message with words no other k has: each one a new template."""
+    syllables = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
+    words = ["".join(syllables[(k * 6 + i) // 15**j % 15] for j in range(5)) for i in range(5)]
+    return f"{' '.join(words)} gave up on item {k}"
+
+
+def test_a_tenant_past_its_template_limit_forgets_the_least_recent_and_keeps_every_stored_id(db_url: str) -> None:
+    first = make_services(db_url, start_jobs=False, fingerprint_max_templates=40)
+    try:
+        ids: list[str] = []
+        recurring: set[str] = set()
+        for batch in range(5):
+            messages = [_own_words(batch * 40 + i) for i in range(40)] + [PAYMENT.format(batch, 1000 + batch)]
+            got = _ingest(first, "acme", messages, prefix=f"b{batch}-")
+            ids += got[:-1]
+            recurring.add(got[-1])
+        _ingest(first, "globex", [MISSING.format(7)], prefix="g-")
+        assert len(first.fingerprinters.for_tenant("acme")) <= 40
+        assert len(first.fingerprinters.for_tenant("globex")) == 1  # its own limit, untouched by acme's
+        assert len(recurring) == 1  # the template messages keep joining is never the one forgotten
+        assert len(set(ids)) == 200
+        # Every id handed out is stored with its template, forgotten or not: events and groups keep naming them.
+        assert set(ids) | recurring <= set(_stored_templates(first, "acme"))
+        first.save_fingerprints()
+        saved = orjson.loads(load_state(first.engine, state_key("acme")) or "null")
+        assert len(saved["groups"]) <= 40
+    finally:
+        first.engine.dispose()
+    again = make_services(db_url, start_jobs=False, fingerprint_max_templates=40)
+    try:
+        assert _ingest(again, "acme", [PAYMENT.format(9, 9999)], prefix="r-") == list(recurring)
+        assert len(again.fingerprinters.for_tenant("acme")) <= 40
+    finally:
+        again.engine.dispose()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
+import logging
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -37,6 +40,12 @@ from faultlens.classify.fingerprint_pool import KeyPool
 
 __all__ = ["DEFAULT_SIMILARITY", "Fingerprinter", "Similarity", "Template"]
 
+log = logging.getLogger(__name__)
+
+# Past its limit of templates, a fingerprinter forgets its least recently used down to this share of the limit, so
+# the (sorting) pass that picks them runs once per tenth of the limit of new templates, not per template.
+_KEEP_AFTER_FORGETTING = 0.9
+
 STATE_VERSION = 1
 _RAW_CACHE_MAX_CHARS = 1024  # longer raw messages are not cached verbatim
 
@@ -50,7 +59,7 @@ class Template:
 
 
 class _Group:
-    __slots__ = ("classes", "count", "first_text", "id", "key", "merged_into", "seq", "template", "tokens")
+    __slots__ = ("classes", "count", "first_text", "id", "key", "merged_into", "seq", "template", "tokens", "used")
 
     def __init__(self, gid: str, seq: int, tokens: list[str], classes: list[int]) -> None:
         self.id = gid
@@ -62,6 +71,7 @@ class _Group:
         self.key = group_key(tokens, classes)
         self.merged_into: _Group | None = None
         self.template = Template(gid, self.first_text)
+        self.used = 0  # the fingerprinter's use tick when a message last joined it (which templates to forget first)
 
     def refresh(self) -> None:
         self.template = Template(self.id, " ".join(self.tokens))
@@ -80,6 +90,7 @@ def _group_of(raw: Mapping[str, Any], seq: int) -> _Group:
     group = _Group(str(raw["id"]), seq, tokens, classes)
     group.count = int(raw["count"])
     group.first_text = str(raw["first_text"])
+    group.used = int(raw.get("used", 0))
     return group
 
 
@@ -111,6 +122,12 @@ class Fingerprinter:
     is a message that differs from a seen one only in digits that masking replaces (its digit shape
     is cached with the masked text), which is the common case of a live stream.
 
+    With `max_templates`, a fingerprinter that would hold more forgets the templates messages joined least recently
+    (down to 90% of the limit): memory, the garbage collector's walk and a saved state stay bounded for a source
+    whose free-text messages keep making new templates. A forgotten id stays valid where it is stored (events,
+    the fingerprints table, merges); a later message of its shape founds a group again, under the same id when its
+    first text is the forgotten group's first text (ids are hashes of it).
+
     Thread-safety: an instance may be shared by threads. Learning and lookups run under an
     internal lock; only a message whose masked text is already known is answered without it, so
     under concurrent use a member count (export_state's "count") may miss an increment. Not
@@ -118,8 +135,13 @@ class Fingerprinter:
     export_state/from_state (merge_state unites two processes' templates).
     """
 
-    def __init__(self, similarity: Similarity = DEFAULT_SIMILARITY) -> None:
+    def __init__(self, similarity: Similarity = DEFAULT_SIMILARITY, *, max_templates: int | None = None) -> None:
+        if max_templates is not None and max_templates < 1:
+            raise ValueError("max_templates must be at least 1 (None: no limit)")
         self._sim = similarity
+        self._max_templates = max_templates
+        self._ticks = itertools.count(1)  # next() is atomic: the lock-free path stamps uses with it too
+        self.forgotten = 0  # templates forgotten over the limit, in all
         # Counts add() lookups and cache hits; the tenants' registry points it at the tenant's counter.
         self.cache_counter: CacheCounter = UNATTRIBUTED
         self._lock = threading.RLock()
@@ -149,6 +171,7 @@ class Fingerprinter:
             while group.merged_into is not None:
                 group = group.merged_into
             group.count += 1
+            group.used = next(self._ticks)
             return group.template
         with self._lock:
             group = self._raw_cache.get(message)
@@ -172,6 +195,7 @@ class Fingerprinter:
             while group.merged_into is not None:
                 group = group.merged_into
             group.count += 1
+            group.used = next(self._ticks)
             return group.template
 
     def match(self, message: str) -> Template | None:
@@ -217,21 +241,26 @@ class Fingerprinter:
                 "seq": self._seq,
                 "groups": [
                     {"id": g.id, "seq": g.seq, "tokens": list(g.tokens), "first_text": g.first_text,
-                     "count": g.count}
+                     "count": g.count, "used": g.used}
                     for g in sorted(self._groups.values(), key=lambda g: g.seq)
                 ],
                 "aliases": dict(self._aliases),
             }  # fmt: skip
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], similarity: Similarity = DEFAULT_SIMILARITY) -> Fingerprinter:
-        """Rebuild a Fingerprinter from `export_state` output (the caches start empty)."""
+    def from_state(
+        cls, state: Mapping[str, Any], similarity: Similarity = DEFAULT_SIMILARITY, *, max_templates: int | None = None
+    ) -> Fingerprinter:
+        """Rebuild a Fingerprinter from `export_state` output (the caches start empty; over `max_templates`, the
+        least recently used are forgotten)."""
         _check_version(state)
-        fp = cls(similarity)
+        fp = cls(similarity, max_templates=max_templates)
         for raw in state["groups"]:
             fp._add_group(_group_of(raw, int(raw["seq"])))
         fp._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
         fp._seq = max([int(state.get("seq", 0)), *(g.seq for g in fp._groups.values())])
+        fp._ticks = itertools.count(max([0, *(g.used for g in fp._groups.values())]) + 1)
+        fp._forget_over_limit()
         return fp
 
     def merge_state(self, state: Mapping[str, Any]) -> int:
@@ -256,6 +285,7 @@ class Fingerprinter:
             for old, survivor in aliases.items():
                 if old not in self._groups:
                     self._aliases.setdefault(old, survivor)
+            self._forget_over_limit()
             return added
 
     def __len__(self) -> int:
@@ -297,8 +327,32 @@ class Fingerprinter:
         group = _Group("", self._seq, list(shape.tokens), list(shape.classes))
         group.id = _template_id(group.first_text, lambda tid: tid in self._groups or tid in self._aliases)
         group.refresh()
+        group.used = next(self._ticks)
         self._add_group(group)
+        self._forget_over_limit()
         return group
+
+    def _forget_over_limit(self) -> None:
+        """Over the limit, forget the least recently used templates down to 90% of it (the oldest first on a tie)."""
+        limit = self._max_templates
+        if limit is None or len(self._groups) <= limit:
+            return
+        keep = max(1, int(limit * _KEEP_AFTER_FORGETTING))
+        gone = heapq.nsmallest(len(self._groups) - keep, self._groups.values(), key=lambda g: (g.used, g.seq))
+        by_key: dict[str, set[_Group]] = {}
+        for group in gone:
+            del self._groups[group.id]
+            by_key.setdefault(group.key, set()).add(group)
+        for key, groups in by_key.items():
+            pool = self._index[key]
+            pool.discard_all(groups)
+            if not pool:
+                del self._index[key]
+        # The caches name groups (some forgotten now): they start again, as when they fill up (bounded_put).
+        self._raw_cache.clear()
+        self._masked_cache.clear()
+        self.forgotten += len(gone)
+        log.info("fingerprints: over %d templates, forgot the %d least recently used", limit, len(gone))
 
     def _best(self, shape: Shape) -> tuple[_Group | None, list[int]]:
         pool = self._index.get(shape.key)

@@ -113,6 +113,18 @@ class KeyPool(Generic[G]):
         if self._indexed:
             self._unindex(group)
 
+    def discard_all(self, gone: set[G]) -> None:
+        """Remove every group of `gone` this pool holds, in one pass over its order (a fingerprinter forgetting its
+        least recently used templates removes many at once)."""
+        held = [g for g in self.groups if g in gone]
+        if not held:
+            return
+        self.groups = [g for g in self.groups if g not in gone]
+        for group in held:
+            del self._order[group]
+            if self._indexed:
+                self._unindex(group)
+
     def reindex(self, group: G) -> None:
         """After `group`'s tokens changed in place (it keeps its place in the order)."""
         if self._indexed:

@@ -56,6 +56,8 @@ bench: install
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/healthz.py
+	$(BIN)/python bench/healthz_ingest.py
+	$(BIN)/python bench/fingerprint_limit.py
 	$(BIN)/python bench/redact.py
 	$(BIN)/python bench/redis_hang.py
 	$(BIN)/python bench/otlp.py

@@ -5,7 +5,7 @@ Two pauses decide how long a cheap request (/healthz, a read) waits while a batc
 - The interpreter lock's switch interval. The event loop thread gives up the lock at every socket call; to get it
   back it waits until the thread running the batch's Python work yields, which that thread does every switch
   interval (Python's default 5 ms). A request costs the loop several such waits, so a shorter interval answers it
-  sooner; the batch's own work barely notices (bench/healthz.py --ingest measures both).
+  sooner; the batch's own work barely notices (bench/healthz_ingest.py measures both).
 - Full collections of the cyclic garbage collector. They walk every tracked object and stop every thread while they
   do: about 100 ms for the modules, compiled rules and tables a started process holds, although none of that ever
   becomes garbage. Freezing what exists once the app is built moves it out of the collector's walk for good (it is

@@ -14,3 +14,13 @@ def event(**fields: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"source": "codex-proxy", "status": "failure", "occurred_at": ago(minutes=5)}
     base.update(fields)
     return base
+
+
+# Made-up words: one per code, letters only (masking keeps them), so messages made of them never share a template.
+_SYLLABLES = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
+
+
+def distinct_words(k: int) -> str:
+    """4 to 6 made-up words of five syllables that no other k's words share."""
+    words = (k * 8 + i for i in range(4 + k % 3))
+    return " ".join("".join(_SYLLABLES[code // 15**j % 15] for j in range(5)) for code in words)

@@ -19,7 +19,7 @@ from faultlens.services import Services, load_state, save_state
 from faultlens.store import keys
 from faultlens.store.tables import events, fingerprints, service_state
 from tests.conftest import make_services
-from tests.helpers import event
+from tests.helpers import distinct_words, event
 
 PAYMENT = "payment gateway refused charge for merchant {} region eu order {}"
 MISSING = "user {} not found in directory eu-west"
@@ -265,20 +265,14 @@ def test_a_state_that_does_not_load_starts_the_tenant_afresh(db_url: str) -> Non
         svc.close()
 
 
-def _own_words(k: int) -> str:
-    """A failure message with words no other k has: each one a new template."""
-    syllables = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
-    words = ["".join(syllables[(k * 6 + i) // 15**j % 15] for j in range(5)) for i in range(5)]
-    return f"{' '.join(words)} gave up on item {k}"
-
-
 def test_a_tenant_past_its_template_limit_forgets_the_least_recent_and_keeps_every_stored_id(db_url: str) -> None:
     first = make_services(db_url, start_jobs=False, fingerprint_max_templates=40)
     try:
         ids: list[str] = []
         recurring: set[str] = set()
         for batch in range(5):
-            messages = [_own_words(batch * 40 + i) for i in range(40)] + [PAYMENT.format(batch, 1000 + batch)]
+            new = [f"{distinct_words(k)} gave up on item {k}" for k in range(batch * 40, batch * 40 + 40)]
+            messages = [*new, PAYMENT.format(batch, 1000 + batch)]
             got = _ingest(first, "acme", messages, prefix=f"b{batch}-")
             ids += got[:-1]
             recurring.add(got[-1])

@@ -7,17 +7,12 @@ import random
 import pytest
 
 from faultlens.classify.fingerprint import Fingerprinter
-
-_SYLLABLES = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
-
-
-def _word(code: int) -> str:
-    return "".join(_SYLLABLES[code // 15**j % 15] for j in range(5))
+from tests.helpers import distinct_words
 
 
 def _new_template(k: int, *, one_key: bool) -> str:
     """A message with words of its own: a template no other k shares (under one key "Error", or a key each)."""
-    words = " ".join(_word(k * 8 + i) for i in range(4 + k % 3))
+    words = distinct_words(k)
     return f"Error {words} gave up on item {k}" if one_key else f"{words} gave up on item {k}"
 
 

@@ -14,6 +14,7 @@ from faultlens.classify import fingerprint
 from faultlens.classify.fingerprint import Fingerprinter
 from faultlens.classify.fingerprint_align import CONST, VAR, classify_token
 from faultlens.classify.fingerprint_pool import KeyPool
+from tests.helpers import distinct_words
 
 _VOCABULARY = (
     "connection",
@@ -81,12 +82,7 @@ def _error_lines(n: int, seed: int) -> list[str]:
 
 def _distinct_lines(n: int) -> list[str]:
     """Messages of one key, each with words of its own: every one a new template."""
-    syllables = ["ka", "ri", "mo", "te", "lu", "sa", "vo", "ne", "pi", "da", "gu", "ze", "fo", "ha", "ji"]
-    lines = []
-    for k in range(n):
-        words = ["".join(syllables[(k * 8 + i) // 15**j % 15] for j in range(5)) for i in range(4 + k % 3)]
-        lines.append(f"Error {' '.join(words)} gave up on item {k}")
-    return lines
+    return [f"Error {distinct_words(k)} gave up on item {k}" for k in range(n)]
 
 
 def _assignments(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, Any]]:

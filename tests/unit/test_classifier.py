@@ -14,6 +14,7 @@ import pytest
 from faultlens.classify.compile import regex_needs
 from faultlens.classify.engine import Classifier
 from faultlens.classify.masks import MESSAGE_MASK_RE, masked_guard, stable_under_message_mask
+from faultlens.classify.prefilter import samples_holding
 from faultlens.classify.rules import RulePack, default_pack, load_pack_data
 from faultlens.classify.text import decision_text
 from faultlens.classify.versions import find_shipped_pack
@@ -490,6 +491,18 @@ def test_engine_agrees_with_reference_on_corpus_and_mutations(pack: RulePack) ->
         want = _reference(pack, status, http, code, message)
         got = engine_clf.classify(status=status, http_status=http, error_code=code, error_message=message)
         assert got.rule_name == want, (status, http, code, message)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_samples_holding_counts_as_a_search_in_every_sample_would(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = "abcé_1ß日x "  # word characters of several kinds (digits, underscore, non-ASCII) and a space
+    samples = ["".join(rng.choice(alphabet + ".-:") for _ in range(rng.randint(0, 40))) for _ in range(60)]
+    runs = {"".join(rng.choice(alphabet.strip()) for _ in range(rng.randint(1, 5))) for _ in range(200)}
+    runs |= {"ab", "日x", "é_1"}
+    expected = {run: sum(run in text for text in samples) for run in runs}
+    assert samples_holding(runs, samples) == expected
+    assert any(expected.values()) and not all(expected.values())
 
 
 def test_index_handles_awkward_substrings() -> None:

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DB ?=
 DB_FLAG := $(if $(DB),--db $(DB))
 
-.PHONY: install run test scale-test drills lint typecheck check bench demo clean deploy-assets
+.PHONY: install run test fuzz scale-test drills lint typecheck check bench demo clean deploy-assets
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install
 scale-test: install
 	$(BIN)/pytest tests/scale -p no:cacheprovider -n 0
 
+# Schemathesis over every operation with 100 cases per operation and mode (`make test` runs 8); the two modes run
+# side by side. About 3 minutes, not in `test`.
+fuzz: install
+	FAULTLENS_FUZZ_EXAMPLES=100 $(BIN)/pytest tests/integration/test_schemathesis.py -p no:cacheprovider -n 2 --dist load
+
 # Every failure drill at full length (a minute of receiver outage, ...); `make test` runs them at a tenth of it.
 drills: install
 	$(BIN)/faultlens drill run --all --report drills-report.md --json drills-report.json
@@ -51,6 +56,7 @@ typecheck: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/classifier_build.py
 	$(BIN)/python bench/fingerprint.py
 	$(BIN)/python bench/query.py --sizes 1000000
 	$(BIN)/python bench/dashboard.py

@@ -29,7 +29,9 @@ def test_swagger_ui_renders_operations_offline(browser: Browser, live_server: Li
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.goto("/docs")
-        page.locator(".opblock").first.wait_for()
+        # Swagger UI fetches and renders a ~290 KB document here: seconds on a machine busy with the rest of the
+        # suite (one CI run passed 10 s), so this one wait gets more than the context's fast-failing default.
+        page.locator(".opblock").first.wait_for(timeout=60_000)
         operations = page.locator(".opblock")
         assert operations.count() >= 20
         summaries = page.locator(".opblock-summary-path").all_inner_texts()

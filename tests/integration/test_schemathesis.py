@@ -1,4 +1,5 @@
-"""Schemathesis over the ASGI app: every operation, positive and negative data, all checks, bounded and derandomized.
+"""Schemathesis over the ASGI app: every operation, positive and negative data, all checks, bounded and derandomized
+(FAULTLENS_FUZZ_EXAMPLES cases per operation and mode: 8 in `make test`, 100 in `make fuzz`).
 
 The document is the contract: a 500, a status or content type it does not declare, or a body that does not match
 its schema fails here. SQLite with a few seeded events and one API key (so authentication is on and checked); the task
@@ -7,6 +8,7 @@ routes read an empty store under a Redis key prefix of their own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,9 @@ from tests.conftest import missing_service
 from tests.helpers import ago, event
 from tests.integration.task_support import TASK_REDIS_URL, build_task_services
 
-MAX_EXAMPLES = 20
+# Cases per operation and mode: a few in `make test`, many more in `make fuzz`, its own step of .ci/run
+# (DECISIONS.md "Test time": long fuzzing runs apart from `make test`).
+MAX_EXAMPLES = int(os.environ.get("FAULTLENS_FUZZ_EXAMPLES", "8"))
 
 load_all_checks()
 # Every registered check (all are functions; class-based ones would run through the schema's own registry).

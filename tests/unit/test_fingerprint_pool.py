@@ -94,7 +94,9 @@ def _assignments(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, Any
     return seen, state
 
 
-@pytest.mark.parametrize("lines", [_error_lines(3000, 1), _error_lines(3000, 2), _distinct_lines(300)])
+# Seed 2's stream merges often enough to catch a merge survivor left out of the index (it did, at 1,500 lines and
+# at 3,000); seed 1's is shorter, since almost all of its time is the full scan it is compared with.
+@pytest.mark.parametrize("lines", [_error_lines(1500, 1), _error_lines(3000, 2), _distinct_lines(300)])
 def test_grouping_is_the_same_as_aligning_every_template(lines: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     indexed = _assignments(lines)
     monkeypatch.setattr(KeyPool, "within", lambda self, tokens, *, budget, unit: self.groups)

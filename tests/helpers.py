@@ -24,3 +24,10 @@ def distinct_words(k: int) -> str:
     """4 to 6 made-up words of five syllables that no other k's words share."""
     words = (k * 8 + i for i in range(4 + k % 3))
     return " ".join("".join(_SYLLABLES[code // 15**j % 15] for j in range(5)) for code in words)
+
+
+def distinct_message(k: int, *, one_key: bool) -> str:
+    """A failure message whose template no other k's shares: all under one group key ("Error"), or a key each (its
+    first made-up word)."""
+    words = distinct_words(k)
+    return f"Error {words} gave up on item {k}" if one_key else f"{words} gave up on item {k}"

@@ -19,7 +19,7 @@ from faultlens.services import Services, load_state, save_state
 from faultlens.store import keys
 from faultlens.store.tables import events, fingerprints, service_state
 from tests.conftest import make_services
-from tests.helpers import distinct_words, event
+from tests.helpers import distinct_message, event
 
 PAYMENT = "payment gateway refused charge for merchant {} region eu order {}"
 MISSING = "user {} not found in directory eu-west"
@@ -271,7 +271,7 @@ def test_a_tenant_past_its_template_limit_forgets_the_least_recent_and_keeps_eve
         ids: list[str] = []
         recurring: set[str] = set()
         for batch in range(5):
-            new = [f"{distinct_words(k)} gave up on item {k}" for k in range(batch * 40, batch * 40 + 40)]
+            new = [distinct_message(k, one_key=False) for k in range(batch * 40, batch * 40 + 40)]
             messages = [*new, PAYMENT.format(batch, 1000 + batch)]
             got = _ingest(first, "acme", messages, prefix=f"b{batch}-")
             ids += got[:-1]

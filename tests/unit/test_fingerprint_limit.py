@@ -7,13 +7,7 @@ import random
 import pytest
 
 from faultlens.classify.fingerprint import Fingerprinter
-from tests.helpers import distinct_words
-
-
-def _new_template(k: int, *, one_key: bool) -> str:
-    """A message with words of its own: a template no other k shares (under one key "Error", or a key each)."""
-    words = distinct_words(k)
-    return f"Error {words} gave up on item {k}" if one_key else f"{words} gave up on item {k}"
+from tests.helpers import distinct_message
 
 
 @pytest.mark.parametrize("one_key", [True, False])
@@ -22,7 +16,7 @@ def test_the_limit_holds_and_the_templates_in_use_stay(one_key: bool) -> None:
     hot = "payment gateway answered 502 for order 77 after 30 ms"
     hot_id = fp.add(hot).id
     for k in range(1, 1000):
-        fp.add(_new_template(k, one_key=one_key))
+        fp.add(distinct_message(k, one_key=one_key))
         assert len(fp) <= 100
         if k % 7 == 0:  # a template messages keep joining is never the least recently used
             assert fp.add(hot.replace("77", str(k))).id == hot_id
@@ -30,7 +24,7 @@ def test_the_limit_holds_and_the_templates_in_use_stay(one_key: bool) -> None:
     assert hot_id in ids
     assert fp.forgotten == 1000 - len(fp)
     # The newest templates are the ones kept (besides the hot one).
-    assert fp.add(_new_template(999, one_key=one_key)).id in ids
+    assert fp.add(distinct_message(999, one_key=one_key)).id in ids
     assert len(fp) >= 90
 
 
@@ -38,7 +32,7 @@ def test_a_forgotten_shape_comes_back_under_its_old_id() -> None:
     fp = Fingerprinter(max_templates=50)
     first = fp.add("disk quota exceeded on volume vol-12 for tenant 8")
     for k in range(200):
-        fp.add(_new_template(k, one_key=False))
+        fp.add(distinct_message(k, one_key=False))
     assert first.id not in {t.id for t in fp.templates()}  # forgotten
     again = fp.add("disk quota exceeded on volume vol-99 for tenant 3")
     assert again.id == first.id and again.text == first.text
@@ -50,7 +44,7 @@ def test_without_reaching_the_limit_grouping_is_unchanged() -> None:
         f"{rng.choice(['timeout', 'refused', 'reset'])} talking to {rng.choice(['db', 'cache', 'queue'])} "
         f"node {rng.randint(1, 40)} after {rng.randint(1, 900)} ms"
         for _ in range(2000)
-    ] + [_new_template(k, one_key=True) for k in range(300)]
+    ] + [distinct_message(k, one_key=True) for k in range(300)]
     rng.shuffle(lines)
     plain, limited = Fingerprinter(), Fingerprinter(max_templates=10_000)
     assert [(t.id, t.text) for t in map(plain.add, lines)] == [(t.id, t.text) for t in map(limited.add, lines)]
@@ -59,9 +53,9 @@ def test_without_reaching_the_limit_grouping_is_unchanged() -> None:
 
 def test_a_saved_state_over_a_lower_limit_loads_its_most_recently_used() -> None:
     fp = Fingerprinter()
-    templates = [fp.add(_new_template(k, one_key=k % 2 == 0)).id for k in range(300)]
+    templates = [fp.add(distinct_message(k, one_key=k % 2 == 0)).id for k in range(300)]
     for k in range(0, 300, 3):  # used again, most recently: these are the ones to keep
-        fp.add(_new_template(k, one_key=k % 2 == 0))
+        fp.add(distinct_message(k, one_key=k % 2 == 0))
     state = fp.export_state()
     assert len(state["groups"]) == 300
     loaded = Fingerprinter.from_state(state, max_templates=120)
@@ -71,7 +65,7 @@ def test_a_saved_state_over_a_lower_limit_loads_its_most_recently_used() -> None
     newest_others = {templates[k] for k in (299, 298, 296, 295, 293, 292, 290, 289)}
     assert kept == reused | newest_others
     # The loaded instance keeps learning with its index intact: a known message finds its template.
-    assert loaded.add(_new_template(297, one_key=False)).id == templates[297]
+    assert loaded.add(distinct_message(297, one_key=False)).id == templates[297]
     assert len(loaded.export_state()["groups"]) <= 120
 
 

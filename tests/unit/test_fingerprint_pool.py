@@ -14,7 +14,7 @@ from faultlens.classify import fingerprint
 from faultlens.classify.fingerprint import Fingerprinter
 from faultlens.classify.fingerprint_align import CONST, VAR, classify_token
 from faultlens.classify.fingerprint_pool import KeyPool
-from tests.helpers import distinct_words
+from tests.helpers import distinct_message
 
 _VOCABULARY = (
     "connection",
@@ -82,7 +82,7 @@ def _error_lines(n: int, seed: int) -> list[str]:
 
 def _distinct_lines(n: int) -> list[str]:
     """Messages of one key, each with words of its own: every one a new template."""
-    return [f"Error {distinct_words(k)} gave up on item {k}" for k in range(n)]
+    return [distinct_message(k, one_key=True) for k in range(n)]
 
 
 def _assignments(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, Any]]:

@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/classifier_build.py
+	$(BIN)/python bench/canary_false_alarms.py
 	$(BIN)/python bench/fingerprint.py
 	$(BIN)/python bench/query.py --sizes 1000000
 	$(BIN)/python bench/dashboard.py

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from faultlens.integrations.asgi import FaultlensMiddleware
+from faultlens.integrations.asgi import ASGIApp, FaultlensMiddleware, Receive, Scope, Send
 from faultlens.integrations.sender import Sender
 
 
@@ -49,3 +50,30 @@ def reporting(app: FastAPI, sender: Sender, *, release: str, environment: str) -
     return FaultlensMiddleware(
         app, sender, source="checkout", release=release, environment=environment, ignore_paths=("/healthz",)
     )
+
+
+def by_prefix(builds: Mapping[str, ASGIApp]) -> ASGIApp:
+    """Every build behind one server, as a load balancer's routes: `/<name>/<path>` reaches build `name` as
+    `/<path>`, the path it sees when it runs alone. The builds share one event loop, so the test machine's load
+    (and the interpreter's lock) falls on every arm alike; a server per build gave each arm a thread of its own,
+    and the less busy canary's thread waited longer for the lock."""
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # No build has startup or shutdown work.
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        name, _, rest = scope["path"].lstrip("/").partition("/")
+        build = builds.get(name)
+        if build is None:
+            await JSONResponse({"error": f"no build {name!r}"}, status_code=404)(scope, receive, send)
+            return
+        path = "/" + rest
+        await build({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+    return dispatch

@@ -27,7 +27,7 @@ from faultlens.services import Services
 from faultlens.store import keys
 from tests.alert_receiver import AlertReceiver
 from tests.conftest import make_services
-from tests.integration.release_app import checkout_app, reporting
+from tests.integration.release_app import by_prefix, checkout_app, reporting
 from tests.live_server import LiveServer
 
 ENV = "prod"
@@ -81,18 +81,20 @@ def deployment(tmp_path: Path, db_url: str) -> Iterator[Deployment]:
     builds = {("v1", ENV): False, ("v2", ENV): False, ("v3", ENV): True, ("v4", ENV): False, ("v2", "staging"): False}
     with ExitStack() as stack:
         receiver = stack.enter_context(AlertReceiver())
-        apps: dict[tuple[str, str], str] = {}
-        servers = {}
-        for release, environment in builds:
-            server = LiveServer(None)
-            servers[(release, environment)] = server
-            apps[(release, environment)] = server.url
+        # One server for every build (release_app.by_prefix), each build under its own path.
+        server = LiveServer(None)
+        apps = {(release, environment): f"{server.url}/{release}-{environment}" for release, environment in builds}
         services = make_services(
             db_url,
             start_jobs=False,
             obs_alert_webhook=receiver.url,
-            # Replays may call the staging build of v2 only.
+            # Replays may call the staging build of v2 only (the allow-list covers its path prefix).
             replay_targets=apps[("v2", "staging")],
+            # Two builds of the same code differ by chance alone. At the default level (0.05) about one such canary
+            # analysis in 70 fails its latency test by chance (bench/canary_false_alarms.py), which is why the gate
+            # rolls back only after two in a row; this test asserts a single pass, so it judges at 0.005 (about 1
+            # in 600), where 900 against 300 outcomes still have the power to pass.
+            release_canary_alpha=0.005,
         )
         stack.callback(services.engine.dispose)
         with services.engine.begin() as conn:
@@ -100,15 +102,18 @@ def deployment(tmp_path: Path, db_url: str) -> Iterator[Deployment]:
         faultlens = stack.enter_context(LiveServer(create_app(services)))
         sender = Sender(faultlens.url, admin, flush_interval_s=0.05, batch_size=200)
         stack.callback(sender.close)
-        for (release, environment), bad in builds.items():
-            app = reporting(
-                checkout_app(bad=bad, seed=len(release) + ord(release[-1])),
-                sender,
-                release=release,
-                environment=environment,
-            )
-            servers[(release, environment)].server.config.app = app
-            stack.enter_context(servers[(release, environment)])
+        server.server.config.app = by_prefix(
+            {
+                f"{release}-{environment}": reporting(
+                    checkout_app(bad=bad, seed=len(release) + ord(release[-1])),
+                    sender,
+                    release=release,
+                    environment=environment,
+                )
+                for (release, environment), bad in builds.items()
+            }
+        )
+        stack.enter_context(server)
         yield Deployment(services, faultlens.url, {"Authorization": f"Bearer {admin}"}, sender, apps, receiver)
 
 
@@ -122,7 +127,7 @@ def test_good_bad_and_tiny_canaries_and_readiness_with_replay(
     d.traffic({"v1": 900, "v2": 300}, bad_key_share=0.05)
 
     good = d.analyze("v1", "v2", window="10m")
-    assert good["verdict"] == "pass", good
+    assert good["verdict"] == "pass", [(m["name"], m["verdict"], m["reason"]) for m in good["metrics"]]
     assert good["score"] == 1.0
     arms = good["arms"]
     assert (arms["baseline"]["total"], arms["canary"]["total"]) == (900, 300)

@@ -173,3 +173,20 @@ def test_sample_ratio_mismatch_is_information_not_a_verdict() -> None:
     j = judge(base, can, alpha=0.05, min_samples=200, ratio=0.1)  # a third of the traffic, a tenth expected
     assert j.verdict == PASS and j.expected["sample_ratio_mismatch"] is True
     assert any(r.startswith("sample ratio mismatch") for r in j.reasons)
+
+
+def test_a_canary_identical_to_its_baseline_fails_less_often_than_the_level() -> None:
+    # The level is the false alarm rate the tests promise: the rank test alone rejects identical arms in alpha of
+    # the analyses, and the latency tolerance fails only those whose tail also moved by more than 10%.
+    # bench/canary_false_alarms.py measures the rate at each level.
+    rng = random.Random(7)
+
+    def arm(release: str, n: int) -> ArmStats:
+        return _arm(release, n, 0, 0, [rng.uniform(1.0, 4.0) + rng.expovariate(1 / 1.5) for _ in range(n)])
+
+    trials = 600
+    verdicts = [
+        judge(arm("v1", 900), arm("v2", 300), alpha=0.05, min_samples=200, ratio=0.25).verdict for _ in range(trials)
+    ]
+    assert verdicts.count(INCONCLUSIVE) == 0
+    assert 0 < verdicts.count(FAIL) < trials * 0.05, verdicts.count(FAIL)

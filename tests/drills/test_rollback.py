@@ -4,6 +4,7 @@ record (POST /api/v1/releases/rollbacks/drills) passes readiness' rollback check
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -58,11 +59,19 @@ def test_the_drill_record_goes_to_the_team_faultlens(
     assert body["report"]["text"] == report.render_markdown([result])
     assert body["recovered"] is True and body["environment"] == "production"
 
-    # send_record posts with httpx; here it reaches the in-process app.
-    monkeypatch.setattr(httpx, "post", client.post)
+    # send_record posts with httpx; here it reaches the in-process app (which takes no deadline of its own).
+    deadlines: list[float] = []
+
+    def post(url: str, *, timeout: float, **kwargs: Any) -> httpx.Response:
+        deadlines.append(timeout)
+        answer: httpx.Response = client.post(url, **kwargs)
+        return answer
+
+    monkeypatch.setattr(httpx, "post", post)
     stored = rollback.send_record(
-        result, url="http://testserver", key=secret, environment="production", source="checkout"
+        result, url="http://testserver", key=secret, environment="production", source="checkout", timeout_s=7.5
     )
+    assert deadlines == [7.5]
     assert stored["drill"] is True and stored["has_report"] is True and stored["recovery_state"] == "recovered"
     answer = client.get(
         f"/api/v1/releases/rollbacks/{stored['id']}/report", headers={"Authorization": f"Bearer {secret}"}

@@ -42,7 +42,8 @@ def main() -> None:
     packs = load_packs(Settings(database_url="sqlite://"))
     new = prefilter.samples_holding
     rules = sum(len(p.rules) for p in packs)
-    assert new(*_runs_and_samples(packs)) == searched_in_every_sample(*_runs_and_samples(packs))
+    runs, samples = _runs_and_samples(packs)
+    assert new(runs, samples) == searched_in_every_sample(runs, samples)
     timed_build(packs, new)  # warm imports and regex caches for both arms
     arms: dict[str, list[float]] = {"samples_holding": [], "search every sample": []}
     for _ in range(args.rounds):

@@ -62,6 +62,15 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'faultlens.db'}"
 
 
+def _migrate_to_head(url: str) -> None:
+    """The database at `url` migrated to head, with every connection of the migration closed."""
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
 # A SQLite file migrated to head once per test session, copied for every test of `db_url` (as PostgreSQL's template
 # below): a copy and Alembic's no-op check take about 10 ms, the migrations 50-120.
 _sqlite_template: dict[str, Path] = {}
@@ -70,11 +79,8 @@ _sqlite_template: dict[str, Path] = {}
 def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if "path" not in _sqlite_template:
         path = tmp_path_factory.mktemp("sqlite-template") / "faultlens.db"
-        engine = create_db_engine(f"sqlite:///{path}")
-        try:
-            migrate(engine)
-        finally:
-            engine.dispose()  # the last connection checkpoints the write-ahead log into the file
+        # Closing its last connection checkpoints the write-ahead log into the file, which is then copied alone.
+        _migrate_to_head(f"sqlite:///{path}")
         _sqlite_template["path"] = path
     return _sqlite_template["path"]
 
@@ -114,11 +120,8 @@ def _migrated_template() -> str:
             admin.execute(f'CREATE DATABASE "{name}"')
         _template["name"] = name
         atexit.register(_drop_template)
-        engine = create_db_engine(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
-        try:
-            migrate(engine)
-        finally:
-            engine.dispose()  # a template must have no session when it is copied
+        # A template must have no session when it is copied.
+        _migrate_to_head(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
     return _template["name"]
 
 
